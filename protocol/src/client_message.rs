@@ -1,0 +1,144 @@
+//! What a client sends.
+
+use crate::RequestId;
+use serde::{Deserialize, Serialize};
+
+/// A message from a client to the server.
+///
+/// On the wire: `{"type": <name>, "payload": {...}}`. The first four are the guide's; the rest are
+/// Tether's additions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload")]
+#[non_exhaustive]
+pub enum ClientMessage {
+    /// `join {roomId}`: enter a room, creating it if it does not exist. Answered by `joined`.
+    #[serde(rename = "join")]
+    Join(RoomRef),
+    /// `leave {roomId}`: leave a room; the others get `user:left`.
+    #[serde(rename = "leave")]
+    Leave(RoomRef),
+    /// `message {roomId, text}`: send a text to every other member of a room.
+    #[serde(rename = "message")]
+    Message(SendText),
+    /// `typing {roomId}`: tell the room's other members that this client is typing.
+    #[serde(rename = "typing")]
+    Typing(RoomRef),
+    /// `private:message {to, text}`: send a text to one client, by its client id.
+    #[serde(rename = "private:message")]
+    Private(PrivateSend),
+    /// `presence {roomId}`: ask for the room's member list. Answered by `presence`.
+    #[serde(rename = "presence")]
+    Presence(RoomRef),
+    /// `identify {name}`: set the display name the server attaches to this client's events.
+    #[serde(rename = "identify")]
+    Identify(Identify),
+    /// `ping`: an app-level heartbeat. Answered by `pong`.
+    #[serde(rename = "ping")]
+    Ping,
+}
+
+impl ClientMessage {
+    /// The names of every message type a client may send, as they appear in `type`.
+    pub const TYPES: &'static [&'static str] = &[
+        "join",
+        "leave",
+        "message",
+        "typing",
+        "private:message",
+        "presence",
+        "identify",
+        "ping",
+    ];
+
+    /// The name of this message's type, as it appears in `type`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Join(_) => "join",
+            Self::Leave(_) => "leave",
+            Self::Message(_) => "message",
+            Self::Typing(_) => "typing",
+            Self::Private(_) => "private:message",
+            Self::Presence(_) => "presence",
+            Self::Identify(_) => "identify",
+            Self::Ping => "ping",
+        }
+    }
+}
+
+/// A client message together with its optional request id:
+/// `{"type": ..., "payload": ..., "id": ...}`.
+///
+/// With an id, the server answers with an `ack` carrying the same id once it has handled the
+/// message (`ok: true`), or refused it (`ok: false` with the reason, instead of an `error`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientFrame {
+    /// The message.
+    #[serde(flatten)]
+    pub message: ClientMessage,
+    /// The request id, if the sender wants an ack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<RequestId>,
+}
+
+impl ClientFrame {
+    /// A frame without a request id.
+    pub fn new(message: ClientMessage) -> Self {
+        Self { message, id: None }
+    }
+
+    /// Asks for an ack with this id.
+    pub fn with_id(mut self, id: impl Into<RequestId>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+}
+
+impl From<ClientMessage> for ClientFrame {
+    fn from(message: ClientMessage) -> Self {
+        Self::new(message)
+    }
+}
+
+/// `{roomId}`: the payload of `join`, `leave`, `typing` and `presence`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomRef {
+    /// The room's id: any non-empty string up to the server's limit (128 bytes by default).
+    pub room_id: String,
+}
+
+impl RoomRef {
+    /// A reference to the room with this id.
+    pub fn new(room_id: impl Into<String>) -> Self {
+        Self {
+            room_id: room_id.into(),
+        }
+    }
+}
+
+/// `{roomId, text}`: the payload of a client's `message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendText {
+    /// The room to send to; the sender must have joined it.
+    pub room_id: String,
+    /// The text: non-empty, up to the server's limit (8 KiB by default).
+    pub text: String,
+}
+
+/// `{to, text}`: the payload of a client's `private:message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivateSend {
+    /// The recipient's client id, as it got it in `connected`.
+    pub to: String,
+    /// The text: non-empty, up to the server's limit.
+    pub text: String,
+}
+
+/// `{name}`: the payload of `identify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identify {
+    /// The display name: not blank, up to the server's limit (64 bytes by default), no control
+    /// characters.
+    pub name: String,
+}

@@ -1,0 +1,250 @@
+//! Golden JSON: pins the exact wire shape of every message, in both directions.
+
+use serde_json::{Value, json};
+use tether_protocol::*;
+
+/// Serializes `value` and checks it equals `expected`, then parses `expected` back and checks it
+/// equals `value`.
+fn golden<T>(value: T, expected: Value)
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    assert_eq!(serde_json::to_value(&value).expect("serializes"), expected);
+    assert_eq!(serde_json::from_value::<T>(expected).expect("parses"), value);
+}
+
+fn client(message: ClientMessage, expected: Value) {
+    golden(ClientFrame::new(message), expected);
+}
+
+#[test]
+fn client_messages_from_the_guide() {
+    client(
+        ClientMessage::Join(RoomRef::new("room-123")),
+        json!({"type": "join", "payload": {"roomId": "room-123"}}),
+    );
+    client(
+        ClientMessage::Leave(RoomRef::new("room-123")),
+        json!({"type": "leave", "payload": {"roomId": "room-123"}}),
+    );
+    client(
+        ClientMessage::Message(SendText {
+            room_id: "room-123".into(),
+            text: "Hello!".into(),
+        }),
+        json!({"type": "message", "payload": {"roomId": "room-123", "text": "Hello!"}}),
+    );
+    client(
+        ClientMessage::Typing(RoomRef::new("room-123")),
+        json!({"type": "typing", "payload": {"roomId": "room-123"}}),
+    );
+}
+
+#[test]
+fn client_extensions() {
+    client(
+        ClientMessage::Private(PrivateSend {
+            to: "b1".into(),
+            text: "psst".into(),
+        }),
+        json!({"type": "private:message", "payload": {"to": "b1", "text": "psst"}}),
+    );
+    client(
+        ClientMessage::Presence(RoomRef::new("r")),
+        json!({"type": "presence", "payload": {"roomId": "r"}}),
+    );
+    client(
+        ClientMessage::Identify(Identify {
+            name: "Alice".into(),
+        }),
+        json!({"type": "identify", "payload": {"name": "Alice"}}),
+    );
+    client(ClientMessage::Ping, json!({"type": "ping"}));
+}
+
+#[test]
+fn request_ids_are_numbers_or_strings_next_to_type_and_payload() {
+    golden(
+        ClientFrame::new(ClientMessage::Join(RoomRef::new("r"))).with_id(7),
+        json!({"type": "join", "payload": {"roomId": "r"}, "id": 7}),
+    );
+    golden(
+        ClientFrame::new(ClientMessage::Ping).with_id("a-1"),
+        json!({"type": "ping", "id": "a-1"}),
+    );
+}
+
+#[test]
+fn every_client_type_is_listed() {
+    let all = [
+        ClientMessage::Join(RoomRef::new("r")),
+        ClientMessage::Leave(RoomRef::new("r")),
+        ClientMessage::Message(SendText {
+            room_id: "r".into(),
+            text: "t".into(),
+        }),
+        ClientMessage::Typing(RoomRef::new("r")),
+        ClientMessage::Private(PrivateSend {
+            to: "c".into(),
+            text: "t".into(),
+        }),
+        ClientMessage::Presence(RoomRef::new("r")),
+        ClientMessage::Identify(Identify { name: "n".into() }),
+        ClientMessage::Ping,
+    ];
+    let names: Vec<_> = all.iter().map(ClientMessage::type_name).collect();
+    assert_eq!(names, ClientMessage::TYPES);
+    for message in all {
+        let json = serde_json::to_value(&message).unwrap();
+        assert_eq!(json["type"], message.type_name());
+    }
+}
+
+#[test]
+fn server_messages_from_the_guide() {
+    golden(
+        ServerMessage::Connected(Connected {
+            client_id: "c1".into(),
+        }),
+        json!({"type": "connected", "payload": {"clientId": "c1"}}),
+    );
+    golden(
+        ServerMessage::Joined(Joined {
+            room_id: "r".into(),
+            members: 3,
+        }),
+        json!({"type": "joined", "payload": {"roomId": "r", "members": 3}}),
+    );
+    golden(
+        ServerMessage::UserJoined(UserEvent {
+            user_id: "c2".into(),
+            room_id: "r".into(),
+            name: None,
+        }),
+        json!({"type": "user:joined", "payload": {"userId": "c2", "roomId": "r"}}),
+    );
+    golden(
+        ServerMessage::UserLeft(UserEvent {
+            user_id: "c2".into(),
+            room_id: "r".into(),
+            name: None,
+        }),
+        json!({"type": "user:left", "payload": {"userId": "c2", "roomId": "r"}}),
+    );
+    golden(
+        ServerMessage::Message(ChatMessage {
+            from: "c2".into(),
+            room_id: "r".into(),
+            text: "hi".into(),
+            timestamp: 1_700_000_000_000,
+            name: None,
+        }),
+        json!({"type": "message", "payload": {
+            "from": "c2", "roomId": "r", "text": "hi", "timestamp": 1_700_000_000_000u64
+        }}),
+    );
+    golden(
+        ServerMessage::Typing(Typing {
+            user_id: "c2".into(),
+            room_id: "r".into(),
+            name: None,
+        }),
+        json!({"type": "typing", "payload": {"userId": "c2", "roomId": "r"}}),
+    );
+    golden(
+        ServerMessage::Error(ErrorPayload {
+            message: "Invalid message format".into(),
+            code: None,
+        }),
+        json!({"type": "error", "payload": {"message": "Invalid message format"}}),
+    );
+}
+
+#[test]
+fn server_extensions() {
+    golden(
+        ServerMessage::UserJoined(UserEvent {
+            user_id: "c2".into(),
+            room_id: "r".into(),
+            name: Some("Bob".into()),
+        }),
+        json!({"type": "user:joined", "payload": {"userId": "c2", "roomId": "r", "name": "Bob"}}),
+    );
+    golden(
+        ServerMessage::Error(ErrorPayload {
+            message: "not in room \"r\"".into(),
+            code: Some(ErrorCode::NotInRoom),
+        }),
+        json!({"type": "error", "payload": {"message": "not in room \"r\"", "code": "not_in_room"}}),
+    );
+    golden(
+        ServerMessage::Ack(Ack::ok(7.into())),
+        json!({"type": "ack", "payload": {"id": 7, "ok": true}}),
+    );
+    golden(
+        ServerMessage::Ack(Ack::failed(
+            "x".into(),
+            ErrorCode::TooLong,
+            "text is longer than 8192 bytes",
+        )),
+        json!({"type": "ack", "payload": {
+            "id": "x", "ok": false, "error": "text is longer than 8192 bytes", "code": "too_long"
+        }}),
+    );
+    golden(
+        ServerMessage::Private(PrivateMessage {
+            from: "a".into(),
+            to: "b".into(),
+            text: "psst".into(),
+            timestamp: 5,
+            name: Some("Alice".into()),
+        }),
+        json!({"type": "private:message", "payload": {
+            "from": "a", "to": "b", "text": "psst", "timestamp": 5, "name": "Alice"
+        }}),
+    );
+    golden(
+        ServerMessage::Presence(Presence {
+            room_id: "r".into(),
+            members: vec![
+                Member {
+                    user_id: "a".into(),
+                    name: Some("Alice".into()),
+                },
+                Member {
+                    user_id: "b".into(),
+                    name: None,
+                },
+            ],
+        }),
+        json!({"type": "presence", "payload": {"roomId": "r", "members": [
+            {"userId": "a", "name": "Alice"}, {"userId": "b"}
+        ]}}),
+    );
+    golden(ServerMessage::Pong, json!({"type": "pong"}));
+}
+
+#[test]
+fn an_unknown_error_code_from_a_newer_server_still_parses() {
+    let message: ServerMessage = serde_json::from_value(
+        json!({"type": "error", "payload": {"message": "m", "code": "from_the_future"}}),
+    )
+    .unwrap();
+    assert_eq!(
+        message,
+        ServerMessage::Error(ErrorPayload {
+            message: "m".into(),
+            code: Some(ErrorCode::Unknown),
+        })
+    );
+}
+
+#[test]
+fn close_codes_say_which_are_transient() {
+    for code in [1001, 1006, 1011, 1012, 1013] {
+        assert!(CloseCode(code).is_transient(), "{code}");
+    }
+    for code in [1000, 1002, 1003, 1007, 1008, 1009, 4000] {
+        assert!(!CloseCode(code).is_transient(), "{code}");
+    }
+}

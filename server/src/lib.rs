@@ -1,0 +1,59 @@
+//! Tether's room server: the chat protocol of the WebSocket guide, on axum.
+//!
+//! Clients connect to `GET /ws`, get a `connected {clientId}`, join rooms by name and talk to
+//! everyone else in them; the wire format is in `tether-protocol` and `PROTOCOL.md`. The server
+//! also serves the built app on `/`, `/healthz`, and Prometheus metrics on `/metrics`.
+//!
+//! ```no_run
+//! use tether_server::{Config, bind, run};
+//!
+//! # async fn example() -> std::io::Result<()> {
+//! let config = Config::default();
+//! let listener = bind(config.addr, config.backlog)?;
+//! // Runs until ctrl-c, then closes every client with 1001.
+//! run(listener, config, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! # }
+//! ```
+//!
+//! # Layout
+//! - [`server`]: routes, the upgrade (origin check, buffer sizes), [`run`] and graceful shutdown.
+//! - [`connection`]: the one task per WebSocket: reads, batched writes, heartbeat, close codes.
+//! - [`session`]: one client's protocol state, free of sockets: what each message causes.
+//! - [`decode`]: client text to message, or a precise [`Refusal`].
+//! - [`rooms`]: the [`Rooms`] seam (join, leave, publish, members); [`memory_rooms`] implements it
+//!   in this process, a backplane can implement it across nodes.
+//! - [`peer`], [`outbox`], [`frame`]: a connected client, its bounded outgoing queue, and a message
+//!   encoded once for every recipient.
+//! - [`origin`], [`metrics`], [`config`], [`client_id`]: the rest.
+#![warn(missing_docs)]
+
+pub mod client_id;
+pub mod config;
+pub mod connection;
+pub mod decode;
+pub mod frame;
+pub mod memory_rooms;
+pub mod metrics;
+pub mod origin;
+pub mod outbox;
+pub mod peer;
+pub mod refusal;
+pub mod rooms;
+pub mod server;
+pub mod session;
+
+pub use client_id::ClientId;
+pub use config::Config;
+pub use frame::Frame;
+pub use memory_rooms::MemoryRooms;
+pub use metrics::Metrics;
+pub use origin::OriginPolicy;
+pub use outbox::Outbox;
+pub use peer::Peer;
+pub use refusal::Refusal;
+pub use rooms::Rooms;
+pub use server::{bind, run, run_with_rooms};
+pub use session::Session;

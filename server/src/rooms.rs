@@ -1,0 +1,69 @@
+//! The seam between connections and room state.
+
+use crate::{ClientId, Frame, Peer, outbox::Push};
+use std::{fmt, sync::Arc};
+
+/// Where rooms live: the one interface connection code uses to reach other clients.
+///
+/// [`MemoryRooms`](crate::MemoryRooms) keeps everything in this process. A backplane (Redis
+/// pub/sub, say) can implement the same trait to spread rooms over several nodes without any
+/// change to connection code: it delivers to local peers as the in-memory one does and forwards
+/// everything else.
+pub trait Rooms: Send + Sync + fmt::Debug + 'static {
+    /// Makes a connected client reachable by [`send_to`](Self::send_to).
+    fn connect(&self, peer: &Arc<Peer>);
+
+    /// Forgets a client. Callers leave its rooms first.
+    fn disconnect(&self, id: ClientId);
+
+    /// Adds a client to a room, creating the room if needed.
+    fn join(&self, room: &str, peer: &Arc<Peer>) -> Joined;
+
+    /// Removes a client from a room, deleting the room once it is empty. Returns how many members
+    /// remain, or `None` if the client was not in the room.
+    fn leave(&self, room: &str, id: ClientId) -> Option<usize>;
+
+    /// Queues a frame for every member of a room except `except`.
+    fn publish(&self, room: &str, frame: &Frame, except: Option<ClientId>) -> Delivery;
+
+    /// Queues a frame for one client. Returns `None` if no such client is connected.
+    fn send_to(&self, id: ClientId, frame: Frame) -> Option<Push>;
+
+    /// The members of a room (empty if it does not exist).
+    fn members(&self, room: &str) -> Vec<Arc<Peer>>;
+
+    /// How many rooms exist.
+    fn room_count(&self) -> usize;
+}
+
+/// The result of [`Rooms::join`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Joined {
+    /// How many members the room has now.
+    pub members: usize,
+    /// False if the client was already a member.
+    pub new_member: bool,
+}
+
+/// What a publish did, member by member.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Frames queued.
+    pub queued: u64,
+    /// Droppable frames dropped for members whose queue is filling up.
+    pub dropped: u64,
+    /// Members given up on as slow consumers by this publish.
+    pub overflowed: u64,
+}
+
+impl Delivery {
+    /// Counts one push.
+    pub fn record(&mut self, push: Push) {
+        match push {
+            Push::Queued => self.queued += 1,
+            Push::Dropped => self.dropped += 1,
+            Push::Overflowed => self.overflowed += 1,
+            Push::Closed => {}
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! One client's protocol state: what it may do, and what each message causes.
+
+use crate::{
+    ClientId, Config, Frame, Metrics, Peer, Refusal, Rooms,
+    refusal::truncate,
+    decode::{DecodeError, decode},
+    rooms::Delivery,
+};
+use std::{
+    collections::HashSet,
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+use tether_protocol::{
+    Ack, ChatMessage, ClientMessage, Connected, ErrorCode, ErrorPayload, Joined, Member, Presence,
+    PrivateMessage, RAW_PING, RAW_PONG, RequestId, ServerMessage, Typing, UserEvent,
+};
+
+/// The protocol side of one connection, free of any socket: it turns each incoming text into
+/// pushes to outboxes (its own and other members'). Dropping it leaves every room it is in, tells
+/// the other members, and forgets the client.
+#[derive(Debug)]
+pub struct Session {
+    peer: Arc<Peer>,
+    rooms: Arc<dyn Rooms>,
+    config: Arc<Config>,
+    metrics: Arc<Metrics>,
+    // The rooms this client is in, so a disconnect can leave them without asking the room map.
+    joined: HashSet<Arc<str>>,
+}
+
+impl Session {
+    /// Registers the client with `rooms` and queues its `connected` message.
+    pub fn start(
+        peer: Arc<Peer>,
+        rooms: Arc<dyn Rooms>,
+        config: Arc<Config>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        rooms.connect(&peer);
+        metrics.connections.inc();
+        metrics.connections_accepted.inc();
+        let session = Self {
+            peer,
+            rooms,
+            config,
+            metrics,
+            joined: HashSet::new(),
+        };
+        session.reply(&ServerMessage::Connected(Connected {
+            client_id: session.id().to_string(),
+        }));
+        session
+    }
+
+    /// The client's id.
+    pub fn id(&self) -> ClientId {
+        self.peer.id()
+    }
+
+    /// The client's peer (its outbox and name).
+    pub fn peer(&self) -> &Arc<Peer> {
+        &self.peer
+    }
+
+    /// Handles one text message from the client.
+    pub fn handle_text(&mut self, text: &str) {
+        self.metrics.messages_in.inc();
+        // The guide's `WebSocketClient` pings with the bare text `ping` and expects `pong`.
+        if text == RAW_PING {
+            self.push(Frame::raw(RAW_PONG));
+            return;
+        }
+        match decode(text) {
+            Ok(frame) => {
+                let result = self.dispatch(frame.message);
+                self.answer(frame.id, result);
+            }
+            Err(DecodeError { id, refusal }) => self.answer(id, Err(refusal)),
+        }
+    }
+
+    /// Handles one binary message. Like the guide's Node server, which hands any frame to
+    /// `JSON.parse`, the server reads binary messages as UTF-8 JSON.
+    pub fn handle_binary(&mut self, bytes: &[u8]) {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.handle_text(text),
+            Err(_) => {
+                self.metrics.messages_in.inc();
+                self.answer(
+                    None,
+                    Err(Refusal::new(
+                        ErrorCode::InvalidJson,
+                        "invalid JSON: a binary message must hold UTF-8 JSON",
+                    )),
+                );
+            }
+        }
+    }
+
+    fn answer(&self, id: Option<RequestId>, result: Result<(), Refusal>) {
+        if let Err(refusal) = &result {
+            self.metrics.refused.inc();
+            if id.is_none() {
+                self.reply(&ServerMessage::Error(ErrorPayload {
+                    message: refusal.message.clone(),
+                    code: Some(refusal.code),
+                }));
+            }
+        }
+        if let Some(id) = id {
+            let ack = match result {
+                Ok(()) => Ack::ok(id),
+                Err(refusal) => Ack::failed(id, refusal.code, refusal.message),
+            };
+            self.reply(&ServerMessage::Ack(ack));
+        }
+    }
+
+    fn dispatch(&mut self, message: ClientMessage) -> Result<(), Refusal> {
+        match message {
+            ClientMessage::Join(r) => self.join(r.room_id),
+            ClientMessage::Leave(r) => self.leave(&r.room_id),
+            ClientMessage::Message(m) => self.message(&m.room_id, m.text),
+            ClientMessage::Typing(r) => self.typing(&r.room_id),
+            ClientMessage::Private(p) => self.private(&p.to, p.text),
+            ClientMessage::Presence(r) => self.presence(&r.room_id),
+            ClientMessage::Identify(i) => self.identify(&i.name),
+            ClientMessage::Ping => {
+                self.reply(&ServerMessage::Pong);
+                Ok(())
+            }
+            // `ClientMessage` is non-exhaustive for other crates only; this arm keeps the match
+            // honest if a variant is added without a handler.
+            #[allow(unreachable_patterns)]
+            other => Err(Refusal::new(
+                ErrorCode::UnknownType,
+                format!("message type \"{}\" is not supported", other.type_name()),
+            )),
+        }
+    }
+
+    fn join(&mut self, room_id: String) -> Result<(), Refusal> {
+        self.check_room_id(&room_id)?;
+        if !self.joined.contains(room_id.as_str())
+            && self.joined.len() >= self.config.max_rooms_per_client
+        {
+            return Err(Refusal::new(
+                ErrorCode::TooManyRooms,
+                format!(
+                    "already in {} rooms, the most allowed",
+                    self.config.max_rooms_per_client
+                ),
+            ));
+        }
+        let joined = self.rooms.join(&room_id, &self.peer);
+        self.joined.insert(Arc::from(room_id.as_str()));
+        self.reply(&ServerMessage::Joined(Joined {
+            room_id: room_id.clone(),
+            members: joined.members,
+        }));
+        if joined.new_member {
+            let event = ServerMessage::UserJoined(self.user_event(room_id.clone()));
+            self.publish(&room_id, &Frame::encode(&event));
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self, room_id: &str) -> Result<(), Refusal> {
+        if !self.joined.remove(room_id) {
+            return Err(not_in_room(room_id));
+        }
+        self.leave_room(room_id);
+        Ok(())
+    }
+
+    /// Leaves a room this client is in and tells whoever remains.
+    fn leave_room(&self, room_id: &str) {
+        if let Some(remaining) = self.rooms.leave(room_id, self.id())
+            && remaining > 0
+        {
+            let event = ServerMessage::UserLeft(self.user_event(room_id.to_owned()));
+            self.publish(room_id, &Frame::encode(&event));
+        }
+    }
+
+    fn message(&self, room_id: &str, text: String) -> Result<(), Refusal> {
+        self.check_member(room_id)?;
+        self.check_text(&text)?;
+        let message = ServerMessage::Message(ChatMessage {
+            from: self.id().to_string(),
+            room_id: room_id.to_owned(),
+            text,
+            timestamp: now_millis(),
+            name: self.name(),
+        });
+        self.publish(room_id, &Frame::encode(&message));
+        Ok(())
+    }
+
+    fn typing(&self, room_id: &str) -> Result<(), Refusal> {
+        self.check_member(room_id)?;
+        let typing = ServerMessage::Typing(Typing {
+            user_id: self.id().to_string(),
+            room_id: room_id.to_owned(),
+            name: self.name(),
+        });
+        self.publish(room_id, &Frame::encode(&typing).droppable());
+        Ok(())
+    }
+
+    fn private(&self, to: &str, text: String) -> Result<(), Refusal> {
+        self.check_text(&text)?;
+        let no_such_client = || {
+            Refusal::new(
+                ErrorCode::NoSuchClient,
+                format!("no client \"{}\" is connected", truncate(to, 64)),
+            )
+        };
+        let recipient: ClientId = to.parse().map_err(|_| no_such_client())?;
+        let message = ServerMessage::Private(PrivateMessage {
+            from: self.id().to_string(),
+            to: recipient.to_string(),
+            text,
+            timestamp: now_millis(),
+            name: self.name(),
+        });
+        let push = self
+            .rooms
+            .send_to(recipient, Frame::encode(&message))
+            .ok_or_else(no_such_client)?;
+        let mut delivery = Delivery::default();
+        delivery.record(push);
+        self.count(delivery);
+        Ok(())
+    }
+
+    fn presence(&self, room_id: &str) -> Result<(), Refusal> {
+        self.check_member(room_id)?;
+        let members = self
+            .rooms
+            .members(room_id)
+            .iter()
+            .map(|peer| Member {
+                user_id: peer.id().to_string(),
+                name: peer.name().map(|n| n.to_string()),
+            })
+            .collect();
+        self.reply(&ServerMessage::Presence(Presence {
+            room_id: room_id.to_owned(),
+            members,
+        }));
+        Ok(())
+    }
+
+    fn identify(&self, name: &str) -> Result<(), Refusal> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Refusal::new(ErrorCode::Empty, "name is blank"));
+        }
+        if name.len() > self.config.max_name_bytes {
+            return Err(too_long("name", self.config.max_name_bytes));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(Refusal::new(
+                ErrorCode::InvalidPayload,
+                "name contains control characters",
+            ));
+        }
+        self.peer.set_name(Arc::from(name));
+        Ok(())
+    }
+
+    fn check_room_id(&self, room_id: &str) -> Result<(), Refusal> {
+        if room_id.is_empty() {
+            return Err(Refusal::new(ErrorCode::Empty, "roomId is empty"));
+        }
+        if room_id.len() > self.config.max_room_id_bytes {
+            return Err(too_long("roomId", self.config.max_room_id_bytes));
+        }
+        Ok(())
+    }
+
+    fn check_member(&self, room_id: &str) -> Result<(), Refusal> {
+        if self.joined.contains(room_id) {
+            Ok(())
+        } else {
+            Err(not_in_room(room_id))
+        }
+    }
+
+    fn check_text(&self, text: &str) -> Result<(), Refusal> {
+        if text.is_empty() {
+            return Err(Refusal::new(ErrorCode::Empty, "text is empty"));
+        }
+        if text.len() > self.config.max_text_bytes {
+            return Err(too_long("text", self.config.max_text_bytes));
+        }
+        Ok(())
+    }
+
+    fn user_event(&self, room_id: String) -> UserEvent {
+        UserEvent {
+            user_id: self.id().to_string(),
+            room_id,
+            name: self.name(),
+        }
+    }
+
+    fn name(&self) -> Option<String> {
+        self.peer.name().map(|n| n.to_string())
+    }
+
+    fn publish(&self, room_id: &str, frame: &Frame) {
+        let delivery = self.rooms.publish(room_id, frame, Some(self.id()));
+        self.count(delivery);
+    }
+
+    fn reply(&self, message: &ServerMessage) {
+        self.push(Frame::encode(message));
+    }
+
+    fn push(&self, frame: Frame) {
+        let mut delivery = Delivery::default();
+        delivery.record(self.peer.push(frame));
+        self.count(delivery);
+    }
+
+    fn count(&self, delivery: Delivery) {
+        self.metrics.messages_out.inc_by(delivery.queued);
+        self.metrics.dropped.inc_by(delivery.dropped);
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        for room_id in std::mem::take(&mut self.joined) {
+            self.leave_room(&room_id);
+        }
+        self.rooms.disconnect(self.id());
+        self.metrics.connections.dec();
+    }
+}
+
+fn not_in_room(room_id: &str) -> Refusal {
+    Refusal::new(
+        ErrorCode::NotInRoom,
+        format!("not in room \"{}\"", truncate(room_id, 128)),
+    )
+}
+
+fn too_long(what: &str, max: usize) -> Refusal {
+    Refusal::new(
+        ErrorCode::TooLong,
+        format!("{what} is longer than {max} bytes"),
+    )
+}
+
+/// Milliseconds since the Unix epoch, as JavaScript's `Date.now()`.
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
