@@ -1,17 +1,76 @@
-//! `tether-client`: a resilient browser WebSocket for Rust and, through wasm-pack, for JavaScript.
+//! `tether-client`: a resilient browser WebSocket for Rust, and through wasm-pack for JavaScript.
 //!
-//! **Status: skeleton.** This crate compiles and re-exports the wire types; the socket itself
-//! (heartbeat, reconnect with backoff and jitter, a bounded send queue, request/ack, all owned
-//! RAII-style) is the next piece of work. Until then, speak the protocol with the browser's own
-//! `WebSocket` and these types:
+//! [`Socket`] wraps the browser's `WebSocket` and keeps the same vocabulary (ready states 0–3,
+//! open/message/error/close), and adds what real applications need on top:
 //!
+//! - **heartbeat**: an app-level ping after 25 s of quiet, the connection declared dead if nothing
+//!   arrives within 10 s, judged by the wall clock so throttled timers and sleeping laptops are
+//!   caught, and an immediate probe when the page becomes visible or the network comes back;
+//! - **reconnect** with exponential backoff (1 s × 1.5 up to 30 s), jitter applied after the cap,
+//!   10 attempts, the counter reset only after a connection stayed up 5 s, a close-code policy
+//!   that never retries what the server refused for good, and no futile attempts while offline;
+//! - a **send queue** bounded by count and bytes: sends while not open wait for the next open,
+//!   and one that does not fit is an `Err`, never a silent drop;
+//! - **request/ack**: [`Socket::request`] resolves with the server's `ack`, or fails on timeout or
+//!   close; **rejoin**: rooms joined with [`Socket::join`] are joined again after a reconnect.
+//!
+//! Every listener, timer and browser socket is owned: [`Socket::close`], or dropping the last
+//! handle, detaches them all. Nothing is ever `forget`-ed.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tether_client::{Socket, SocketEvent};
+//! use tether_client::protocol::ServerMessage;
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let socket = Socket::new("/ws")?; // ws:// or wss:// on the page's host
+//! let _subscription = socket.on(|event| {
+//!     if let SocketEvent::Message(message) = event
+//!         && let Ok(ServerMessage::Message(chat)) = message.json::<ServerMessage>()
+//!     {
+//!         web_sys::console::log_1(&format!("{}: {}", chat.from, chat.text).into());
+//!     }
+//! });
+//! socket.join("lobby")?;
+//! socket
+//!     .request("message", &serde_json::json!({"roomId": "lobby", "text": "hi"}), Duration::from_secs(5))
+//!     .await?;
+//! # Ok(())
+//! # }
 //! ```
-//! use tether_client::protocol::{ClientFrame, ClientMessage, RoomRef};
 //!
-//! let join = ClientFrame::new(ClientMessage::Join(RoomRef::new("lobby"))).with_id(1);
-//! assert_eq!(join.id, Some(1.into()));
-//! ```
+//! # Layout
+//! - [`socket`]: [`Socket`] itself, the only part that touches the browser.
+//! - Pure logic, tested natively with a virtual clock: [`backoff`] (reconnect timing),
+//!   [`heartbeat`] (when to ping, when to give up), [`close_policy`] (which close codes are final),
+//!   [`send_queue`] (the bounded queue).
+//! - [`options`] ([`SocketOptions`]), [`events`] ([`SocketEvent`]), [`state`] ([`ConnectionState`],
+//!   [`ReadyState`]), [`error`].
+//! - [`url`]: relative and `http(s):` URLs to `ws(s):`; [`listener`]: self-counting DOM listeners.
 #![warn(missing_docs)]
+
+pub mod backoff;
+pub mod close_policy;
+pub mod error;
+pub mod events;
+pub mod heartbeat;
+pub mod listener;
+pub mod options;
+pub mod send_queue;
+pub mod socket;
+pub mod state;
+pub mod url;
+
+pub use backoff::{Backoff, ReconnectOptions};
+pub use close_policy::{CloseAction, ClosePolicy};
+pub use error::{ConnectError, RequestError, SendError};
+pub use events::{CloseInfo, Incoming, SocketEvent};
+pub use heartbeat::{Heartbeat, HeartbeatOptions};
+pub use listener::live_listeners;
+pub use options::SocketOptions;
+pub use send_queue::{Outgoing, QueueOptions, SendQueue};
+pub use socket::{Socket, Subscription, WeakSocket};
+pub use state::{ConnectionState, ReadyState};
 
 /// The wire types shared with the server (`tether-protocol`).
 pub use tether_protocol as protocol;

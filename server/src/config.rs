@@ -92,6 +92,11 @@ pub struct Config {
     /// overflows in a reconnect storm, and every dropped SYN costs the client a 1 s retransmit.
     #[arg(long, env = "TETHER_BACKLOG", default_value_t = 4096)]
     pub backlog: u32,
+
+    /// Lets `/ws?fault=...` simulate a hung server, a close code or an echo, for the browser
+    /// client's tests. Never turn this on in production.
+    #[arg(long, env = "TETHER_TEST_MODE", default_value_t = false, hide = true)]
+    pub test_mode: bool,
 }
 
 impl Default for Config {
@@ -111,6 +116,7 @@ impl Default for Config {
             allow_localhost: true,
             shutdown_grace: Duration::from_secs(5),
             backlog: 4096,
+            test_mode: false,
         }
     }
 }
@@ -197,6 +203,12 @@ impl Config {
     /// Sets the listen backlog.
     pub fn backlog(mut self, backlog: u32) -> Self {
         self.backlog = backlog;
+        self
+    }
+
+    /// Enables the `/ws?fault=...` switches used by tests.
+    pub fn test_mode(mut self, enabled: bool) -> Self {
+        self.test_mode = enabled;
         self
     }
 }

@@ -1,6 +1,6 @@
 //! The task that drives one WebSocket: reads, batched writes, heartbeat and closing.
 
-use crate::{Config, Frame, Metrics, Session};
+use crate::{Config, Frame, Metrics, Session, fault::Fault};
 use axum::extract::ws::{CloseFrame, Message};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use std::{collections::VecDeque, sync::Arc, time::Duration};
@@ -29,6 +29,8 @@ pub enum Ending {
     ProtocolError,
     /// Reading or writing failed at the transport level.
     Broken,
+    /// A test asked for this close code (`--test-mode` only).
+    TestFault(u16),
 }
 
 /// Runs one connection until it ends, then closes it with the code the ending calls for.
@@ -39,7 +41,13 @@ pub enum Ending {
 ///
 /// Generic over the socket so the same code runs on axum's `WebSocket` and on anything else that
 /// speaks axum's `Message`.
-pub async fn run<S>(mut socket: S, mut session: Session, config: &Config, metrics: &Metrics) -> Ending
+pub async fn run<S>(
+    mut socket: S,
+    mut session: Session,
+    config: &Config,
+    metrics: &Metrics,
+    fault: Fault,
+) -> Ending
 where
     S: Stream<Item = Result<Message, axum::Error>>
         + Sink<Message, Error = axum::Error>
@@ -54,13 +62,20 @@ where
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // The guide's isAlive: set by every pong, cleared by every ping.
     let mut alive = true;
+    // Batches written so far; test faults act after the first (`connected`).
+    let mut batches = 0u64;
 
     let ending = loop {
+        // Not `biased`: in a busy room the outbox is ready on nearly every turn, and polling it
+        // first would starve reads, pongs included, until the heartbeat killed a healthy client.
         tokio::select! {
-            biased;
             () = kill.cancelled() => break killed(outbox.overflowed()),
             () = outbox.ready() => {
                 let batch = outbox.take();
+                if fault == Fault::Mute && batches > 0 {
+                    continue;
+                }
+                batches += 1;
                 tokio::select! {
                     biased;
                     () = kill.cancelled() => break killed(outbox.overflowed()),
@@ -70,8 +85,16 @@ where
                         Err(_) => break Ending::SlowConsumer,
                     },
                 }
+                if let Fault::Close(code) = fault {
+                    break Ending::TestFault(code);
+                }
             }
             incoming = socket.next() => match incoming {
+                Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) if fault == Fault::Echo => {
+                    if socket.send(message).await.is_err() {
+                        break Ending::Broken;
+                    }
+                }
                 Some(Ok(Message::Text(text))) => session.handle_text(text.as_str()),
                 Some(Ok(Message::Binary(bytes))) => session.handle_binary(&bytes),
                 Some(Ok(Message::Pong(_))) => alive = true,
@@ -116,6 +139,9 @@ where
         }
         Ending::ProtocolError => {
             close(&mut socket, CloseCode::PROTOCOL_ERROR, "protocol error", false).await;
+        }
+        Ending::TestFault(code) => {
+            close(&mut socket, CloseCode(code), "test fault", true).await;
         }
         // As the guide's `ws.terminate()`: a client that does not answer pings gets no close frame.
         Ending::HeartbeatTimeout | Ending::Broken => {}

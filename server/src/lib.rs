@@ -27,13 +27,15 @@
 //!   in this process, a backplane can implement it across nodes.
 //! - [`peer`], [`outbox`], [`frame`]: a connected client, its bounded outgoing queue, and a message
 //!   encoded once for every recipient.
-//! - [`origin`], [`metrics`], [`config`], [`client_id`]: the rest.
+//! - [`origin`], [`metrics`], [`config`], [`client_id`]: the rest; [`fault`]: simulated failures for
+//!   tests, enabled only by `--test-mode`.
 #![warn(missing_docs)]
 
 pub mod client_id;
 pub mod config;
 pub mod connection;
 pub mod decode;
+pub mod fault;
 pub mod frame;
 pub mod memory_rooms;
 pub mod metrics;

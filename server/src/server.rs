@@ -2,11 +2,12 @@
 
 use crate::{
     ClientId, Config, MemoryRooms, Metrics, OriginPolicy, Outbox, Peer, Rooms, Session, connection,
+    fault::{Fault, FaultQuery},
 };
 use axum::{
     Router,
-    extract::{ConnectInfo, State, WebSocketUpgrade},
-    http::{HeaderMap, StatusCode, header},
+    extract::{ConnectInfo, Query, State, WebSocketUpgrade},
+    http::{HeaderMap, StatusCode, Uri, header},
     response::{Html, IntoResponse, Response},
     routing::get,
     serve::ListenerExt,
@@ -125,6 +126,7 @@ fn router(state: AppState) -> Router {
 async fn upgrade(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
+    uri: Uri,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     State(state): State<AppState>,
 ) -> Response {
@@ -136,7 +138,16 @@ async fn upgrade(
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
     let config = &state.config;
-    ws.max_message_size(config.max_message_bytes)
+    // Parsed only in test mode, so that no query string can make a normal handshake fail.
+    let fault = if config.test_mode {
+        Query::<FaultQuery>::try_from_uri(&uri).map_or(Fault::None, |q| q.fault())
+    } else {
+        Fault::None
+    };
+    // The guide's browser client offers `['chat', 'json']`; browsers fail a handshake that offered
+    // subprotocols and got none back, so accept those two.
+    ws.protocols(["chat", "json"])
+        .max_message_size(config.max_message_bytes)
         .max_frame_size(config.max_message_bytes)
         // Tungstenite's 128 KiB default read buffer is allocated (and zeroed) per connection;
         // chat messages are small, and larger ones are still read, in more steps.
@@ -145,11 +156,16 @@ async fn upgrade(
         .write_buffer_size(4 * 1024)
         .on_upgrade(move |socket| {
             let connections = state.connections.clone();
-            connections.track_future(serve_socket(socket, remote, state))
+            connections.track_future(serve_socket(socket, remote, state, fault))
         })
 }
 
-async fn serve_socket(socket: axum::extract::ws::WebSocket, remote: SocketAddr, state: AppState) {
+async fn serve_socket(
+    socket: axum::extract::ws::WebSocket,
+    remote: SocketAddr,
+    state: AppState,
+    fault: Fault,
+) {
     let id = ClientId::random();
     let outbox = Outbox::new(state.config.max_queue_bytes, state.shutdown.child_token());
     let peer = Arc::new(Peer::new(id, outbox));
@@ -161,7 +177,7 @@ async fn serve_socket(socket: axum::extract::ws::WebSocket, remote: SocketAddr, 
     );
     tracing::info!(client = %id, %remote, "connected");
     let started = Instant::now();
-    let ending = connection::run(socket, session, &state.config, &state.metrics).await;
+    let ending = connection::run(socket, session, &state.config, &state.metrics, fault).await;
     tracing::info!(client = %id, ?ending, seconds = started.elapsed().as_secs(), "disconnected");
 }
 

@@ -1,0 +1,76 @@
+//! The errors this crate returns.
+
+use tether_protocol::ErrorCode;
+use thiserror::Error;
+
+/// Why a message was not sent or queued.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The socket is not open and the send queue is full (or disabled).
+    #[error("send queue is full ({messages} messages, {bytes} bytes waiting)")]
+    QueueFull {
+        /// Messages waiting.
+        messages: usize,
+        /// Bytes waiting.
+        bytes: usize,
+    },
+    /// The socket was closed by the user, or gave up reconnecting; call `reconnect()` first.
+    #[error("socket is closed")]
+    Closed,
+    /// The message could not be encoded as JSON.
+    #[error("cannot encode message: {0}")]
+    Encode(String),
+    /// The browser refused the send.
+    #[error("browser refused the send: {0}")]
+    Browser(String),
+}
+
+/// Why a request got no successful ack.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The message could not be sent or queued.
+    #[error(transparent)]
+    Send(#[from] SendError),
+    /// No ack arrived in time.
+    #[error("no ack within {0:?}")]
+    Timeout(std::time::Duration),
+    /// The socket closed (or was dropped) before the ack arrived.
+    #[error("socket closed before the ack")]
+    Closed,
+    /// The server refused the request.
+    #[error("server refused the request: {message}")]
+    Refused {
+        /// For programs, when the server gave one.
+        code: Option<ErrorCode>,
+        /// For people.
+        message: String,
+    },
+}
+
+/// Why the socket could not be created.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The URL is neither absolute (`ws:`, `wss:`, `http:`, `https:`) nor relative to a page.
+    #[error("invalid WebSocket URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// A JavaScript error value, as text.
+pub(crate) fn js_text(value: &wasm_bindgen::JsValue) -> String {
+    value
+        .as_string()
+        .or_else(|| {
+            js_sys::Reflect::get(value, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+        })
+        .unwrap_or_else(|| format!("{value:?}"))
+}

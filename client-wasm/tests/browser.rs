@@ -1,0 +1,528 @@
+//! The client in real browsers (headless Chromium and Firefox) against the real server.
+//!
+//! `scripts/test.sh` starts `tether-supervisor`, which runs `tether-server --test-mode` and can
+//! kill and restart it, and compiles these tests with `TETHER_TEST_URL` (the server's `/ws`) and
+//! `TETHER_TEST_CONTROL` (the supervisor) set. Run by hand:
+//!
+//! ```text
+//! source /tmp/tether-test.env   # written by the supervisor
+//! CHROMEDRIVER=chromedriver cargo test --target wasm32-unknown-unknown -p tether-client --test browser
+//! ```
+#![cfg(target_arch = "wasm32")]
+// Clippy's `allow-unwrap-in-tests` does not see `#[wasm_bindgen_test]` functions as tests.
+#![allow(clippy::unwrap_used)]
+
+use std::{cell::RefCell, rc::Rc, time::Duration};
+use tether_client::{
+    ClosePolicy, ConnectionState, HeartbeatOptions, Incoming, ReadyState, ReconnectOptions,
+    RequestError, SendError, Socket, SocketEvent, SocketOptions, Subscription, live_listeners,
+    protocol::{ErrorCode, ServerMessage},
+    url::resolve_url,
+};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn server_url() -> &'static str {
+    match option_env!("TETHER_TEST_URL") {
+        Some(url) => url,
+        None => panic!("TETHER_TEST_URL is not set: run the browser tests through scripts/test.sh"),
+    }
+}
+
+fn fault_url(query: &str) -> String {
+    format!("{}?{query}", server_url())
+}
+
+/// Asks the supervisor to do something to the server process (`kill`, `start`, `restart?...`).
+async fn control(path: &str) {
+    let Some(base) = option_env!("TETHER_TEST_CONTROL") else {
+        panic!("TETHER_TEST_CONTROL is not set: run the browser tests through scripts/test.sh");
+    };
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    let window = web_sys::window().expect("a window");
+    let response = JsFuture::from(window.fetch_with_str_and_init(&format!("{base}/{path}"), &init))
+        .await
+        .expect("the supervisor answers");
+    let response: web_sys::Response = response.unchecked_into();
+    assert!(response.ok(), "supervisor refused {path}");
+}
+
+async fn sleep(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+/// Records every event of a socket, for the tests to wait on and inspect.
+struct Recorder {
+    events: Rc<RefCell<Vec<SocketEvent>>>,
+    _subscription: Subscription,
+}
+
+impl Recorder {
+    fn new(socket: &Socket) -> Self {
+        let events = Rc::new(RefCell::new(Vec::new()));
+        let sink = Rc::clone(&events);
+        let subscription = socket.on(move |event| sink.borrow_mut().push(event.clone()));
+        Self {
+            events,
+            _subscription: subscription,
+        }
+    }
+
+    fn events(&self) -> Vec<SocketEvent> {
+        self.events.borrow().clone()
+    }
+
+    fn count(&self, f: impl Fn(&SocketEvent) -> bool) -> usize {
+        self.events.borrow().iter().filter(|e| f(e)).count()
+    }
+
+    /// Waits until `f` matches an event recorded after the first `skip`, and returns it.
+    async fn wait_after(
+        &self,
+        skip: usize,
+        what: &str,
+        f: impl Fn(&SocketEvent) -> bool,
+    ) -> SocketEvent {
+        for _ in 0..1000 {
+            if let Some(event) = self.events.borrow().iter().skip(skip).find(|e| f(e)) {
+                return event.clone();
+            }
+            sleep(10).await;
+        }
+        panic!("timed out after 10 s waiting for {what}; got {:#?}", self.events());
+    }
+
+    async fn wait(&self, what: &str, f: impl Fn(&SocketEvent) -> bool) -> SocketEvent {
+        self.wait_after(0, what, f).await
+    }
+
+    /// Waits for a server message matching `f`.
+    async fn message(&self, what: &str, f: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
+        match self
+            .wait(what, |e| matches!(e, SocketEvent::Message(m) if m.json::<ServerMessage>().is_ok_and(|m| f(&m))))
+            .await
+        {
+            SocketEvent::Message(m) => m.json().expect("decoded above"),
+            _ => unreachable!(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.events.borrow().len()
+    }
+}
+
+fn is_open(e: &SocketEvent) -> bool {
+    matches!(e, SocketEvent::Open { .. })
+}
+
+fn fast_reconnect() -> ReconnectOptions {
+    ReconnectOptions::default()
+        .initial_delay(Duration::from_millis(50))
+        .factor(1.0)
+        .jitter(0.0)
+        .max_attempts(None)
+}
+
+/// Opens a socket and waits until it has its `connected` message.
+async fn open(url: &str, options: SocketOptions) -> (Socket, Recorder) {
+    let socket = Socket::with_options(url, options).expect("valid URL");
+    let recorder = Recorder::new(&socket);
+    recorder
+        .message("connected", |m| matches!(m, ServerMessage::Connected(_)))
+        .await;
+    (socket, recorder)
+}
+
+async fn joined(socket: &Socket, recorder: &Recorder, room: &str) {
+    socket.join(room).expect("join is sent");
+    recorder
+        .message("joined", |m| matches!(m, ServerMessage::Joined(j) if j.room_id == room))
+        .await;
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", js_sys::Math::random().to_bits())
+}
+
+#[wasm_bindgen_test]
+async fn connects_and_goes_through_every_ready_state() {
+    let socket = Socket::new(server_url()).expect("valid URL");
+    assert_eq!(socket.ready_state(), ReadyState::Connecting);
+    assert_eq!(socket.ready_state().as_u16(), 0);
+    let recorder = Recorder::new(&socket);
+    recorder.wait("open", is_open).await;
+    assert_eq!(socket.ready_state(), ReadyState::Open);
+    socket.close(1000, "done").expect("valid close");
+    assert_eq!(socket.ready_state(), ReadyState::Closing);
+    recorder
+        .wait("close", |e| matches!(e, SocketEvent::Close(_)))
+        .await;
+    assert_eq!(socket.ready_state(), ReadyState::Closed);
+    let states: Vec<ConnectionState> = recorder
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            SocketEvent::State(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ConnectionState::Open,
+            ConnectionState::Closing,
+            ConnectionState::Closed
+        ]
+    );
+    let close = recorder
+        .events()
+        .into_iter()
+        .find_map(|e| match e {
+            SocketEvent::Close(c) => Some(c),
+            _ => None,
+        })
+        .expect("a close event");
+    assert_eq!(close.code, 1000);
+    assert!(close.was_clean);
+}
+
+#[wasm_bindgen_test]
+async fn a_message_goes_round_a_room() {
+    let room = unique("round");
+    let (alice, alice_events) = open(server_url(), SocketOptions::default()).await;
+    let (bob, bob_events) = open(server_url(), SocketOptions::default()).await;
+    joined(&alice, &alice_events, &room).await;
+    joined(&bob, &bob_events, &room).await;
+    alice
+        .emit("message", &serde_json::json!({"roomId": room, "text": "hi bob"}))
+        .expect("sent");
+    let message = bob_events
+        .message("alice's message", |m| matches!(m, ServerMessage::Message(_)))
+        .await;
+    let ServerMessage::Message(message) = message else {
+        unreachable!()
+    };
+    assert_eq!(message.text, "hi bob");
+    assert_eq!(message.room_id, room);
+    bob.emit("message", &serde_json::json!({"roomId": room, "text": "hi alice"}))
+        .expect("sent");
+    alice_events
+        .message("bob's message", |m| matches!(m, ServerMessage::Message(m) if m.text == "hi alice"))
+        .await;
+}
+
+#[wasm_bindgen_test]
+async fn a_silent_server_trips_the_heartbeat_and_the_socket_reconnects() {
+    let options = SocketOptions::default()
+        .heartbeat(Some(
+            HeartbeatOptions::default()
+                .interval(Duration::from_millis(300))
+                .timeout(Duration::from_millis(300)),
+        ))
+        .reconnect(fast_reconnect());
+    let (socket, recorder) = open(&fault_url("fault=mute"), options).await;
+    recorder
+        .wait("heartbeat timeout", |e| *e == SocketEvent::HeartbeatTimeout)
+        .await;
+    let after = recorder
+        .events()
+        .iter()
+        .position(|e| *e == SocketEvent::HeartbeatTimeout)
+        .expect("recorded");
+    assert!(
+        matches!(&recorder.events()[after + 1], SocketEvent::Close(c) if c.code == 1006 && !c.was_clean),
+        "the dead connection is reported closed"
+    );
+    recorder
+        .wait_after(after, "reconnecting", |e| {
+            matches!(e, SocketEvent::Reconnecting { attempt: 1, .. })
+        })
+        .await;
+    recorder
+        .wait_after(after, "reopen", |e| {
+            *e == SocketEvent::Open { reconnected: true }
+        })
+        .await;
+    socket.close(1000, "").expect("valid close");
+}
+
+#[wasm_bindgen_test]
+async fn a_killed_server_is_reconnected_with_backoff_and_queued_sends_arrive_once() {
+    let room = unique("restart");
+    // The observer comes back fast; the sender backs off 0.7 s, then 1.4 s, so it is back (and
+    // flushes its queue) well after the observer rejoined.
+    let observer_options = SocketOptions::default().reconnect(
+        fast_reconnect().initial_delay(Duration::from_millis(100)),
+    );
+    let sender_options = SocketOptions::default().reconnect(
+        ReconnectOptions::default()
+            .initial_delay(Duration::from_millis(700))
+            .factor(2.0)
+            .jitter(0.0),
+    );
+    let (observer, observer_events) = open(server_url(), observer_options).await;
+    let (sender, sender_events) = open(server_url(), sender_options).await;
+    joined(&observer, &observer_events, &room).await;
+    joined(&sender, &sender_events, &room).await;
+
+    control("restart?down_ms=1000").await;
+    sender_events
+        .wait("the drop", |e| matches!(e, SocketEvent::Close(c) if c.code == 1006))
+        .await;
+    for n in 0..3 {
+        sender
+            .emit("message", &serde_json::json!({"roomId": room, "text": format!("queued {n}")}))
+            .expect("queued while down");
+    }
+    assert_eq!(sender.queued(), 3);
+    observer_events
+        .wait("observer back", |e| *e == SocketEvent::Open { reconnected: true })
+        .await;
+    sender_events
+        .wait("sender back", |e| *e == SocketEvent::Open { reconnected: true })
+        .await;
+    let received = observer_events
+        .message("the last queued message", |m| matches!(m, ServerMessage::Message(m) if m.text == "queued 2"))
+        .await;
+    assert!(matches!(received, ServerMessage::Message(_)));
+    sleep(300).await;
+    let texts: Vec<String> = observer_events
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            SocketEvent::Message(m) => match m.json::<ServerMessage>() {
+                Ok(ServerMessage::Message(m)) => Some(m.text),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["queued 0", "queued 1", "queued 2"], "each exactly once, in order");
+    let delays: Vec<Duration> = sender_events
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            SocketEvent::Reconnecting { delay, .. } => Some(*delay),
+            _ => None,
+        })
+        .collect();
+    // Chromium fails an attempt on a dead port at once, so the 0.7 s attempt fails and the 1.4 s
+    // one gets in; Firefox holds a socket to a recently failed host in CONNECTING until it can
+    // connect, so its first attempt may already get in. Either way the delays follow the backoff.
+    let backoff = [700, 1400, 2800].map(Duration::from_millis);
+    assert!(
+        !delays.is_empty() && delays.len() <= 2 && delays[..] == backoff[..delays.len()],
+        "delays {delays:?} do not follow the backoff {backoff:?}"
+    );
+    assert_eq!(sender.queued(), 0);
+    assert_eq!(sender.rooms(), std::slice::from_ref(&room));
+    observer.close(1000, "").expect("valid close");
+    sender.close(1000, "").expect("valid close");
+}
+
+#[wasm_bindgen_test]
+async fn a_policy_close_is_final() {
+    let options = SocketOptions::default().reconnect(fast_reconnect());
+    let socket = Socket::with_options(&fault_url("fault=close&code=1008"), options)
+        .expect("valid URL");
+    let recorder = Recorder::new(&socket);
+    recorder
+        .wait("close 1008", |e| matches!(e, SocketEvent::Close(c) if c.code == 1008))
+        .await;
+    sleep(300).await;
+    assert_eq!(socket.ready_state(), ReadyState::Closed);
+    assert_eq!(
+        recorder.count(|e| matches!(e, SocketEvent::Reconnecting { .. })),
+        0
+    );
+    assert_eq!(socket.send_text("x"), Err(SendError::Closed));
+}
+
+#[wasm_bindgen_test]
+async fn try_again_later_reconnects_and_the_table_can_change_that() {
+    let options = SocketOptions::default().reconnect(fast_reconnect());
+    let socket = Socket::with_options(&fault_url("fault=close&code=1013"), options.clone())
+        .expect("valid URL");
+    let recorder = Recorder::new(&socket);
+    recorder
+        .wait("reconnecting after 1013", |e| {
+            matches!(e, SocketEvent::Reconnecting { attempt: 1, .. })
+        })
+        .await;
+    socket.close(1000, "").expect("valid close");
+
+    let strict = Socket::with_options(
+        &fault_url("fault=close&code=1013"),
+        options.close_policy(ClosePolicy::default().stop_on(1013)),
+    )
+    .expect("valid URL");
+    let strict_events = Recorder::new(&strict);
+    strict_events
+        .wait("close 1013", |e| matches!(e, SocketEvent::Close(c) if c.code == 1013))
+        .await;
+    sleep(200).await;
+    assert_eq!(strict.ready_state(), ReadyState::Closed);
+}
+
+#[wasm_bindgen_test]
+async fn the_users_close_never_reconnects() {
+    let options = SocketOptions::default().reconnect(fast_reconnect());
+    let (socket, recorder) = open(server_url(), options).await;
+    socket.close(1000, "bye").expect("valid close");
+    recorder
+        .wait("close", |e| matches!(e, SocketEvent::Close(_)))
+        .await;
+    sleep(300).await;
+    assert_eq!(
+        recorder.count(|e| matches!(e, SocketEvent::Reconnecting { .. })),
+        0
+    );
+    assert_eq!(socket.ready_state(), ReadyState::Closed);
+    assert_eq!(socket.send_text("late"), Err(SendError::Closed));
+    assert!(socket.close(1001, "").is_err(), "browsers allow only 1000 and 3000-4999");
+
+    // reconnect() brings a closed socket back.
+    socket.reconnect();
+    recorder
+        .wait("reopened", |e| *e == SocketEvent::Open { reconnected: true })
+        .await;
+    socket.close(1000, "").expect("valid close");
+}
+
+#[wasm_bindgen_test]
+async fn requests_resolve_with_the_servers_ack() {
+    let room = unique("ack");
+    let (socket, _recorder) = open(server_url(), SocketOptions::default()).await;
+    socket
+        .request("join", &serde_json::json!({"roomId": room}), Duration::from_secs(5))
+        .await
+        .expect("ok ack");
+    let refused = socket
+        .request(
+            "message",
+            &serde_json::json!({"roomId": "never-joined", "text": "x"}),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(
+        matches!(
+            &refused,
+            Err(RequestError::Refused { code: Some(ErrorCode::NotInRoom), message }) if message.contains("never-joined")
+        ),
+        "{refused:?}"
+    );
+    socket.close(1000, "").expect("valid close");
+}
+
+#[wasm_bindgen_test]
+async fn requests_time_out_and_fail_on_close() {
+    let options = SocketOptions::default().heartbeat(None);
+    let (socket, _recorder) = open(&fault_url("fault=mute"), options).await;
+    let timed_out = socket
+        .request("ping", &(), Duration::from_millis(200))
+        .await;
+    assert_eq!(
+        timed_out,
+        Err(RequestError::Timeout(Duration::from_millis(200)))
+    );
+    let pending = socket.request("ping", &(), Duration::from_secs(10));
+    socket.close(1000, "").expect("valid close");
+    assert_eq!(pending.await, Err(RequestError::Closed));
+}
+
+#[wasm_bindgen_test]
+async fn binary_messages_arrive_as_bytes_and_subprotocols_are_negotiated() {
+    let options = SocketOptions::default().protocols(["chat", "json"]);
+    let socket = Socket::with_options(&fault_url("fault=echo"), options).expect("valid URL");
+    let recorder = Recorder::new(&socket);
+    recorder.wait("open", is_open).await;
+    assert_eq!(socket.protocol(), "chat");
+    socket.send_binary(vec![0u8, 1, 2, 255]).expect("sent");
+    recorder
+        .wait("echo", |e| {
+            *e == SocketEvent::Message(Incoming::Binary(vec![0, 1, 2, 255]))
+        })
+        .await;
+    socket.close(1000, "").expect("valid close");
+}
+
+#[wasm_bindgen_test]
+fn urls_resolve_against_the_page() {
+    let page = Some("https://chat.example/app/index.html");
+    assert_eq!(resolve_url("/ws", page).unwrap(), "wss://chat.example/ws");
+    assert_eq!(
+        resolve_url("ws", Some("http://127.0.0.1:8080/app/")).unwrap(),
+        "ws://127.0.0.1:8080/app/ws"
+    );
+    assert_eq!(
+        resolve_url("https://other.example/ws?t=1#x", page).unwrap(),
+        "wss://other.example/ws?t=1"
+    );
+    assert_eq!(resolve_url("ws://a.example/ws", None).unwrap(), "ws://a.example/ws");
+    assert!(resolve_url("ftp://a.example/ws", page).is_err());
+    assert!(resolve_url("/ws", None).is_err());
+}
+
+#[wasm_bindgen_test]
+async fn a_url_provider_is_asked_before_every_attempt() {
+    let calls = Rc::new(RefCell::new(0));
+    let counted = Rc::clone(&calls);
+    let socket = Socket::with_url_provider(
+        move || {
+            *counted.borrow_mut() += 1;
+            async { Ok::<_, String>(server_url().to_owned()) }
+        },
+        SocketOptions::default(),
+    );
+    let recorder = Recorder::new(&socket);
+    recorder.wait("open", is_open).await;
+    socket.reconnect();
+    recorder
+        .wait("reopen", |e| *e == SocketEvent::Open { reconnected: true })
+        .await;
+    assert_eq!(*calls.borrow(), 2);
+    socket.close(1000, "").expect("valid close");
+}
+
+fn wasm_memory_bytes() -> f64 {
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    let buffer: js_sys::ArrayBuffer = memory.buffer().unchecked_into();
+    buffer.byte_length() as f64
+}
+
+#[wasm_bindgen_test]
+async fn five_hundred_reconnects_leak_no_listeners_or_memory() {
+    let before_socket = live_listeners();
+    let socket = Socket::with_options(server_url(), SocketOptions::default()).expect("valid URL");
+    let recorder = Recorder::new(&socket);
+    recorder.wait("open", is_open).await;
+    let with_socket = live_listeners();
+    let mut memory_at_50 = 0.0;
+    for cycle in 1..=500 {
+        let seen = recorder.len();
+        socket.reconnect();
+        recorder.wait_after(seen, "reopen", is_open).await;
+        assert_eq!(live_listeners(), with_socket, "cycle {cycle}");
+        if cycle == 50 {
+            // Let the recorder's log reach a steady allocation pattern before measuring.
+            memory_at_50 = wasm_memory_bytes();
+        }
+        // Keep the recorder from growing without bound: it is not what is measured.
+        if recorder.len() > 64 {
+            recorder.events.borrow_mut().clear();
+        }
+    }
+    let growth = wasm_memory_bytes() - memory_at_50;
+    assert!(
+        growth <= 64.0 * 1024.0,
+        "wasm memory grew by {growth} bytes over 450 reconnects"
+    );
+    drop(recorder);
+    drop(socket);
+    assert_eq!(live_listeners(), before_socket, "dropping the socket detaches everything");
+}

@@ -1,0 +1,57 @@
+# Shared helpers for Tether's scripts: logging and idempotent installs. Sourced, not run.
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+
+ensure_cargo() {
+  if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
+    # shellcheck source=/dev/null
+    source "$HOME/.cargo/env"
+  fi
+  command -v cargo >/dev/null 2>&1 || {
+    echo "cargo not found: install Rust with rustup first" >&2
+    exit 1
+  }
+}
+
+ensure_rustup_component() {
+  if rustup component list --installed 2>/dev/null | grep -q "^$1"; then
+    return
+  fi
+  log "installing rustup component $1"
+  rustup component add "$1"
+}
+
+ensure_rustup_target() {
+  if rustup target list --installed 2>/dev/null | grep -qx "$1"; then
+    return
+  fi
+  log "installing rustup target $1"
+  rustup target add "$1"
+}
+
+# ensure_cargo_tool CRATE VERSION BINARY [--locked]: installs CRATE@VERSION from crates.io unless
+# BINARY already reports VERSION.
+ensure_cargo_tool() {
+  local crate="$1" version="$2" binary="$3" locked="${4:-}"
+  if command -v "$binary" >/dev/null 2>&1 && "$binary" --version 2>/dev/null | grep -q "$version"; then
+    return
+  fi
+  log "installing $crate $version (cargo install; a few minutes)"
+  # shellcheck disable=SC2086
+  cargo install $locked "$crate" --version "$version"
+}
+
+# ensure_apt PACKAGE...: installs the Debian packages that are missing.
+ensure_apt() {
+  local missing=()
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  log "installing ${missing[*]} (apt)"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}

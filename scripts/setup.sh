@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what Tether needs on a fresh machine (Debian 12, rustup, Node) and skips what is there.
+#
+#   scripts/setup.sh run    what `scripts/run.sh` needs
+#   scripts/setup.sh test   what `scripts/test.sh` needs
+#
+# Every tool is pinned; a tool already on PATH at the pinned version is left alone, so a second
+# run does nothing. Only the package registries are used (crates.io, apt, npm): prebuilt-binary
+# downloads from elsewhere fail on these machines.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+
+what="${1:-test}"
+
+ensure_cargo
+ensure_rustup_component rustfmt
+ensure_rustup_component clippy
+# The client and the app are browser crates: they are checked for wasm32 in every test run.
+ensure_rustup_target wasm32-unknown-unknown
+
+# Pinned versions. wasm-bindgen-cli must equal the wasm-bindgen in Cargo.lock.
+WASM_BINDGEN_VERSION=0.2.130
+GECKODRIVER_VERSION=0.37.1
+
+case "$what" in
+  run) ;;
+  test)
+    # Browser tests: tether-client runs in headless Chromium and Firefox through
+    # wasm-bindgen-test-runner (from wasm-bindgen-cli) and their WebDriver servers.
+    ensure_apt chromium chromium-driver firefox-esr
+    # Without --locked: a dependency version it locks is missing from the registry mirror here.
+    ensure_cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen-test-runner
+    ensure_cargo_tool geckodriver "$GECKODRIVER_VERSION" geckodriver --locked
+    ;;
+  *)
+    echo "usage: scripts/setup.sh [run|test]" >&2
+    exit 2
+    ;;
+esac
+log "setup ($what) complete"

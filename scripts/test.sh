@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Sets up what is missing, then runs every check and test: formatting, clippy (native, and wasm32
+# for the browser crates), unit tests, the server's integration tests over real sockets, and doc
+# tests. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh test
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+ensure_cargo
+
+started=$SECONDS
+log "cargo fmt --check"
+cargo fmt --all --check
+
+log "clippy (native, all targets)"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+log "clippy (wasm32: tether-client, tether-app)"
+cargo clippy --locked --target wasm32-unknown-unknown -p tether-client -p tether-app -- -D warnings
+
+log "tests: protocol golden JSON, server unit and integration tests, doc tests"
+cargo test --locked --workspace
+
+log "all checks passed in $((SECONDS - started)) s"
