@@ -101,7 +101,7 @@ impl From<ClientMessage> for ClientFrame {
 
 /// `{roomId}`: the payload of `join`, `leave`, `typing` and `presence`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "an object {roomId}")]
 pub struct RoomRef {
     /// The room's id: any non-empty string up to the server's limit (128 bytes by default).
     pub room_id: String,
@@ -118,7 +118,7 @@ impl RoomRef {
 
 /// `{roomId, text}`: the payload of a client's `message`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "an object {roomId, text}")]
 pub struct SendText {
     /// The room to send to; the sender must have joined it.
     pub room_id: String,
@@ -128,6 +128,7 @@ pub struct SendText {
 
 /// `{to, text}`: the payload of a client's `private:message`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(expecting = "an object {to, text}")]
 pub struct PrivateSend {
     /// The recipient's client id, as it got it in `connected`.
     pub to: String,
@@ -137,6 +138,7 @@ pub struct PrivateSend {
 
 /// `{name}`: the payload of `identify`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(expecting = "an object {name}")]
 pub struct Identify {
     /// The display name: not blank, up to the server's limit (64 bytes by default), no control
     /// characters.

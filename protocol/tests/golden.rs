@@ -10,7 +10,10 @@ where
     T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
 {
     assert_eq!(serde_json::to_value(&value).expect("serializes"), expected);
-    assert_eq!(serde_json::from_value::<T>(expected).expect("parses"), value);
+    assert_eq!(
+        serde_json::from_value::<T>(expected).expect("parses"),
+        value
+    );
 }
 
 fn client(message: ClientMessage, expected: Value) {

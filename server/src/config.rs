@@ -75,7 +75,11 @@ pub struct Config {
     /// (`https://chat.example.com`), or `*` for any. Browsers send `Origin`; a request from a
     /// foreign one gets 403 (Cross-Site WebSocket Hijacking). Clients that send no `Origin`
     /// (non-browsers) are always allowed.
-    #[arg(long = "allow-origin", env = "TETHER_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        long = "allow-origin",
+        env = "TETHER_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub allowed_origins: Vec<String>,
 
     /// Whether pages served from localhost, 127.0.0.1 or [::1] (on any port) may connect, for

@@ -64,6 +64,10 @@ where
     let mut alive = true;
     // Batches written so far; test faults act after the first (`connected`).
     let mut batches = 0u64;
+    // The batch being written lives out here, not in the write future: if shutdown interrupts a
+    // write blocked on a full socket, what was not yet handed to the socket is still here, in
+    // order, for the drain.
+    let mut writing: VecDeque<Frame> = VecDeque::new();
 
     let ending = loop {
         // Not `biased`: in a busy room the outbox is ready on nearly every turn, and polling it
@@ -71,15 +75,16 @@ where
         tokio::select! {
             () = kill.cancelled() => break killed(outbox.overflowed()),
             () = outbox.ready() => {
-                let batch = outbox.take();
+                writing = outbox.take();
                 if fault == Fault::Mute && batches > 0 {
+                    writing.clear();
                     continue;
                 }
                 batches += 1;
                 tokio::select! {
                     biased;
                     () = kill.cancelled() => break killed(outbox.overflowed()),
-                    written = timeout(config.write_timeout, write_batch(&mut socket, batch)) => match written {
+                    written = timeout(config.write_timeout, write_batch(&mut socket, &mut writing)) => match written {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => break Ending::Broken,
                         Err(_) => break Ending::SlowConsumer,
@@ -117,28 +122,63 @@ where
         }
     };
 
+    // Leave the rooms (the session's drop tells their members) before spending up to a few
+    // seconds on the close handshake, so the others hear of it at once.
+    drop(session);
     match ending {
         Ending::ClientClosed => {
             // Let tungstenite send its reply to the client's close frame.
             let _ = timeout(CLOSE_REPLY_WAIT, socket.close()).await;
         }
         Ending::Shutdown => {
-            // Drain: deliver what is already queued, then close and wait for the client's answer.
-            let _ = timeout(config.write_timeout, write_batch(&mut socket, outbox.take())).await;
-            close(&mut socket, CloseCode::GOING_AWAY, "server shutting down", true).await;
+            // Drain: deliver the rest of an interrupted batch and what is queued behind it, in
+            // order, then close and wait for the client's answer.
+            writing.append(&mut outbox.take());
+            let _ = timeout(config.write_timeout, write_batch(&mut socket, &mut writing)).await;
+            close(
+                &mut socket,
+                CloseCode::GOING_AWAY,
+                "server shutting down",
+                true,
+            )
+            .await;
         }
         Ending::SlowConsumer => {
             metrics.slow_consumer_closes.inc();
-            close(&mut socket, CloseCode::TRY_AGAIN_LATER, "slow consumer", false).await;
+            close(
+                &mut socket,
+                CloseCode::TRY_AGAIN_LATER,
+                "slow consumer",
+                false,
+            )
+            .await;
         }
         Ending::TooBig => {
-            close(&mut socket, CloseCode::MESSAGE_TOO_BIG, "message too big", false).await;
+            close(
+                &mut socket,
+                CloseCode::MESSAGE_TOO_BIG,
+                "message too big",
+                false,
+            )
+            .await;
         }
         Ending::InvalidUtf8 => {
-            close(&mut socket, CloseCode::INVALID_PAYLOAD, "invalid UTF-8", false).await;
+            close(
+                &mut socket,
+                CloseCode::INVALID_PAYLOAD,
+                "invalid UTF-8",
+                false,
+            )
+            .await;
         }
         Ending::ProtocolError => {
-            close(&mut socket, CloseCode::PROTOCOL_ERROR, "protocol error", false).await;
+            close(
+                &mut socket,
+                CloseCode::PROTOCOL_ERROR,
+                "protocol error",
+                false,
+            )
+            .await;
         }
         Ending::TestFault(code) => {
             close(&mut socket, CloseCode(code), "test fault", true).await;
@@ -146,8 +186,6 @@ where
         // As the guide's `ws.terminate()`: a client that does not answer pings gets no close frame.
         Ending::HeartbeatTimeout | Ending::Broken => {}
     }
-    // Leaving the rooms (and telling their members) happens as the session drops.
-    drop(session);
     ending
 }
 
@@ -159,13 +197,17 @@ fn killed(overflowed: bool) -> Ending {
     }
 }
 
-/// Writes a batch of frames and flushes once.
-async fn write_batch<S>(socket: &mut S, batch: VecDeque<Frame>) -> Result<(), axum::Error>
+/// Writes a batch of frames and flushes once. A frame leaves `batch` only once the socket has
+/// taken it, so if this future is dropped midway, `batch` holds exactly what was not sent.
+async fn write_batch<S>(socket: &mut S, batch: &mut VecDeque<Frame>) -> Result<(), axum::Error>
 where
     S: Sink<Message, Error = axum::Error> + Unpin,
 {
-    for frame in batch {
-        socket.feed(Message::Text(frame.into_text())).await?;
+    while let Some(frame) = batch.front() {
+        // `feed` hands the message over in the same poll that completes it, so there is no
+        // point at which it was taken but is still in `batch`.
+        socket.feed(Message::Text(frame.text())).await?;
+        batch.pop_front();
     }
     socket.flush().await
 }

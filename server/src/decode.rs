@@ -19,13 +19,17 @@ pub struct DecodeError {
 /// The common case is a single parse. Only when it fails is the text looked at again, to tell
 /// invalid JSON from an unknown type from a bad payload, and to find the request id.
 pub fn decode(text: &str) -> Result<ClientFrame, DecodeError> {
-    serde_json::from_str::<ClientFrame>(text).map_err(|err| explain(text, &err))
+    serde_json::from_str::<ClientFrame>(text).or_else(|err| second_look(text, &err))
 }
 
-fn explain(text: &str, err: &serde_json::Error) -> DecodeError {
-    let refuse = |id, code, message: String| DecodeError {
-        id,
-        refusal: Refusal::new(code, message),
+/// The slow path: a `ping` with any payload (the guide's `sendMessage('ping', {})`, or a
+/// timestamp for measuring latency) is still a ping; anything else is refused precisely.
+fn second_look(text: &str, err: &serde_json::Error) -> Result<ClientFrame, DecodeError> {
+    let refuse = |id, code, message: String| {
+        Err(DecodeError {
+            id,
+            refusal: Refusal::new(code, message),
+        })
     };
     let value: Value = match serde_json::from_str(text) {
         Ok(value) => value,
@@ -58,6 +62,10 @@ fn explain(text: &str, err: &serde_json::Error) -> DecodeError {
         },
     };
     match object.get("type") {
+        Some(Value::String(kind)) if kind == "ping" => Ok(ClientFrame {
+            message: ClientMessage::Ping,
+            id,
+        }),
         None => refuse(id, ErrorCode::UnknownType, "missing \"type\"".into()),
         Some(Value::String(kind)) if ClientMessage::TYPES.contains(&kind.as_str()) => refuse(
             id,
@@ -69,7 +77,11 @@ fn explain(text: &str, err: &serde_json::Error) -> DecodeError {
             ErrorCode::UnknownType,
             format!("unknown message type \"{}\"", truncate(kind, 64)),
         ),
-        Some(_) => refuse(id, ErrorCode::UnknownType, "\"type\" must be a string".into()),
+        Some(_) => refuse(
+            id,
+            ErrorCode::UnknownType,
+            "\"type\" must be a string".into(),
+        ),
     }
 }
 
@@ -98,6 +110,22 @@ mod tests {
         let frame = decode(r#"{"type":"join","payload":{"roomId":"r"}}"#).unwrap();
         assert_eq!(frame.message, ClientMessage::Join(RoomRef::new("r")));
         assert_eq!(frame.id, None);
+    }
+
+    #[test]
+    fn a_ping_may_carry_any_payload() {
+        for text in [
+            r#"{"type":"ping"}"#,
+            r#"{"type":"ping","payload":null}"#,
+            r#"{"type":"ping","payload":{}}"#,
+            r#"{"type":"ping","payload":{"t":1732500000000}}"#,
+        ] {
+            assert_eq!(decode(text).unwrap().message, ClientMessage::Ping, "{text}");
+        }
+        assert_eq!(
+            decode(r#"{"type":"ping","payload":{},"id":7}"#).unwrap().id,
+            Some(7.into())
+        );
     }
 
     #[test]

@@ -52,9 +52,9 @@ impl Frame {
         self.text.is_empty()
     }
 
-    /// The text, for writing.
-    pub fn into_text(self) -> Utf8Bytes {
-        self.text
+    /// A reference-counted copy of the text, for writing while keeping the frame.
+    pub fn text(&self) -> Utf8Bytes {
+        self.text.clone()
     }
 
     /// The text, for reading.

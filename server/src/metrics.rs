@@ -115,7 +115,10 @@ mod tests {
             "tether_slow_consumer_closes_total 0",
             "tether_messages_refused_total 0",
         ] {
-            assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from\n{text}"
+            );
         }
     }
 }

@@ -92,10 +92,16 @@ mod tests {
     #[test]
     fn same_origin_is_allowed() {
         let policy = OriginPolicy::new(&[], false);
-        assert!(policy.allows(&headers(Some("http://chat.example:8080"), "chat.example:8080")));
+        assert!(policy.allows(&headers(
+            Some("http://chat.example:8080"),
+            "chat.example:8080"
+        )));
         assert!(policy.allows(&headers(Some("https://chat.example"), "chat.example")));
         assert!(policy.allows(&headers(Some("https://Chat.Example"), "chat.example:443")));
-        assert!(!policy.allows(&headers(Some("http://chat.example:9090"), "chat.example:8080")));
+        assert!(!policy.allows(&headers(
+            Some("http://chat.example:9090"),
+            "chat.example:8080"
+        )));
         assert!(!policy.allows(&headers(Some("https://evil.example"), "chat.example")));
     }
 
@@ -108,8 +114,14 @@ mod tests {
             "http://127.0.0.1:3000",
             "http://[::1]:8080",
         ] {
-            assert!(dev.allows(&headers(Some(origin), "127.0.0.1:8080")), "{origin}");
-            assert!(!strict.allows(&headers(Some(origin), "chat.example")), "{origin}");
+            assert!(
+                dev.allows(&headers(Some(origin), "127.0.0.1:8080")),
+                "{origin}"
+            );
+            assert!(
+                !strict.allows(&headers(Some(origin), "chat.example")),
+                "{origin}"
+            );
         }
     }
 

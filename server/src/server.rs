@@ -96,7 +96,10 @@ pub async fn run_with_rooms(
     })
     .await?;
     connections.close();
-    if tokio::time::timeout(grace, connections.wait()).await.is_err() {
+    if tokio::time::timeout(grace, connections.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             remaining = connections.len(),
             "clients did not close within the grace period"
@@ -113,9 +116,8 @@ fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics));
     let dir = &state.config.static_dir;
     let app = if dir.is_dir() {
-        app.fallback_service(
-            ServeDir::new(dir).not_found_service(ServeFile::new(dir.join("index.html"))),
-        )
+        // `fallback`, not `not_found_service`: a path the app routes itself is a page, 200.
+        app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html"))))
     } else {
         tracing::info!(dir = %dir.display(), "no built app; / shows a note");
         app.route("/", get(no_app))

@@ -2,8 +2,8 @@
 
 use crate::{
     ClientId, Config, Frame, Metrics, Peer, Refusal, Rooms,
-    refusal::truncate,
     decode::{DecodeError, decode},
+    refusal::truncate,
     rooms::Delivery,
 };
 use std::{
