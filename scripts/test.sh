@@ -22,4 +22,7 @@ cargo clippy --locked --target wasm32-unknown-unknown -p tether-client -p tether
 log "tests: protocol golden JSON, server unit and integration tests, doc tests"
 cargo test --locked --workspace
 
+log "browser tests: tether-client in headless Chromium and Firefox against the real server"
+bash scripts/browser-tests.sh
+
 log "all checks passed in $((SECONDS - started)) s"

@@ -147,7 +147,11 @@ impl Backoff {
         if !self.options.enabled {
             return None;
         }
-        if self.options.max_attempts.is_some_and(|max| self.attempt >= max) {
+        if self
+            .options
+            .max_attempts
+            .is_some_and(|max| self.attempt >= max)
+        {
             return None;
         }
         let delay = self.options.delay(self.attempt, random);

@@ -64,7 +64,9 @@ mod tests {
         for code in [1001, 1005, 1006, 1011, 1012, 1013, 1014] {
             assert_eq!(policy.action(code), CloseAction::Reconnect, "{code}");
         }
-        for code in [1000, 1002, 1003, 1007, 1008, 1009, 1010, 1015, 3000, 4001, 4403] {
+        for code in [
+            1000, 1002, 1003, 1007, 1008, 1009, 1010, 1015, 3000, 4001, 4403,
+        ] {
             assert_eq!(policy.action(code), CloseAction::Stop, "{code}");
         }
     }

@@ -54,7 +54,11 @@ impl HeartbeatOptions {
 
     /// Sets the ping text and the test for its answer (for servers with another heartbeat, such
     /// as the guide's bare `ping`/`pong`).
-    pub fn ping(mut self, ping: impl Into<String>, is_pong: impl Fn(&str) -> bool + 'static) -> Self {
+    pub fn ping(
+        mut self,
+        ping: impl Into<String>,
+        is_pong: impl Fn(&str) -> bool + 'static,
+    ) -> Self {
         self.ping = ping.into();
         self.is_pong = Rc::new(is_pong);
         self

@@ -1,13 +1,9 @@
 //! `Socket`: the browser `WebSocket`, made resilient.
 
 use crate::{
-    Backoff, CloseAction, ConnectError, ConnectionState, Heartbeat, Incoming, Outgoing,
-    ReadyState, RequestError, SendError, SendQueue, SocketEvent, SocketOptions,
-    error::js_text,
-    events::CloseInfo,
-    heartbeat::Beat,
-    listener::Listener,
-    url::resolve_url,
+    Backoff, CloseAction, ConnectError, ConnectionState, Heartbeat, Incoming, Outgoing, ReadyState,
+    RequestError, SendError, SendQueue, SocketEvent, SocketOptions, error::js_text,
+    events::CloseInfo, heartbeat::Beat, listener::Listener, url::resolve_url,
 };
 use futures_channel::oneshot;
 use gloo_timers::callback::Timeout;
@@ -366,7 +362,10 @@ impl WeakSocket {
 impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(inner) = self.inner.upgrade() {
-            inner.callbacks.borrow_mut().retain(|(id, _)| *id != self.id);
+            inner
+                .callbacks
+                .borrow_mut()
+                .retain(|(id, _)| *id != self.id);
         }
     }
 }
@@ -391,7 +390,9 @@ impl fmt::Debug for WeakSocket {
 
 impl fmt::Debug for Subscription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subscription").field("id", &self.id).finish()
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .finish()
     }
 }
 
@@ -755,7 +756,9 @@ impl Inner {
             // The socket may say OPEN after a sleep or a network change; don't wait for a close
             // handshake that will never complete.
             if let Some(conn) = self.state.borrow_mut().conn.take() {
-                let _ = conn.ws.close_with_code_and_reason(4000, "heartbeat timeout");
+                let _ = conn
+                    .ws
+                    .close_with_code_and_reason(4000, "heartbeat timeout");
             }
             self.dispatch(vec![SocketEvent::HeartbeatTimeout]);
             self.closed(CloseInfo {
