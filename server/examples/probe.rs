@@ -1,7 +1,7 @@
 //! `probe`: measures a running Tether server with real WebSocket connections over loopback.
 //!
 //! ```sh
-//! cargo build --release -p tether-server --examples
+//! cargo build --release -p tether-server --bins --examples   # --examples alone skips the server
 //! ulimit -n 20000     # both processes need one descriptor per connection, plus a few
 //! RUST_LOG=warn ./target/release/tether-server --addr 127.0.0.1:18500 --backlog 4096 &
 //!

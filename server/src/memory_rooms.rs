@@ -53,15 +53,24 @@ impl Rooms for MemoryRooms {
         lock(&self.clients).remove(&id);
     }
 
-    fn join(&self, room: &str, peer: &Arc<Peer>) -> Joined {
+    fn join(
+        &self,
+        room: &str,
+        peer: &Arc<Peer>,
+        welcome: &dyn Fn(Joined) -> Frame,
+    ) -> (Joined, Push) {
         let mut rooms = lock(&self.rooms);
         let room = rooms.entry(Arc::from(room)).or_default();
         let mut members = lock(&room.members);
         let new_member = members.insert(peer.id(), Arc::clone(peer)).is_none();
-        Joined {
+        let joined = Joined {
             members: members.len(),
             new_member,
-        }
+        };
+        // Still holding the member lock, which every publish to this room takes: nothing
+        // published to the room can be queued for this peer ahead of its welcome.
+        let push = peer.push(welcome(joined));
+        (joined, push)
     }
 
     fn leave(&self, room_id: &str, id: ClientId) -> Option<usize> {
@@ -121,19 +130,43 @@ mod tests {
         ))
     }
 
+    fn join(rooms: &MemoryRooms, room: &str, peer: &Arc<Peer>) -> Joined {
+        rooms.join(room, peer, &|_| Frame::raw("joined")).0
+    }
+
+    #[test]
+    fn the_welcome_is_queued_before_anything_published_after_the_join() {
+        let rooms = MemoryRooms::new();
+        let (a, b) = (peer(), peer());
+        join(&rooms, "r", &a);
+        let (joined, push) = rooms.join("r", &b, &|j| {
+            assert_eq!(j.members, 2);
+            Frame::raw("welcome b")
+        });
+        assert_eq!((joined.members, push), (2, Push::Queued));
+        rooms.publish("r", &Frame::raw("after"), Some(a.id()));
+        let queued: Vec<String> = b
+            .outbox()
+            .take()
+            .iter()
+            .map(|f| f.as_str().to_owned())
+            .collect();
+        assert_eq!(queued, ["welcome b", "after"]);
+    }
+
     #[test]
     fn rooms_are_created_on_first_join_and_deleted_when_empty() {
         let rooms = MemoryRooms::new();
         let (a, b) = (peer(), peer());
         assert_eq!(
-            rooms.join("r", &a),
+            join(&rooms, "r", &a),
             Joined {
                 members: 1,
                 new_member: true
             }
         );
-        assert_eq!(rooms.join("r", &b).members, 2);
-        assert!(!rooms.join("r", &b).new_member);
+        assert_eq!(join(&rooms, "r", &b).members, 2);
+        assert!(!join(&rooms, "r", &b).new_member);
         assert_eq!(rooms.room_count(), 1);
         assert_eq!(rooms.leave("r", a.id()), Some(1));
         assert_eq!(rooms.leave("r", a.id()), None);
@@ -147,9 +180,12 @@ mod tests {
         let rooms = MemoryRooms::new();
         let (a, b, c, outsider) = (peer(), peer(), peer(), peer());
         for p in [&a, &b, &c] {
-            rooms.join("r", p);
+            join(&rooms, "r", p);
         }
-        rooms.join("other", &outsider);
+        join(&rooms, "other", &outsider);
+        for p in [&a, &b, &c, &outsider] {
+            assert_eq!(p.outbox().take().len(), 1, "the welcome");
+        }
         let frame = Frame::raw("x");
         let delivery = rooms.publish("r", &frame, Some(a.id()));
         assert_eq!(delivery.queued, 2);

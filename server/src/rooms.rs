@@ -16,8 +16,16 @@ pub trait Rooms: Send + Sync + fmt::Debug + 'static {
     /// Forgets a client. Callers leave its rooms first.
     fn disconnect(&self, id: ClientId);
 
-    /// Adds a client to a room, creating the room if needed.
-    fn join(&self, room: &str, peer: &Arc<Peer>) -> Joined;
+    /// Adds a client to a room, creating the room if needed, and queues `welcome(joined)` (its
+    /// `joined` reply) for it before anything published to the room can reach it: a client sees
+    /// its own `joined` before any event of the room it joined. Returns what the join did and how
+    /// the welcome was queued.
+    fn join(
+        &self,
+        room: &str,
+        peer: &Arc<Peer>,
+        welcome: &dyn Fn(Joined) -> Frame,
+    ) -> (Joined, Push);
 
     /// Removes a client from a room, deleting the room once it is empty. Returns how many members
     /// remain, or `None` if the client was not in the room.

@@ -4,7 +4,7 @@ use crate::{
     ClientId, Config, Frame, Metrics, Peer, Refusal, Rooms,
     decode::{DecodeError, decode},
     refusal::truncate,
-    rooms::Delivery,
+    rooms::{self, Delivery},
 };
 use std::{
     collections::HashSet,
@@ -153,12 +153,17 @@ impl Session {
                 ),
             ));
         }
-        let joined = self.rooms.join(&room_id, &self.peer);
+        let welcome = |joined: rooms::Joined| {
+            Frame::encode(&ServerMessage::Joined(Joined {
+                room_id: room_id.clone(),
+                members: joined.members,
+            }))
+        };
+        let (joined, push) = self.rooms.join(&room_id, &self.peer, &welcome);
+        let mut delivery = Delivery::default();
+        delivery.record(push);
+        self.count(delivery);
         self.joined.insert(Arc::from(room_id.as_str()));
-        self.reply(&ServerMessage::Joined(Joined {
-            room_id: room_id.clone(),
-            members: joined.members,
-        }));
         if joined.new_member {
             let event = ServerMessage::UserJoined(self.user_event(room_id.clone()));
             self.publish(&room_id, &Frame::encode(&event));
