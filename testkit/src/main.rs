@@ -63,7 +63,10 @@ impl Supervised {
             .arg("--addr")
             .arg(self.addr.to_string())
             .args(&self.args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", self.server.display()))?;
@@ -95,7 +98,9 @@ struct RestartQuery {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let args = Args::parse();
     // A free port for the server, released at once and reused for every restart.
     let addr = TcpListener::bind("127.0.0.1:0").await?.local_addr()?;
