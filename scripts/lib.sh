@@ -55,3 +55,43 @@ ensure_apt() {
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
+
+# ensure_npm DIR [--omit=dev]: installs DIR's npm packages exactly as its package-lock.json pins
+# them (`npm ci`), unless DIR/node_modules already holds those versions. With --omit=dev, only
+# the non-dev packages are checked and installed.
+ensure_npm() {
+  local dir="$1" omit="${2:-}"
+  if ! command -v npm >/dev/null 2>&1; then
+    ensure_apt nodejs npm
+  fi
+  if node -e '
+    const fs = require("fs");
+    const [dir, omitDev] = process.argv.slice(1);
+    const want = JSON.parse(fs.readFileSync(`${dir}/package-lock.json`, "utf8")).packages;
+    let have = {};
+    try {
+      have = JSON.parse(fs.readFileSync(`${dir}/node_modules/.package-lock.json`, "utf8")).packages;
+    } catch {}
+    for (const [path, info] of Object.entries(want)) {
+      if (!path || (omitDev && info.dev)) continue;
+      if (!have[path] || have[path].version !== info.version) process.exit(1);
+    }' "$dir" "$omit"; then
+    return
+  fi
+  log "installing npm packages in $dir (npm ci)"
+  # shellcheck disable=SC2086
+  (cd "$dir" && npm ci --no-audit --no-fund $omit)
+}
+
+# build_app: builds the chat app into dist/ with trunk (release, offline), unless dist/ is newer
+# than every source it is built from. wasm-opt comes from e2e/node_modules (binaryen 132).
+build_app() {
+  export PATH="$PWD/e2e/node_modules/.bin:$PATH"
+  if [ -f dist/index.html ] && [ -z "$(find app client-wasm/src client-wasm/Cargo.toml protocol/src \
+    index.html Trunk.toml Cargo.toml Cargo.lock -newer dist/index.html -print -quit)" ]; then
+    log "the app in dist/ is up to date"
+    return
+  fi
+  log "building the app (trunk build --release; a few minutes the first time)"
+  trunk build --release --offline
+}

@@ -21,12 +21,27 @@ ensure_rustup_component clippy
 # The client and the app are browser crates: they are checked for wasm32 in every test run.
 ensure_rustup_target wasm32-unknown-unknown
 
-# Pinned versions. wasm-bindgen-cli must equal the wasm-bindgen in Cargo.lock.
+# Pinned versions. wasm-bindgen-cli must equal the wasm-bindgen in Cargo.lock; trunk 0.22 needs a
+# newer Rust than we pin. binaryen (wasm-opt) and playwright-core are pinned in e2e/package-lock.json.
 WASM_BINDGEN_VERSION=0.2.130
 GECKODRIVER_VERSION=0.37.1
+TRUNK_VERSION=0.21.14
+
+# The app's build: trunk runs cargo, then wasm-bindgen (wasm-bindgen-cli) and wasm-opt (npm
+# binaryen 132, not Debian's binaryen, whose wasm-opt 108 emits .wasm that browsers reject).
+# Without --locked for wasm-bindgen-cli: a dependency version it locks is missing from the
+# registry mirror here.
+setup_app_build() {
+  ensure_cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
+  ensure_cargo_tool trunk "$TRUNK_VERSION" trunk --locked
+}
 
 case "$what" in
-  run) ;;
+  run)
+    setup_app_build
+    # binaryen only: playwright-core is a dev dependency, for the tests.
+    ensure_npm e2e --omit=dev
+    ;;
   test)
     # Browser tests: tether-client runs in headless Chromium and Firefox through
     # wasm-bindgen-test-runner (from wasm-bindgen-cli) and their WebDriver servers.
@@ -34,6 +49,9 @@ case "$what" in
     # Without --locked: a dependency version it locks is missing from the registry mirror here.
     ensure_cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen-test-runner
     ensure_cargo_tool geckodriver "$GECKODRIVER_VERSION" geckodriver --locked
+    # The app: its build, and its end-to-end test (playwright-core drives Debian's chromium).
+    setup_app_build
+    ensure_npm e2e
     ;;
   *)
     echo "usage: scripts/setup.sh [run|test]" >&2

@@ -25,4 +25,5 @@ cargo test --locked --workspace
 log "browser tests: tether-client in headless Chromium and Firefox against the real server"
 bash scripts/browser-tests.sh
 
+bash scripts/e2e.sh
 log "all checks passed in $((SECONDS - started)) s"

@@ -1,12 +1,9 @@
-//! `tether-app`: the Leptos chat UI, built with trunk (`index.html` and `Trunk.toml` at the
-//! repository root) and served by `tether-server` on `/`.
+//! The chat app's entry point: mounts [`tether_app::App`] on the page's `<body>`.
 //!
-//! **Status: skeleton.** It compiles and names the protocol it will speak; the UI and its
-//! `use_socket` hook come with the app issue. Run the server with `scripts/run.sh` meanwhile.
-
-use tether_protocol::ClientMessage;
+//! Run it with `trunk serve` (development, on http://127.0.0.1:8081 with `/ws` proxied to a
+//! server on 8080) or `scripts/run.sh` (built with `trunk build --release` and served by
+//! `tether-server` on http://127.0.0.1:8080).
 
 fn main() {
-    // Referencing the protocol keeps the dependency honest until the UI lands.
-    let _ = ClientMessage::TYPES;
+    leptos::mount::mount_to_body(tether_app::App);
 }

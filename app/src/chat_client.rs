@@ -1,0 +1,249 @@
+//! `ChatClient`: joins [`UseSocket`] and [`ChatState`]: it folds every server message into the
+//! state and turns user actions into protocol messages.
+
+use crate::{
+    chat_line::Delivery,
+    chat_state::{ChatState, Followup, PRESENCE_RETRY},
+    clock::now_ms,
+    decode::decode,
+    room::parse_room_name,
+    throttle::Throttle,
+    use_socket::UseSocket,
+};
+use gloo_timers::future::TimeoutFuture;
+use leptos::prelude::*;
+use std::time::Duration;
+use tether_client::{
+    Incoming, RequestError, SendError, SocketEvent,
+    protocol::{Identify, RoomRef, SendText, ServerMessage},
+};
+
+/// How long a message waits for its ack before it shows as not delivered. Long enough to cover a
+/// reconnect (a message sent while reconnecting waits in the queue and its clock runs).
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// At most one `typing` notice per this long while the user types.
+pub const TYPING_THROTTLE: Duration = Duration::from_secs(2);
+
+/// The `performance.mark` set whenever the server says `connected`; the first one is the page's
+/// time from load to connected, which the end-to-end test reads.
+pub const CONNECTED_MARK: &str = "tether:connected";
+
+/// The chat's state and actions over one socket. `Copy`, so handlers capture it freely.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatClient {
+    /// The connection.
+    pub socket: UseSocket,
+    /// Everything the chat shows.
+    pub state: RwSignal<ChatState>,
+    typing: StoredValue<Throttle>,
+}
+
+impl ChatClient {
+    /// Starts following `socket` for as long as the current owner lives.
+    pub fn new(socket: UseSocket) -> Self {
+        let client = Self {
+            socket,
+            state: RwSignal::new(ChatState::default()),
+            typing: StoredValue::new(Throttle::new(TYPING_THROTTLE)),
+        };
+        socket.on_event(move |event| match event {
+            SocketEvent::Message(message) => client.receive(message),
+            // tether-client rejoins the rooms by itself before this event; the server forgot the
+            // nickname with the old connection, so say it again.
+            SocketEvent::Open { reconnected: true } => client.identify(),
+            SocketEvent::Close(_) => client.state.update(ChatState::disconnected),
+            _ => {}
+        });
+        client
+    }
+
+    fn receive(&self, message: &Incoming) {
+        // The server sends text frames only. A type this version does not know is skipped, as
+        // PROTOCOL.md asks of clients.
+        let Some(message) = message.as_text().and_then(decode) else {
+            return;
+        };
+        if matches!(message, ServerMessage::Connected(_)) {
+            mark_connected();
+        }
+        let followups = self
+            .state
+            .try_update(|state| state.apply(message, now_ms()))
+            .unwrap_or_default();
+        for followup in followups {
+            match followup {
+                Followup::Presence(room) => self.ask_presence(room),
+                Followup::PresenceSoon(room) => {
+                    let client = *self;
+                    leptos::task::spawn_local(async move {
+                        TimeoutFuture::new(millis(PRESENCE_RETRY)).await;
+                        client.ask_presence(room);
+                    });
+                }
+            }
+        }
+    }
+
+    fn ask_presence(&self, room: String) {
+        // Only while still in the room (the answer would be `not_in_room` otherwise), and best
+        // effort: if it cannot go out, the next join asks again.
+        let joined = self
+            .state
+            .try_with_untracked(|state| state.room(&room).is_some_and(|r| r.joined))
+            .unwrap_or(false);
+        if joined {
+            let _ = self.socket.send("presence", &RoomRef::new(room));
+        }
+    }
+
+    /// Sets the nickname and tells the server (`identify`). It is sent again after every
+    /// reconnect.
+    pub fn set_nickname(&self, name: String) -> Result<(), String> {
+        self.socket
+            .send("identify", &Identify { name: name.clone() })
+            .map_err(|e| format!("Could not set the nickname: {}", send_failure_text(&e)))?;
+        self.state.update(|state| state.nickname = Some(name));
+        Ok(())
+    }
+
+    fn identify(&self) {
+        if let Some(name) = self.state.with_untracked(|state| state.nickname.clone()) {
+            // A failure here means the socket closed again; the next open sends it once more.
+            let _ = self.socket.send("identify", &Identify { name });
+        }
+    }
+
+    /// Joins the room typed in `input` (trimmed) and shows it.
+    pub fn join(&self, input: &str) -> Result<(), String> {
+        let room = parse_room_name(input)?;
+        self.state.update(|state| {
+            state.open_room(&room);
+        });
+        self.socket.join(&room).map_err(|e| {
+            self.state.update(|state| state.close_room(&room));
+            format!("Could not join {room}: {}", send_failure_text(&e))
+        })
+    }
+
+    /// Leaves a room.
+    pub fn leave(&self, room: &str) {
+        // Fails only when the socket is closed for good, and then the server has already
+        // dropped this client from every room.
+        let _ = self.socket.leave(room);
+        self.state.update(|state| state.close_room(room));
+    }
+
+    /// Shows a room.
+    pub fn select(&self, room: &str) {
+        self.state.update(|state| state.select(room));
+    }
+
+    /// Sends `text` to the room shown: it appears at once as pending, and turns delivered when
+    /// the server acks it.
+    pub fn send(&self, text: &str) -> Result<(), String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(());
+        }
+        let room = self
+            .state
+            .with_untracked(|state| state.current.clone())
+            .ok_or("Join a room first.")?;
+        let key = self
+            .state
+            .try_update(|state| state.add_own(&room, text, now_ms()))
+            .flatten()
+            .ok_or("That room is gone.")?;
+        self.typing.update_value(Throttle::reset);
+        self.deliver(room, key, text.to_owned());
+        Ok(())
+    }
+
+    /// Sends a message that failed once more.
+    pub fn retry(&self, key: u64) {
+        let Some(room) = self.state.with_untracked(|state| state.current.clone()) else {
+            return;
+        };
+        if let Some(text) = self
+            .state
+            .try_update(|state| state.retry(&room, key))
+            .flatten()
+        {
+            self.deliver(room, key, text);
+        }
+    }
+
+    fn deliver(&self, room: String, key: u64, text: String) {
+        let reply = self.socket.request(
+            "message",
+            &SendText {
+                room_id: room.clone(),
+                text,
+            },
+            ACK_TIMEOUT,
+        );
+        let state = self.state;
+        leptos::task::spawn_local(async move {
+            let delivery = match reply.await {
+                Ok(()) => Delivery::Delivered,
+                Err(error) => Delivery::Failed(failure_text(error)),
+            };
+            state.update(|state| state.set_delivery(&room, key, delivery));
+        });
+    }
+
+    /// The user typed in the composer: tells the room, at most once per [`TYPING_THROTTLE`].
+    pub fn typing(&self) {
+        let Some(room) = self.state.with_untracked(|state| {
+            state
+                .current_room()
+                .filter(|room| room.joined)
+                .map(|room| room.name.clone())
+        }) else {
+            return;
+        };
+        if self.typing.try_update_value(|t| t.ready(now_ms())) == Some(true) {
+            // Typing notices are best effort: one that cannot go out is not worth an error.
+            let _ = self.socket.send("typing", &RoomRef::new(room));
+        }
+    }
+
+    /// Clears the notice.
+    pub fn dismiss_notice(&self) {
+        self.state.update(|state| state.notice = None);
+    }
+}
+
+fn millis(duration: Duration) -> u32 {
+    u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
+}
+
+/// Why a message was not delivered, for people. Written out rather than the errors' `Display`,
+/// which formats durations with `Debug` and would add that machinery to the .wasm.
+fn failure_text(error: RequestError) -> String {
+    match error {
+        RequestError::Send(error) => send_failure_text(&error).to_owned(),
+        RequestError::Timeout(_) => "no answer from the server in time".to_owned(),
+        RequestError::Closed => "the connection dropped before the server answered".to_owned(),
+        RequestError::Refused { message, .. } => message,
+        _ => "not delivered".to_owned(),
+    }
+}
+
+/// Why a send was refused, for people.
+fn send_failure_text(error: &SendError) -> &'static str {
+    match error {
+        SendError::QueueFull { .. } => "too many messages are waiting for the connection.",
+        SendError::Closed => "the connection is closed; press \"Reconnect now\".",
+        _ => "the browser refused to send it.",
+    }
+}
+
+/// Marks the moment the server said `connected`, for the page-load-to-connected figure.
+fn mark_connected() {
+    if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
+        // A browser without user timing loses only the measurement.
+        let _ = performance.mark(CONNECTED_MARK);
+    }
+}

@@ -1,0 +1,596 @@
+//! `ChatState`: everything the chat shows, as plain data that server messages and user actions
+//! update. No browser in sight, so it is tested natively with a virtual clock.
+
+use crate::{
+    chat_line::{ChatLine, Delivery, guest_name},
+    room::Room,
+};
+use tether_client::protocol::ServerMessage;
+
+/// Something the state asks its owner to send after taking in a server message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Followup {
+    /// Ask for the room's member list (`presence`): after a join, and when a member without a
+    /// known name joins (it may have sent `identify` right after its rejoin).
+    Presence(String),
+    /// Ask for the member list again in a moment ([`PRESENCE_RETRY`]): the last one named a
+    /// member by id only. After a reconnect, tether-client rejoins before the app can say its
+    /// nickname again, so others may see the join, and even a first `presence`, before the
+    /// `identify` that follows it.
+    PresenceSoon(String),
+}
+
+/// How long to wait before asking again for a member list that had unnamed members.
+pub const PRESENCE_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Everything the chat shows.
+///
+/// ```
+/// use tether_app::chat_state::{ChatState, Followup};
+/// use tether_client::protocol::{ServerMessage, Joined};
+///
+/// let mut chat = ChatState::default();
+/// chat.open_room("lobby");
+/// let followups = chat.apply(
+///     ServerMessage::Joined(Joined { room_id: "lobby".into(), members: 1 }),
+///     0,
+/// );
+/// assert_eq!(followups, [Followup::Presence("lobby".into())]);
+/// assert!(chat.room("lobby").is_some_and(|r| r.joined));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatState {
+    /// The nickname picked, sent to the server as `identify`.
+    pub nickname: Option<String>,
+    /// This connection's client id (it changes with every reconnect).
+    pub client_id: Option<String>,
+    /// The rooms, in the order they were joined.
+    pub rooms: Vec<Room>,
+    /// The room shown.
+    pub current: Option<String>,
+    /// The last thing that went wrong, for the user to read (a refused join, say).
+    pub notice: Option<String>,
+    /// The newest message from someone else, as a sentence for the screen-reader live region.
+    pub announcement: String,
+    next_key: u64,
+}
+
+impl ChatState {
+    /// Adds a room being joined and shows it. Returns false if it was already there (it is
+    /// shown all the same).
+    pub fn open_room(&mut self, name: &str) -> bool {
+        let new = self.room(name).is_none();
+        if new {
+            self.rooms.push(Room::new(name));
+        }
+        self.select(name);
+        new
+    }
+
+    /// Removes a room; shows the next one, if any.
+    pub fn close_room(&mut self, name: &str) {
+        let Some(index) = self.rooms.iter().position(|r| r.name == name) else {
+            return;
+        };
+        self.rooms.remove(index);
+        if self.current.as_deref() == Some(name) {
+            let next = self.rooms.get(index).or_else(|| self.rooms.last());
+            self.current = next.map(|r| r.name.clone());
+        }
+    }
+
+    /// Shows a room and marks its messages read.
+    pub fn select(&mut self, name: &str) {
+        if let Some(room) = self.room_mut(name) {
+            room.unread = 0;
+            self.current = Some(name.to_owned());
+        }
+    }
+
+    /// The room with this name.
+    pub fn room(&self, name: &str) -> Option<&Room> {
+        self.rooms.iter().find(|r| r.name == name)
+    }
+
+    fn room_mut(&mut self, name: &str) -> Option<&mut Room> {
+        self.rooms.iter_mut().find(|r| r.name == name)
+    }
+
+    /// The room shown.
+    pub fn current_room(&self) -> Option<&Room> {
+        self.current.as_deref().and_then(|name| self.room(name))
+    }
+
+    /// Adds one's own message to `room` as pending, and returns its key (to mark it delivered
+    /// when the ack comes), or `None` if there is no such room.
+    pub fn add_own(&mut self, room: &str, text: &str, now_ms: u64) -> Option<u64> {
+        let key = self.take_key();
+        let from = self.client_id.clone().unwrap_or_default();
+        let name = self.nickname.clone().unwrap_or_else(|| "me".to_owned());
+        self.room_mut(room)?.push(ChatLine {
+            key,
+            from,
+            name,
+            text: text.to_owned(),
+            timestamp: now_ms,
+            mine: true,
+            delivery: Delivery::Pending,
+        });
+        Some(key)
+    }
+
+    /// Sets where one's own message is on its way.
+    pub fn set_delivery(&mut self, room: &str, key: u64, delivery: Delivery) {
+        if let Some(line) = self.room_mut(room).and_then(|r| r.line_mut(key)) {
+            line.delivery = delivery;
+        }
+    }
+
+    /// Marks a failed message pending again and returns its text, to send it once more.
+    pub fn retry(&mut self, room: &str, key: u64) -> Option<String> {
+        let line = self.room_mut(room)?.line_mut(key)?;
+        if !matches!(line.delivery, Delivery::Failed(_)) {
+            return None;
+        }
+        line.delivery = Delivery::Pending;
+        Some(line.text.clone())
+    }
+
+    /// The names of those typing in `room` at `now_ms`.
+    pub fn typing_names(&self, room: &str, now_ms: u64) -> Vec<String> {
+        self.room(room)
+            .map(|r| r.typists.names(now_ms))
+            .unwrap_or_default()
+    }
+
+    /// The connection dropped: no room is joined until the rejoin is confirmed, and member lists
+    /// and typing notices are stale.
+    pub fn disconnected(&mut self) {
+        self.client_id = None;
+        for room in &mut self.rooms {
+            room.joined = false;
+            room.members.clear();
+            room.asked_again.clear();
+            room.typists.clear_all();
+        }
+    }
+
+    /// Takes in a message from the server, received at `now_ms`, and says what to send back.
+    pub fn apply(&mut self, message: ServerMessage, now_ms: u64) -> Vec<Followup> {
+        match message {
+            ServerMessage::Connected(connected) => self.client_id = Some(connected.client_id),
+            ServerMessage::Joined(joined) => {
+                let me = self.client_id.clone();
+                let nickname = self.nickname.clone();
+                if let Some(room) = self.room_mut(&joined.room_id) {
+                    room.joined = true;
+                    // Until the `presence` answer comes, the list shows at least oneself.
+                    if let Some(me) = me {
+                        room.add_member(&me, nickname);
+                    }
+                    return vec![Followup::Presence(joined.room_id)];
+                }
+            }
+            ServerMessage::UserJoined(user) => {
+                if let Some(room) = self.room_mut(&user.room_id) {
+                    let unnamed = user.name.is_none();
+                    room.add_member(&user.user_id, user.name);
+                    if unnamed {
+                        return vec![Followup::Presence(user.room_id)];
+                    }
+                }
+            }
+            ServerMessage::UserLeft(user) => {
+                if let Some(room) = self.room_mut(&user.room_id) {
+                    room.remove_member(&user.user_id);
+                }
+            }
+            ServerMessage::Presence(presence) => {
+                if let Some(room) = self.room_mut(&presence.room_id) {
+                    room.members.clear();
+                    let mut ask_again = false;
+                    for member in presence.members {
+                        // Once per member: a client that never identifies stays a guest.
+                        if member.name.is_none() && !room.asked_again.contains(&member.user_id) {
+                            room.asked_again.push(member.user_id.clone());
+                            ask_again = true;
+                        }
+                        room.add_member(&member.user_id, member.name);
+                    }
+                    if ask_again {
+                        return vec![Followup::PresenceSoon(presence.room_id)];
+                    }
+                }
+            }
+            ServerMessage::Typing(typing) => {
+                if let Some(room) = self.room_mut(&typing.room_id) {
+                    room.learn_name(&typing.user_id, typing.name.as_deref());
+                    let name = display_name(room, &typing.user_id, typing.name);
+                    room.typists.record(&typing.user_id, &name, now_ms);
+                }
+            }
+            ServerMessage::Message(chat) => {
+                let key = self.take_key();
+                let shown = self.current.as_deref() == Some(chat.room_id.as_str());
+                let Some(room) = self.room_mut(&chat.room_id) else {
+                    return Vec::new();
+                };
+                room.learn_name(&chat.from, chat.name.as_deref());
+                let name = display_name(room, &chat.from, chat.name);
+                room.typists.clear(&chat.from);
+                if !shown {
+                    room.unread += 1;
+                }
+                self.announcement = if shown {
+                    format!("{name}: {}", chat.text)
+                } else {
+                    format!("{name} in {}: {}", chat.room_id, chat.text)
+                };
+                if let Some(room) = self.room_mut(&chat.room_id) {
+                    room.push(ChatLine {
+                        key,
+                        from: chat.from,
+                        name,
+                        text: chat.text,
+                        timestamp: chat.timestamp,
+                        mine: false,
+                        delivery: Delivery::Received,
+                    });
+                }
+            }
+            ServerMessage::Error(error) => self.notice = Some(error.message),
+            // Acks resolve their requests inside tether-client; private messages, pongs and
+            // anything newer are not part of this UI.
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn take_key(&mut self) -> u64 {
+        self.next_key += 1;
+        self.next_key
+    }
+}
+
+/// The best name for `user_id`: the one the server sent, else the member list's, else a guest
+/// name.
+fn display_name(room: &Room, user_id: &str, sent: Option<String>) -> String {
+    sent.or_else(|| room.member_name(user_id).map(str::to_owned))
+        .unwrap_or_else(|| guest_name(user_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tether_client::protocol::{
+        ChatMessage, Connected, ErrorPayload, Joined, Member, Presence, Typing, UserEvent,
+    };
+
+    fn joined(room: &str) -> ServerMessage {
+        ServerMessage::Joined(Joined {
+            room_id: room.into(),
+            members: 1,
+        })
+    }
+
+    fn message(room: &str, from: &str, name: Option<&str>, text: &str) -> ServerMessage {
+        ServerMessage::Message(ChatMessage {
+            from: from.into(),
+            room_id: room.into(),
+            text: text.into(),
+            timestamp: 1_700_000_000_000,
+            name: name.map(Into::into),
+        })
+    }
+
+    fn user_joined(room: &str, id: &str, name: Option<&str>) -> ServerMessage {
+        ServerMessage::UserJoined(UserEvent {
+            user_id: id.into(),
+            room_id: room.into(),
+            name: name.map(Into::into),
+        })
+    }
+
+    fn typing(room: &str, id: &str, name: &str) -> ServerMessage {
+        ServerMessage::Typing(Typing {
+            user_id: id.into(),
+            room_id: room.into(),
+            name: Some(name.into()),
+        })
+    }
+
+    fn in_lobby() -> ChatState {
+        let mut chat = ChatState {
+            nickname: Some("Me".into()),
+            ..ChatState::default()
+        };
+        chat.apply(
+            ServerMessage::Connected(Connected {
+                client_id: "me-id".into(),
+            }),
+            0,
+        );
+        chat.open_room("lobby");
+        chat.apply(joined("lobby"), 0);
+        chat
+    }
+
+    fn texts(chat: &ChatState, room: &str) -> Vec<String> {
+        chat.room(room)
+            .map(|r| r.lines.iter().map(|l| l.text.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn joining_asks_for_the_member_list() {
+        let mut chat = ChatState::default();
+        assert!(chat.open_room("lobby"));
+        assert!(!chat.room("lobby").is_some_and(|r| r.joined));
+        assert_eq!(
+            chat.apply(joined("lobby"), 0),
+            [Followup::Presence("lobby".into())]
+        );
+        assert!(chat.room("lobby").is_some_and(|r| r.joined));
+    }
+
+    #[test]
+    fn several_rooms_at_once_in_join_order() {
+        let mut chat = ChatState::default();
+        chat.open_room("a");
+        chat.open_room("b");
+        assert!(!chat.open_room("a"));
+        let names: Vec<_> = chat.rooms.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(chat.current.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn leaving_the_shown_room_shows_the_next() {
+        let mut chat = ChatState::default();
+        chat.open_room("a");
+        chat.open_room("b");
+        chat.open_room("c");
+        chat.select("b");
+        chat.close_room("b");
+        assert_eq!(chat.current.as_deref(), Some("c"));
+        chat.close_room("c");
+        assert_eq!(chat.current.as_deref(), Some("a"));
+        chat.close_room("a");
+        assert_eq!(chat.current, None);
+    }
+
+    #[test]
+    fn own_message_is_pending_then_delivered_by_key() {
+        let mut chat = in_lobby();
+        let first = chat.add_own("lobby", "one", 5).expect("room exists");
+        let second = chat.add_own("lobby", "two", 6).expect("room exists");
+        let delivery = |chat: &ChatState| -> Vec<Delivery> {
+            chat.room("lobby")
+                .map(|r| r.lines.iter().map(|l| l.delivery.clone()).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(delivery(&chat), [Delivery::Pending, Delivery::Pending]);
+        chat.set_delivery("lobby", second, Delivery::Delivered);
+        assert_eq!(delivery(&chat), [Delivery::Pending, Delivery::Delivered]);
+        chat.set_delivery("lobby", first, Delivery::Failed("timeout".into()));
+        assert_eq!(chat.retry("lobby", first).as_deref(), Some("one"));
+        assert_eq!(delivery(&chat), [Delivery::Pending, Delivery::Delivered]);
+        let line = &chat.room("lobby").expect("room").lines[0];
+        assert!(line.mine);
+        assert_eq!((line.name.as_str(), line.from.as_str()), ("Me", "me-id"));
+    }
+
+    #[test]
+    fn retry_only_applies_to_failed_messages() {
+        let mut chat = in_lobby();
+        let key = chat.add_own("lobby", "hi", 0).expect("room exists");
+        assert_eq!(chat.retry("lobby", key), None);
+    }
+
+    #[test]
+    fn own_message_to_an_unknown_room_is_refused() {
+        assert_eq!(ChatState::default().add_own("nowhere", "hi", 0), None);
+    }
+
+    #[test]
+    fn a_burst_of_messages_is_kept_whole_and_in_order() {
+        let mut chat = in_lobby();
+        for i in 0..200 {
+            chat.apply(message("lobby", "b", Some("Bob"), &format!("m{i}")), 0);
+        }
+        let expected: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
+        assert_eq!(texts(&chat, "lobby"), expected);
+    }
+
+    #[test]
+    fn messages_take_the_senders_name_or_the_member_lists() {
+        let mut chat = in_lobby();
+        chat.apply(user_joined("lobby", "b", Some("Bob")), 0);
+        chat.apply(message("lobby", "b", None, "hi"), 0);
+        chat.apply(message("lobby", "c", None, "hey"), 0);
+        let names: Vec<_> = chat
+            .room("lobby")
+            .expect("room")
+            .lines
+            .iter()
+            .map(|l| l.name.clone())
+            .collect();
+        assert_eq!(names, ["Bob", "guest c"]);
+    }
+
+    #[test]
+    fn typing_shows_for_three_seconds_and_a_message_ends_it() {
+        let mut chat = in_lobby();
+        chat.apply(typing("lobby", "b", "Bob"), 1_000);
+        assert_eq!(chat.typing_names("lobby", 3_999), ["Bob"]);
+        assert!(chat.typing_names("lobby", 4_000).is_empty());
+        chat.apply(typing("lobby", "b", "Bob"), 5_000);
+        chat.apply(message("lobby", "b", Some("Bob"), "done"), 5_100);
+        assert!(chat.typing_names("lobby", 5_200).is_empty());
+    }
+
+    #[test]
+    fn presence_replaces_the_member_list() {
+        let mut chat = in_lobby();
+        chat.apply(user_joined("lobby", "old", Some("Old")), 0);
+        chat.apply(
+            ServerMessage::Presence(Presence {
+                room_id: "lobby".into(),
+                members: vec![
+                    Member {
+                        user_id: "me-id".into(),
+                        name: Some("Me".into()),
+                    },
+                    Member {
+                        user_id: "b".into(),
+                        name: Some("Bob".into()),
+                    },
+                ],
+            }),
+            0,
+        );
+        let room = chat.room("lobby").expect("room");
+        assert_eq!(room.members.len(), 2);
+        assert_eq!(room.member_name("b"), Some("Bob"));
+    }
+
+    #[test]
+    fn an_unnamed_member_joining_asks_for_presence() {
+        let mut chat = in_lobby();
+        assert_eq!(
+            chat.apply(user_joined("lobby", "b", None), 0),
+            [Followup::Presence("lobby".into())]
+        );
+        assert!(
+            chat.apply(user_joined("lobby", "c", Some("Cy")), 0)
+                .is_empty()
+        );
+    }
+
+    fn presence(room: &str, members: &[(&str, Option<&str>)]) -> ServerMessage {
+        ServerMessage::Presence(Presence {
+            room_id: room.into(),
+            members: members
+                .iter()
+                .map(|(id, name)| Member {
+                    user_id: (*id).into(),
+                    name: name.map(Into::into),
+                })
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn an_unnamed_member_in_presence_is_asked_about_once_more() {
+        let mut chat = in_lobby();
+        let unnamed = presence("lobby", &[("me-id", Some("Me")), ("b", None)]);
+        assert_eq!(
+            chat.apply(unnamed.clone(), 0),
+            [Followup::PresenceSoon("lobby".into())]
+        );
+        // Still unnamed the second time: a client that never identifies. No third ask.
+        assert!(chat.apply(unnamed, 0).is_empty());
+        chat.apply(presence("lobby", &[("b", Some("Bob"))]), 0);
+        assert_eq!(
+            chat.room("lobby").and_then(|r| r.member_name("b")),
+            Some("Bob")
+        );
+    }
+
+    #[test]
+    fn a_named_message_or_typing_names_a_member_known_by_id_only() {
+        let mut chat = in_lobby();
+        chat.apply(user_joined("lobby", "b", None), 0);
+        chat.apply(typing("lobby", "b", "Bob"), 0);
+        assert_eq!(
+            chat.room("lobby").and_then(|r| r.member_name("b")),
+            Some("Bob")
+        );
+        chat.apply(user_joined("lobby", "c", None), 0);
+        chat.apply(message("lobby", "c", Some("Cy"), "hi"), 0);
+        assert_eq!(
+            chat.room("lobby").and_then(|r| r.member_name("c")),
+            Some("Cy")
+        );
+    }
+
+    #[test]
+    fn a_member_leaving_is_removed_with_its_typing() {
+        let mut chat = in_lobby();
+        chat.apply(user_joined("lobby", "b", Some("Bob")), 0);
+        chat.apply(typing("lobby", "b", "Bob"), 0);
+        chat.apply(
+            ServerMessage::UserLeft(UserEvent {
+                user_id: "b".into(),
+                room_id: "lobby".into(),
+                name: Some("Bob".into()),
+            }),
+            0,
+        );
+        let room = chat.room("lobby").expect("room");
+        assert!(room.members.iter().all(|m| m.user_id != "b"));
+        assert!(chat.typing_names("lobby", 1).is_empty());
+    }
+
+    #[test]
+    fn messages_in_other_rooms_count_as_unread_until_shown() {
+        let mut chat = in_lobby();
+        chat.open_room("other");
+        chat.apply(joined("other"), 0);
+        chat.select("lobby");
+        chat.apply(message("other", "b", Some("Bob"), "psst"), 0);
+        chat.apply(message("lobby", "b", Some("Bob"), "hi"), 0);
+        assert_eq!(chat.room("other").map(|r| r.unread), Some(1));
+        assert_eq!(chat.room("lobby").map(|r| r.unread), Some(0));
+        assert_eq!(chat.announcement, "Bob: hi");
+        chat.select("other");
+        assert_eq!(chat.room("other").map(|r| r.unread), Some(0));
+    }
+
+    #[test]
+    fn a_disconnect_unjoins_every_room_until_the_rejoin_is_confirmed() {
+        let mut chat = in_lobby();
+        chat.apply(user_joined("lobby", "b", Some("Bob")), 0);
+        chat.add_own("lobby", "kept", 0);
+        chat.disconnected();
+        let room = chat.room("lobby").expect("room");
+        assert!(!room.joined);
+        assert!(room.members.is_empty());
+        assert_eq!(texts(&chat, "lobby"), ["kept"]);
+        assert_eq!(chat.client_id, None);
+        chat.apply(joined("lobby"), 0);
+        assert!(chat.room("lobby").is_some_and(|r| r.joined));
+    }
+
+    #[test]
+    fn messages_for_rooms_not_joined_are_ignored() {
+        let mut chat = in_lobby();
+        chat.apply(message("elsewhere", "b", None, "hi"), 0);
+        assert!(chat.room("elsewhere").is_none());
+    }
+
+    #[test]
+    fn a_server_error_becomes_the_notice() {
+        let mut chat = in_lobby();
+        chat.apply(
+            ServerMessage::Error(ErrorPayload {
+                message: "room id is longer than 128 bytes".into(),
+                code: None,
+            }),
+            0,
+        );
+        assert_eq!(
+            chat.notice.as_deref(),
+            Some("room id is longer than 128 bytes")
+        );
+    }
+
+    #[test]
+    fn html_in_a_message_is_kept_as_text() {
+        let mut chat = in_lobby();
+        let text = "<img src=x onerror=alert(1)>";
+        chat.apply(message("lobby", "b", None, text), 0);
+        assert_eq!(texts(&chat, "lobby"), [text]);
+    }
+}

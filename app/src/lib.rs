@@ -1,0 +1,263 @@
+//! `tether-app`: Tether's chat UI in Leptos (client-side rendered), and [`use_socket()`], the hook
+//! it is built on.
+//!
+//! Built with trunk from the repository's `index.html` and `Trunk.toml`, and served by
+//! `tether-server` on `/` (`scripts/run.sh`), or by `trunk serve` during development.
+//!
+//! # `use_socket`
+//!
+//! A hook over [`tether_client::Socket`]: signals for the connection, every message to
+//! listeners (none lost in a burst), queued sends, request/ack, rooms rejoined after a
+//! reconnect, and the socket closed for good when the component goes away.
+//!
+//! ```no_run
+//! use leptos::prelude::*;
+//! use std::time::Duration;
+//! use tether_app::use_socket;
+//! use tether_client::{SocketOptions, protocol::ServerMessage};
+//!
+//! #[component]
+//! fn Lobby() -> impl IntoView {
+//!     let socket = use_socket("/ws", SocketOptions::default()).expect("a relative URL resolves");
+//!     let texts = RwSignal::new(Vec::<String>::new());
+//!     // Every message, in order, for as long as this component lives.
+//!     socket.on_message(move |message| {
+//!         if let Ok(ServerMessage::Message(chat)) = message.json::<ServerMessage>() {
+//!             texts.update(|texts| texts.push(chat.text));
+//!         }
+//!     });
+//!     let _ = socket.join("lobby");
+//!     let send = move |_| {
+//!         let ack = socket.request(
+//!             "message",
+//!             &serde_json::json!({"roomId": "lobby", "text": "hi"}),
+//!             Duration::from_secs(5),
+//!         );
+//!         leptos::task::spawn_local(async move {
+//!             if let Err(error) = ack.await {
+//!                 leptos::logging::warn!("not delivered: {error}");
+//!             }
+//!         });
+//!     };
+//!     view! {
+//!         <p>{move || if socket.is_connected.get() { "online" } else { "offline" }}</p>
+//!         <button on:click=send>"Say hi"</button>
+//!         <ul>{move || texts.get().into_iter().map(|t| view! { <li>{t}</li> }).collect_view()}</ul>
+//!     }
+//! }
+//! ```
+//!
+//! # Layout
+//! - [`use_socket()`] ([`UseSocket`]): the hook. [`chat_client`] ([`ChatClient`]): the chat's
+//!   actions over it, and how server messages reach the state.
+//! - Pure state, tested natively with a virtual clock: [`chat_state`] ([`ChatState`]: rooms,
+//!   messages pending → delivered, members), [`room`], [`chat_line`], [`typing`] (who is typing,
+//!   expiring after 3 s), [`throttle`] (typing notices), [`status`] (the status bar's text),
+//!   [`autoscroll`], [`nickname`].
+//! - Components: [`App`] (here), [`status_bar`], [`nickname_form`], [`room_list`],
+//!   [`room_view`], [`message_list`], [`member_list`], [`composer`]. Each takes signals and
+//!   callbacks, so `tests/components.rs` mounts them alone.
+//! - [`decode`]: server text to `ServerMessage`, cheaply. [`clock`]: the wall clock and a ticking
+//!   signal of it.
+#![warn(missing_docs)]
+
+pub mod autoscroll;
+pub mod chat_client;
+pub mod chat_line;
+pub mod chat_state;
+pub mod clock;
+pub mod composer;
+pub mod decode;
+pub mod member_list;
+pub mod message_list;
+pub mod nickname;
+pub mod nickname_form;
+pub mod room;
+pub mod room_list;
+pub mod room_view;
+pub mod status;
+pub mod status_bar;
+pub mod throttle;
+pub mod typing;
+pub mod use_socket;
+
+pub use chat_client::ChatClient;
+pub use chat_state::ChatState;
+pub use use_socket::{UseSocket, use_socket};
+
+use crate::{
+    clock::use_clock,
+    member_list::MemberEntry,
+    nickname_form::NicknameForm,
+    room_list::{RoomList, RoomSummary},
+    room_view::RoomView,
+    status_bar::StatusBar,
+    typing::typing_text,
+};
+use leptos::prelude::*;
+use std::time::Duration;
+use tether_client::{ReconnectOptions, SocketOptions};
+
+/// The chat application: connects to `/ws` on the page's host and shows the chat.
+#[component]
+pub fn App() -> impl IntoView {
+    // A chat left open should come back whenever the server does: never give up, at most 30 s
+    // apart (the default cap), with "Reconnect now" for the impatient.
+    let options =
+        SocketOptions::default().reconnect(ReconnectOptions::default().max_attempts(None));
+    match use_socket("/ws", options) {
+        Ok(socket) => view! { <Chat client=ChatClient::new(socket) /> }.into_any(),
+        // Only a page without a location could get here: "/ws" resolves against any other.
+        Err(_) => {
+            view! { <p class="fatal" role="alert">"Cannot work out the server's address."</p> }
+                .into_any()
+        }
+    }
+}
+
+/// The chat over a connected client: the status bar, then the nickname form or the rooms.
+#[component]
+fn Chat(
+    /// The chat's state and actions.
+    client: ChatClient,
+) -> impl IntoView {
+    let state = client.state;
+    let now = use_clock(Duration::from_millis(500));
+    let nickname = Memo::new(move |_| state.with(|s| s.nickname.clone()));
+    let current = Memo::new(move |_| state.with(|s| s.current.clone()));
+    let rooms = Signal::derive(move || {
+        state.with(|s| {
+            s.rooms
+                .iter()
+                .map(|room| RoomSummary {
+                    name: room.name.clone(),
+                    unread: room.unread,
+                    joined: room.joined,
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    // Memos where a change rebuilds a subtree: the chat is built once the nickname is set, not
+    // again on every message.
+    let named = Memo::new(move |_| nickname.with(Option::is_some));
+    let notice = Memo::new(move |_| state.with(|s| s.notice.clone()));
+    let announcement = Signal::derive(move || state.with(|s| s.announcement.clone()));
+    let welcome = move || {
+        view! {
+            <main class="welcome">
+                <NicknameForm on_submit=Callback::new(move |name: String| client.set_nickname(name)) />
+            </main>
+        }
+    };
+    view! {
+        <div class="app">
+            <StatusBar
+                state=client.socket.state
+                now=now
+                nickname=nickname
+                on_reconnect=Callback::new(move |()| client.socket.open())
+            />
+            {move || {
+                notice
+                    .get()
+                    .map(|text| {
+                        view! {
+                            <div class="notice" role="alert">
+                                <span>{text}</span>
+                                <button type="button" on:click=move |_| client.dismiss_notice()>
+                                    "Dismiss"
+                                </button>
+                            </div>
+                        }
+                    })
+            }}
+            {move || {
+                if named.get() {
+                    rooms_and_room(client, rooms, current, now).into_any()
+                } else {
+                    welcome().into_any()
+                }
+            }}
+            <div class="sr-only" aria-live="polite" aria-atomic="true">{announcement}</div>
+        </div>
+    }
+}
+
+/// The room list beside the room shown.
+fn rooms_and_room(
+    client: ChatClient,
+    rooms: Signal<Vec<RoomSummary>>,
+    current: Memo<Option<String>>,
+    now: Signal<u64>,
+) -> impl IntoView {
+    view! {
+        <div class="chat">
+            <RoomList
+                rooms=rooms
+                current=current
+                on_join=Callback::new(move |name: String| client.join(&name))
+                on_select=Callback::new(move |name: String| client.select(&name))
+                on_leave=Callback::new(move |name: String| client.leave(&name))
+            />
+            <main class="room-pane">
+                // Rebuilt only when another room is shown: `current` is a memo.
+                {move || match current.get() {
+                    Some(room) => room_pane(client, room, now).into_any(),
+                    None => {
+                        view! {
+                            <div class="empty">
+                                <h2>"No room yet"</h2>
+                                <p>"Join a room to start chatting: try " <code>"lobby"</code> "."</p>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                }}
+            </main>
+        </div>
+    }
+}
+
+/// The [`RoomView`] of `room`, fed from the client's state.
+fn room_pane(client: ChatClient, room: String, now: Signal<u64>) -> impl IntoView {
+    let state = client.state;
+    let name = room.clone();
+    let lines = Signal::derive(move || {
+        state.with(|s| s.room(&name).map(|r| r.lines.clone()).unwrap_or_default())
+    });
+    let name = room.clone();
+    let joined = Signal::derive(move || state.with(|s| s.room(&name).is_some_and(|r| r.joined)));
+    let name = room.clone();
+    let members = Signal::derive(move || {
+        state.with(|s| {
+            let me = s.client_id.as_deref();
+            s.room(&name)
+                .map(|r| {
+                    r.members
+                        .iter()
+                        .map(|m| MemberEntry {
+                            user_id: m.user_id.clone(),
+                            name: m.display_name(),
+                            me: Some(m.user_id.as_str()) == me,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+    });
+    let name = room.clone();
+    let typing =
+        Signal::derive(move || typing_text(&state.with(|s| s.typing_names(&name, now.get()))));
+    view! {
+        <RoomView
+            room=room
+            joined=joined
+            lines=lines
+            members=members
+            typing=typing
+            on_send=Callback::new(move |text: String| client.send(&text))
+            on_typing=Callback::new(move |()| client.typing())
+            on_retry=Callback::new(move |key: u64| client.retry(key))
+        />
+    }
+}

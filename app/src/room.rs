@@ -1,0 +1,185 @@
+//! `Room`: what the app knows about one joined room.
+
+use crate::{
+    chat_line::{ChatLine, guest_name},
+    typing::Typists,
+};
+
+/// The most messages a room keeps; older ones are dropped from the front.
+pub const MAX_LINES: usize = 1000;
+
+/// The longest room name the server takes by default (`--max-room-id-bytes`), in bytes.
+pub const MAX_ROOM_NAME_BYTES: usize = 128;
+
+/// A member of a room, as `presence` and `user:joined` describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The member's client id.
+    pub user_id: String,
+    /// Its display name, once it has sent `identify`.
+    pub name: Option<String>,
+}
+
+impl Member {
+    /// The name to show: its nickname, or a guest name from its id.
+    pub fn display_name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| guest_name(&self.user_id))
+    }
+}
+
+/// One room this client has joined (or is joining again after a reconnect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    /// The room's id, as typed.
+    pub name: String,
+    /// Whether the server confirmed the join on the current connection. False while joining and
+    /// from a disconnect until the automatic rejoin is confirmed.
+    pub joined: bool,
+    /// The messages, oldest first, at most [`MAX_LINES`].
+    pub lines: Vec<ChatLine>,
+    /// The members, from the last `presence` answer and the `user:joined`/`user:left` since.
+    pub members: Vec<Member>,
+    /// Who is typing.
+    pub typists: Typists,
+    /// Messages from others that arrived while another room was shown.
+    pub unread: usize,
+    /// Members that a `presence` answer named by id only and that were asked about again (once
+    /// each, until the next disconnect).
+    pub asked_again: Vec<String>,
+}
+
+impl Room {
+    /// A room being joined.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            joined: false,
+            lines: Vec::new(),
+            members: Vec::new(),
+            typists: Typists::default(),
+            unread: 0,
+            asked_again: Vec::new(),
+        }
+    }
+
+    /// Appends a message, dropping the oldest past [`MAX_LINES`].
+    pub fn push(&mut self, line: ChatLine) {
+        self.lines.push(line);
+        if self.lines.len() > MAX_LINES {
+            let excess = self.lines.len() - MAX_LINES;
+            self.lines.drain(..excess);
+        }
+    }
+
+    /// The line with this key.
+    pub fn line_mut(&mut self, key: u64) -> Option<&mut ChatLine> {
+        self.lines.iter_mut().find(|l| l.key == key)
+    }
+
+    /// Adds a member, or updates its name.
+    pub fn add_member(&mut self, user_id: &str, name: Option<String>) {
+        match self.members.iter_mut().find(|m| m.user_id == user_id) {
+            Some(member) => {
+                if name.is_some() {
+                    member.name = name;
+                }
+            }
+            None => self.members.push(Member {
+                user_id: user_id.to_owned(),
+                name,
+            }),
+        }
+    }
+
+    /// Takes the name an event carried for a member known by id only.
+    pub fn learn_name(&mut self, user_id: &str, name: Option<&str>) {
+        if let (Some(member), Some(name)) =
+            (self.members.iter_mut().find(|m| m.user_id == user_id), name)
+        {
+            member.name = Some(name.to_owned());
+        }
+    }
+
+    /// Removes a member.
+    pub fn remove_member(&mut self, user_id: &str) {
+        self.members.retain(|m| m.user_id != user_id);
+        self.typists.clear(user_id);
+    }
+
+    /// The display name of `user_id`, if it is a member with a name.
+    pub fn member_name(&self, user_id: &str) -> Option<&str> {
+        self.members
+            .iter()
+            .find(|m| m.user_id == user_id)
+            .and_then(|m| m.name.as_deref())
+    }
+}
+
+/// Trims `input` and checks it as a room name: not empty, at most [`MAX_ROOM_NAME_BYTES`] bytes.
+pub fn parse_room_name(input: &str) -> Result<String, String> {
+    let name = input.trim();
+    if name.is_empty() {
+        return Err("Type a room name to join.".to_owned());
+    }
+    if name.len() > MAX_ROOM_NAME_BYTES {
+        return Err(format!(
+            "That room name is too long (at most {MAX_ROOM_NAME_BYTES} bytes)."
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat_line::Delivery;
+
+    fn line(key: u64) -> ChatLine {
+        ChatLine {
+            key,
+            from: "a".into(),
+            name: "Alice".into(),
+            text: format!("m{key}"),
+            timestamp: key,
+            mine: false,
+            delivery: Delivery::Received,
+        }
+    }
+
+    #[test]
+    fn keeps_at_most_max_lines_dropping_the_oldest() {
+        let mut room = Room::new("lobby");
+        for key in 0..(MAX_LINES as u64 + 5) {
+            room.push(line(key));
+        }
+        assert_eq!(room.lines.len(), MAX_LINES);
+        assert_eq!(room.lines[0].key, 5);
+    }
+
+    #[test]
+    fn a_member_added_twice_is_listed_once_and_keeps_its_name() {
+        let mut room = Room::new("lobby");
+        room.add_member("a", Some("Alice".into()));
+        room.add_member("a", None);
+        assert_eq!(room.members.len(), 1);
+        assert_eq!(room.member_name("a"), Some("Alice"));
+    }
+
+    #[test]
+    fn a_member_without_a_name_shows_as_a_guest() {
+        let member = Member {
+            user_id: "9d2c0000".into(),
+            name: None,
+        };
+        assert_eq!(member.display_name(), "guest 9d2c");
+    }
+
+    #[test]
+    fn room_names_are_trimmed_and_bounded() {
+        assert_eq!(parse_room_name(" lobby "), Ok("lobby".into()));
+        assert!(parse_room_name("  ").is_err());
+        assert!(parse_room_name(&"r".repeat(129)).is_err());
+    }
+}

@@ -1,0 +1,55 @@
+//! `RoomView`: one room: its name and members, messages, who is typing, and the composer.
+
+use crate::{
+    chat_line::ChatLine,
+    composer::Composer,
+    member_list::{MemberEntry, MemberList},
+    message_list::MessageList,
+};
+use leptos::prelude::*;
+
+/// The room shown: a header with its name, its joining state and member list, the messages,
+/// the typing indicator ("Alice is typing…") and the composer.
+#[component]
+pub fn RoomView(
+    /// The room's name.
+    #[prop(into)]
+    room: Signal<String>,
+    /// Whether the server confirmed the join (false while joining or rejoining after a reconnect).
+    #[prop(into)]
+    joined: Signal<bool>,
+    /// The messages, oldest first.
+    #[prop(into)]
+    lines: Signal<Vec<ChatLine>>,
+    /// The members.
+    #[prop(into)]
+    members: Signal<Vec<MemberEntry>>,
+    /// The typing indicator's text, or `None` when nobody is typing.
+    #[prop(into)]
+    typing: Signal<Option<String>>,
+    /// Called with the text to send; an `Err` is shown in the composer.
+    #[prop(into)]
+    on_send: Callback<String, Result<(), String>>,
+    /// Called as the user types (throttled by the caller).
+    #[prop(into)]
+    on_typing: Callback<()>,
+    /// Called with a failed message's key to send it again.
+    #[prop(into)]
+    on_retry: Callback<u64>,
+) -> impl IntoView {
+    view! {
+        <section class="room-view" aria-labelledby="room-title">
+            <header class="room-header">
+                <h2 id="room-title">
+                    <span aria-hidden="true">"#"</span>
+                    {room}
+                </h2>
+                <span class="joining" hidden=joined>"joining…"</span>
+                <MemberList members=members />
+            </header>
+            <MessageList lines=lines label=Signal::derive(move || format!("Messages in {}", room.get())) on_retry=on_retry />
+            <p class="typing">{move || typing.get()}</p>
+            <Composer room=room on_send=on_send on_typing=on_typing />
+        </section>
+    }
+}

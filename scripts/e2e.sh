@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The chat app end to end: builds it (trunk, release) and reports its first-load size, runs its
+# component tests (app/tests/components.rs) in headless Chromium, then runs e2e/chat.e2e.mjs:
+# playwright-core drives Debian's chromium against the real tether-server serving the built app,
+# run by tether-supervisor so the test can restart it mid-chat. Screenshots and timings land in
+# e2e/screenshots/. Called by scripts/test.sh after setup; assumes the tools are installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+ensure_cargo
+started=$SECONDS
+
+build_app
+
+# First load: index.html, the JS glue, the .wasm and the stylesheet, each gzip -9 as a server or
+# CDN would send them. The target is 100 KB; over 200 KB something is badly wrong (a debug build,
+# say) and the run fails.
+total=0
+log "first load, gzip -9:"
+for file in dist/*; do
+  [ -f "$file" ] || continue
+  size=$(gzip -9 -c "$file" | wc -c)
+  total=$((total + size))
+  printf '    %-44s %8d bytes raw %8d gzip\n' "${file#dist/}" "$(wc -c <"$file")" "$size" >&2
+done
+printf '    %-44s %8s           %8d gzip (%d.%d KB)\n' total "" "$total" $((total / 1000)) $((total % 1000 / 100)) >&2
+[ "$total" -le 100000 ] || log "first load is over the 100 KB target"
+[ "$total" -le 200000 ] || { echo "first load is $total bytes gzip, over the 200 KB limit" >&2; exit 1; }
+
+log "tether-app components in headless Chromium"
+CHROMEDRIVER="$(command -v chromedriver)" \
+  cargo test --locked --target wasm32-unknown-unknown -p tether-app --test components
+
+cargo build --locked -p tether-server -p tether-testkit
+
+ready_file="$(mktemp)"
+rm -f "$ready_file"
+./target/debug/tether-supervisor --server target/debug/tether-server --ready-file "$ready_file" \
+  --max-lifetime 10m -- --static-dir "$PWD/dist" &
+supervisor=$!
+trap 'kill "$supervisor" 2>/dev/null || true; wait "$supervisor" 2>/dev/null || true; rm -f "$ready_file"' EXIT
+
+for _ in $(seq 1 300); do
+  [ -s "$ready_file" ] && break
+  kill -0 "$supervisor" 2>/dev/null || { echo "tether-supervisor exited" >&2; exit 1; }
+  sleep 0.1
+done
+[ -s "$ready_file" ] || { echo "the test server did not start in 30 s" >&2; exit 1; }
+set -a
+# shellcheck source=/dev/null
+source "$ready_file"
+set +a
+log "app at ${TETHER_TEST_URL%/ws}/, supervisor at $TETHER_TEST_CONTROL"
+
+log "end to end: two people chatting in headless Chromium (e2e/chat.e2e.mjs)"
+e2e_started=$SECONDS
+CHROMIUM="$(command -v chromium)" node --test --test-concurrency=1 e2e/chat.e2e.mjs
+log "end-to-end test took $((SECONDS - e2e_started)) s; scripts/e2e.sh $((SECONDS - started)) s in all"
