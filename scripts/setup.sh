@@ -49,6 +49,8 @@ case "$what" in
     # Without --locked: a dependency version it locks is missing from the registry mirror here.
     ensure_cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen-test-runner
     ensure_cargo_tool geckodriver "$GECKODRIVER_VERSION" geckodriver --locked
+    # The npm package tether-ws (scripts/npm.sh): wasm-pack uses the wasm-bindgen and wasm-opt on PATH.
+    ensure_cargo_tool wasm-pack 0.15.1 wasm-pack --locked
     # The app: its build, and its end-to-end test (playwright-core drives Debian's chromium).
     setup_app_build
     ensure_npm e2e

@@ -26,4 +26,5 @@ log "browser tests: tether-client in headless Chromium and Firefox against the r
 bash scripts/browser-tests.sh
 
 bash scripts/e2e.sh
+bash scripts/npm-tests.sh
 log "all checks passed in $((SECONDS - started)) s"

@@ -88,7 +88,9 @@ impl ReconnectOptions {
         let capped = base.min(self.max_delay.as_secs_f64());
         let jitter = self.jitter.clamp(0.0, 1.0);
         let spread = 1.0 - jitter + 2.0 * jitter * random.clamp(0.0, 1.0);
-        Duration::from_secs_f64((capped * spread).max(0.0))
+        // Nanoseconds by a saturating cast, not `Duration::from_secs_f64`, which panics on
+        // overflow and so brings `core::fmt` into the npm package.
+        Duration::from_nanos(((capped * spread).max(0.0) * 1e9).round() as u64)
     }
 }
 

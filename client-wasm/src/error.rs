@@ -63,14 +63,11 @@ pub enum ConnectError {
     },
 }
 
-/// A JavaScript error value, as text.
-pub(crate) fn js_text(value: &wasm_bindgen::JsValue) -> String {
-    value
-        .as_string()
-        .or_else(|| {
-            js_sys::Reflect::get(value, &"message".into())
-                .ok()
-                .and_then(|m| m.as_string())
-        })
-        .unwrap_or_else(|| format!("{value:?}"))
+impl ConnectError {
+    /// What is wrong, without the URL (and without `core::fmt`, for the JavaScript build).
+    pub(crate) fn into_reason(self) -> String {
+        match self {
+            Self::InvalidUrl { reason, .. } => reason,
+        }
+    }
 }

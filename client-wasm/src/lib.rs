@@ -40,7 +40,12 @@
 //! ```
 //!
 //! # Layout
-//! - [`socket`]: [`Socket`] itself, the only part that touches the browser.
+//! - `engine` (private): the state machine that owns the browser `WebSocket`, its listeners and
+//!   timers, shared by both APIs; it leaves delivering events and reading acks to its host, and
+//!   is kept free of serde and `core::fmt` for the size of the JavaScript build.
+//! - [`socket`]: [`Socket`], the Rust API: the engine with serde envelopes and `on` listeners.
+//! - `js` (with the `js` feature): the JavaScript API, built by `scripts/npm.sh` into the npm
+//!   package `tether-ws` (`client-wasm/npm/`).
 //! - Pure logic, tested natively with a virtual clock: [`backoff`] (reconnect timing),
 //!   [`heartbeat`] (when to ping, when to give up), [`close_policy`] (which close codes are final),
 //!   [`send_queue`] (the bounded queue).
@@ -51,9 +56,12 @@
 
 pub mod backoff;
 pub mod close_policy;
+mod engine;
 pub mod error;
 pub mod events;
 pub mod heartbeat;
+#[cfg(feature = "js")]
+pub mod js;
 pub mod listener;
 pub mod options;
 pub mod send_queue;

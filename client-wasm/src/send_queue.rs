@@ -4,12 +4,21 @@ use crate::SendError;
 use std::collections::VecDeque;
 
 /// A message to send: text or binary.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outgoing {
     /// A text frame.
     Text(String),
     /// A binary frame.
     Binary(Vec<u8>),
+    /// A JavaScript value handed to the browser's `WebSocket.send` as it is: a string, an
+    /// `ArrayBuffer`, a typed array or a `Blob`. The JavaScript API sends this way, so its
+    /// messages are never copied into wasm memory.
+    Js {
+        /// The value.
+        data: wasm_bindgen::JsValue,
+        /// Its size in bytes on the wire (UTF-8 for a string), for the queue's byte bound.
+        len: usize,
+    },
 }
 
 impl Outgoing {
@@ -18,6 +27,7 @@ impl Outgoing {
         match self {
             Self::Text(text) => text.len(),
             Self::Binary(bytes) => bytes.len(),
+            Self::Js { len, .. } => *len,
         }
     }
 

@@ -565,6 +565,31 @@ async fn a_url_provider_is_asked_before_every_attempt() {
     socket.close(1000, "").expect("valid close");
 }
 
+#[wasm_bindgen_test]
+async fn closing_while_the_url_provider_answers_abandons_the_attempt() {
+    let (answer, answered) = futures_channel::oneshot::channel::<()>();
+    let answered = Rc::new(RefCell::new(Some(answered)));
+    let socket = Socket::with_url_provider(
+        move || {
+            let answered = answered.borrow_mut().take();
+            async move {
+                if let Some(answered) = answered {
+                    let _ = answered.await;
+                }
+                Ok::<_, String>(server_url().to_owned())
+            }
+        },
+        SocketOptions::default(),
+    );
+    let recorder = Recorder::new(&socket);
+    sleep(20).await;
+    socket.close(1000, "").expect("valid close");
+    let _ = answer.send(());
+    sleep(300).await;
+    assert_eq!(recorder.count(is_open), 0, "no connection after close()");
+    assert_eq!(socket.ready_state(), ReadyState::Closed);
+}
+
 fn wasm_memory_bytes() -> f64 {
     let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
     let buffer: js_sys::ArrayBuffer = memory.buffer().unchecked_into();
