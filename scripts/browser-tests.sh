@@ -8,26 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_cargo
 
-cargo build --locked -p tether-server -p tether-testkit
-
-ready_file="$(mktemp)"
-rm -f "$ready_file"
-./target/debug/tether-supervisor --server target/debug/tether-server --ready-file "$ready_file" \
-  --max-lifetime 20m -- --test-mode &
-supervisor=$!
-trap 'kill "$supervisor" 2>/dev/null || true; wait "$supervisor" 2>/dev/null || true; rm -f "$ready_file"' EXIT
-
-for _ in $(seq 1 300); do
-  [ -s "$ready_file" ] && break
-  kill -0 "$supervisor" 2>/dev/null || { echo "tether-supervisor exited" >&2; exit 1; }
-  sleep 0.1
-done
-[ -s "$ready_file" ] || { echo "the test server did not start in 30 s" >&2; exit 1; }
-set -a
-# shellcheck source=/dev/null
-source "$ready_file"
-set +a
-log "test server at $TETHER_TEST_URL, supervisor at $TETHER_TEST_CONTROL"
+start_test_server --test-mode
 
 # Each browser test waits for real reconnects; the runner's default 20 s per-run limit is too
 # short for the whole file.

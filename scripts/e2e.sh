@@ -32,25 +32,7 @@ log "tether-app components in headless Chromium"
 CHROMEDRIVER="$(command -v chromedriver)" \
   cargo test --locked --target wasm32-unknown-unknown -p tether-app --test components
 
-cargo build --locked -p tether-server -p tether-testkit
-
-ready_file="$(mktemp)"
-rm -f "$ready_file"
-./target/debug/tether-supervisor --server target/debug/tether-server --ready-file "$ready_file" \
-  --max-lifetime 10m -- --static-dir "$PWD/dist" &
-supervisor=$!
-trap 'kill "$supervisor" 2>/dev/null || true; wait "$supervisor" 2>/dev/null || true; rm -f "$ready_file"' EXIT
-
-for _ in $(seq 1 300); do
-  [ -s "$ready_file" ] && break
-  kill -0 "$supervisor" 2>/dev/null || { echo "tether-supervisor exited" >&2; exit 1; }
-  sleep 0.1
-done
-[ -s "$ready_file" ] || { echo "the test server did not start in 30 s" >&2; exit 1; }
-set -a
-# shellcheck source=/dev/null
-source "$ready_file"
-set +a
+start_test_server --static-dir "$PWD/dist"
 log "app at ${TETHER_TEST_URL%/ws}/, supervisor at $TETHER_TEST_CONTROL"
 
 log "end to end: two people chatting in headless Chromium (e2e/chat.e2e.mjs)"

@@ -95,3 +95,41 @@ build_app() {
   log "building the app (trunk build --release; a few minutes the first time)"
   trunk build --release --offline
 }
+
+# start_test_server [SERVER_ARGS...]: builds tether-server and tether-supervisor (debug), starts the
+# supervisor (which runs the server with SERVER_ARGS on a free port and can kill and restart it
+# when a test asks), waits until it is ready, and exports TETHER_TEST_URL and TETHER_TEST_CONTROL.
+# The supervisor stops when the calling script exits.
+start_test_server() {
+  cargo build --locked -p tether-server -p tether-testkit
+  TETHER_READY_FILE="$(mktemp)"
+  rm -f "$TETHER_READY_FILE"
+  ./target/debug/tether-supervisor --server target/debug/tether-server \
+    --ready-file "$TETHER_READY_FILE" --max-lifetime 20m -- "$@" &
+  TETHER_SUPERVISOR=$!
+  trap stop_test_server EXIT
+  local _
+  for _ in $(seq 1 300); do
+    [ -s "$TETHER_READY_FILE" ] && break
+    kill -0 "$TETHER_SUPERVISOR" 2>/dev/null || {
+      echo "tether-supervisor exited" >&2
+      exit 1
+    }
+    sleep 0.1
+  done
+  [ -s "$TETHER_READY_FILE" ] || {
+    echo "the test server did not start in 30 s" >&2
+    exit 1
+  }
+  set -a
+  # shellcheck source=/dev/null
+  source "$TETHER_READY_FILE"
+  set +a
+  log "test server at $TETHER_TEST_URL, supervisor at $TETHER_TEST_CONTROL"
+}
+
+stop_test_server() {
+  kill "$TETHER_SUPERVISOR" 2>/dev/null || true
+  wait "$TETHER_SUPERVISOR" 2>/dev/null || true
+  rm -f "$TETHER_READY_FILE"
+}

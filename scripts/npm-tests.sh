@@ -42,30 +42,7 @@ log "the --target bundler build, imported as a module by Node"
   console.log('tether-ws/bundler: loads, and refuses an ftp: URL with a SyntaxError');
 ")
 
-cargo build --locked -p tether-server -p tether-testkit
-ready_file="$(mktemp)"
-rm -f "$ready_file"
-./target/debug/tether-supervisor --server target/debug/tether-server --ready-file "$ready_file" \
-  --max-lifetime 20m -- --test-mode &
-supervisor=$!
-trap 'kill "$supervisor" 2>/dev/null || true; wait "$supervisor" 2>/dev/null || true; rm -f "$ready_file"' EXIT
-for _ in $(seq 1 300); do
-  [ -s "$ready_file" ] && break
-  kill -0 "$supervisor" 2>/dev/null || {
-    echo "tether-supervisor exited" >&2
-    exit 1
-  }
-  sleep 0.1
-done
-[ -s "$ready_file" ] || {
-  echo "the test server did not start in 30 s" >&2
-  exit 1
-}
-set -a
-# shellcheck source=/dev/null
-source "$ready_file"
-set +a
-log "test server at $TETHER_TEST_URL, supervisor at $TETHER_TEST_CONTROL"
+start_test_server --test-mode
 
 log "tether-ws in a plain page, headless Chromium and Firefox"
 TETHER_NPM_TEST_DIR="$test_dir" CHROMIUM="$(command -v chromium)" FIREFOX="$(command -v firefox-esr)" \
