@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what is missing, then runs every check and test: formatting, clippy (native, and wasm32
 # for the browser crates), unit tests, the server's integration tests over real sockets, and doc
-# tests. Exits non-zero on the first failure.
+# tests, browser and end-to-end tests, and a small run of the benchmark suite against every server.
+# Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
@@ -24,6 +25,9 @@ cargo test --locked --workspace
 
 log "browser tests: tether-client in headless Chromium and Firefox against the real server"
 bash scripts/browser-tests.sh
+
+log "benchmark smoke run: tether-bench against Tether, the guide's Node server and Socket.IO"
+BENCH_PROFILE=dev bash scripts/bench.sh --quick >/dev/null
 
 bash scripts/e2e.sh
 bash scripts/npm-tests.sh

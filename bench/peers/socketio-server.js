@@ -1,0 +1,58 @@
+// A Socket.IO 4 chat server with the guide's rooms: the events and payloads of the guide's
+// protocol (`join`/`leave`/`message`/`typing` in; `joined`, `user:joined`, `user:left`,
+// `message`, `typing` out), on Socket.IO's rooms and `socket.to(room).emit` broadcast, as the
+// guide's Socket.IO section writes it. WebSocket transport only (no long-polling), logging off.
+// It listens on 127.0.0.1 at the port given as the first argument (0 picks a free one) and prints
+// `listening PORT` once ready.
+//
+//   node socketio-server.js 18602
+'use strict';
+const http = require('http');
+const { Server } = require('socket.io');
+
+const port = Number(process.argv[2] ?? 3000);
+const httpServer = http.createServer();
+const io = new Server(httpServer, {
+  transports: ['websocket'],
+  pingInterval: 25000,
+  pingTimeout: 20000
+});
+
+io.on('connection', (socket) => {
+  socket.on('join', ({ roomId }) => {
+    socket.join(roomId);
+    socket.emit('joined', { roomId, members: io.sockets.adapter.rooms.get(roomId).size });
+    socket.to(roomId).emit('user:joined', { userId: socket.id, roomId });
+  });
+
+  socket.on('leave', ({ roomId }) => {
+    socket.leave(roomId);
+    io.to(roomId).emit('user:left', { userId: socket.id, roomId });
+  });
+
+  socket.on('message', ({ roomId, text }) => {
+    socket.to(roomId).emit('message', {
+      from: socket.id,
+      roomId,
+      text,
+      timestamp: Date.now()
+    });
+  });
+
+  socket.on('typing', ({ roomId }) => {
+    socket.to(roomId).emit('typing', { userId: socket.id, roomId });
+  });
+
+  // Socket.IO leaves the rooms by itself; tell their members, as the guide's server does.
+  socket.on('disconnecting', () => {
+    for (const roomId of socket.rooms) {
+      if (roomId !== socket.id) {
+        socket.to(roomId).emit('user:left', { userId: socket.id, roomId });
+      }
+    }
+  });
+});
+
+httpServer.listen(port, '127.0.0.1', () => {
+  console.log(`listening ${httpServer.address().port}`);
+});

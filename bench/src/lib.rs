@@ -1,0 +1,60 @@
+//! `tether-bench`: a load generator that measures Tether's server side by side with the guide's
+//! Node `ws` chat server and a Socket.IO 4 server with the same rooms.
+//!
+//! Every scenario opens real WebSocket connections over loopback with tokio-tungstenite, speaks
+//! the server's protocol (the guide's `{"type", "payload"}` JSON, or Engine.IO v4 + Socket.IO
+//! packets), is bounded in count and time, and stops by itself.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tether_bench::{Dialect, Endpoint, FanOut, Pace};
+//!
+//! # async fn example() -> anyhow::Result<()> {
+//! // 100 members in one room; 10 of them send, each keeping at most 32 messages unseen.
+//! let endpoint = Endpoint::new("ws://127.0.0.1:8080/ws", Dialect::Guide)?;
+//! let result = FanOut::new(100, 10, Pace::ClosedLoop { window: 32 })
+//!     .measure(Duration::from_secs(10))
+//!     .run(&endpoint)
+//!     .await?;
+//! println!("{:.0} messages/s delivered, p99 {:.2} ms", result.delivered_per_second, result.latency.p99_ms);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layout
+//! - Talking to a server: [`endpoint`] (a loopback URL and the source addresses connections
+//!   come from), [`dialect`] (the guide's protocol or Socket.IO's, encoded and recognised
+//!   without a full JSON parse on the hot path), [`bench_socket`] (one connection: handshake,
+//!   join, receive, answer Engine.IO pings).
+//! - The scenarios: [`fan_out`] (throughput and latency), [`idle`] (memory per connection),
+//!   [`join_storm`], [`reconnect_storm`]; [`latency`] (HDR histograms), [`memory`] (`/proc`).
+//! - Running them: [`server_process`] (starts, restarts and stops each server as a child
+//!   process), [`suite`] (every scenario against every server), [`report`] (markdown and JSON),
+//!   [`chart`] (the SVG chart), [`progress`] (what a long run prints while it works).
+#![warn(missing_docs)]
+
+pub mod bench_socket;
+pub mod chart;
+pub mod dialect;
+pub mod endpoint;
+pub mod fan_out;
+pub mod idle;
+pub mod join_storm;
+pub mod latency;
+pub mod memory;
+pub mod progress;
+pub mod reconnect_storm;
+pub mod report;
+pub mod server_process;
+pub mod suite;
+
+pub use bench_socket::BenchSocket;
+pub use dialect::{Dialect, Incoming};
+pub use endpoint::Endpoint;
+pub use fan_out::{FanOut, FanOutResult, Pace};
+pub use idle::{Idle, IdleResult};
+pub use join_storm::{JoinStorm, JoinStormResult};
+pub use latency::{LatencyRecorder, LatencySummary};
+pub use memory::Memory;
+pub use reconnect_storm::{ReconnectStorm, ReconnectStormResult};
+pub use server_process::{ServerKind, ServerProcess};

@@ -1,0 +1,237 @@
+//! The servers under test, each run as a child process on a loopback port.
+
+use crate::{Dialect, Endpoint};
+use anyhow::{Context, Result, bail};
+use nix::{sys::signal::Signal, unistd::Pid};
+use serde::Serialize;
+use std::{
+    net::{Ipv4Addr, SocketAddr, TcpListener},
+    path::PathBuf,
+    process::Stdio,
+    time::Duration,
+};
+use tokio::{
+    net::TcpStream,
+    process::{Child, Command},
+    time::Instant,
+};
+
+/// How long a server may take to listen, or to exit after SIGTERM.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A server the generator can measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServerKind {
+    /// `tether-server`, release build.
+    Tether,
+    /// The guide's Node `ws` chat server (`bench/peers/guide-ws-server.js`).
+    GuideNode,
+    /// A Socket.IO 4 server with the same rooms (`bench/peers/socketio-server.js`).
+    SocketIo,
+}
+
+impl ServerKind {
+    /// Every server, Tether first.
+    pub const ALL: [ServerKind; 3] = [Self::Tether, Self::GuideNode, Self::SocketIo];
+
+    /// The name used on the command line and in the JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tether => "tether",
+            Self::GuideNode => "guide-node",
+            Self::SocketIo => "socketio",
+        }
+    }
+
+    /// The name used in tables and charts.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Tether => "Tether",
+            Self::GuideNode => "guide's Node ws",
+            Self::SocketIo => "Socket.IO 4",
+        }
+    }
+
+    /// Parses [`name`](Self::name).
+    pub fn from_name(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.name() == name)
+            .with_context(|| format!("unknown server {name:?}: tether, guide-node or socketio"))
+    }
+
+    /// The protocol it speaks.
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Self::Tether | Self::GuideNode => Dialect::Guide,
+            Self::SocketIo => Dialect::SocketIo,
+        }
+    }
+
+    /// The WebSocket URL's path: the guide's server accepts any.
+    fn path(self) -> &'static str {
+        match self {
+            Self::Tether => "/ws",
+            Self::GuideNode => "/",
+            Self::SocketIo => "/socket.io/?EIO=4&transport=websocket",
+        }
+    }
+}
+
+/// Where the servers' programs are.
+#[derive(Debug, Clone)]
+pub struct Programs {
+    /// The `tether-server` binary.
+    pub tether: PathBuf,
+    /// The folder with the Node peers and their `node_modules`.
+    pub peers: PathBuf,
+    /// The `node` executable.
+    pub node: PathBuf,
+}
+
+impl Default for Programs {
+    /// `tether-server` next to this executable, the peers in the repository's `bench/peers`,
+    /// `node` from `PATH`.
+    fn default() -> Self {
+        let tether = std::env::current_exe()
+            .map(|exe| exe.with_file_name("tether-server"))
+            .unwrap_or_else(|_| PathBuf::from("tether-server"));
+        Self {
+            tether,
+            peers: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/peers")),
+            node: PathBuf::from("node"),
+        }
+    }
+}
+
+/// A running server: a child process killed if this is dropped.
+#[derive(Debug)]
+pub struct ServerProcess {
+    kind: ServerKind,
+    programs: Programs,
+    port: u16,
+    child: Child,
+}
+
+impl ServerProcess {
+    /// Starts `kind` on a free loopback port and waits until it accepts connections.
+    pub async fn start(kind: ServerKind, programs: &Programs) -> Result<Self> {
+        let port = free_port()?;
+        let child = spawn(kind, programs, port).await?;
+        Ok(Self {
+            kind,
+            programs: programs.clone(),
+            port,
+            child,
+        })
+    }
+
+    /// Which server this is.
+    pub fn kind(&self) -> ServerKind {
+        self.kind
+    }
+
+    /// The process id, for `/proc`.
+    pub fn pid(&self) -> Result<u32> {
+        self.child.id().context("the server has exited")
+    }
+
+    /// Where to connect.
+    pub fn endpoint(&self) -> Result<Endpoint> {
+        Endpoint::new(
+            &format!("ws://127.0.0.1:{}{}", self.port, self.kind.path()),
+            self.kind.dialect(),
+        )
+    }
+
+    /// Stops the server (SIGTERM, as a deploy would) and starts it again on the same port;
+    /// returns once the new process accepts connections.
+    pub async fn restart(&mut self) -> Result<()> {
+        terminate(&mut self.child).await?;
+        self.child = spawn(self.kind, &self.programs, self.port).await?;
+        Ok(())
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit.
+    pub async fn stop(mut self) -> Result<()> {
+        terminate(&mut self.child).await
+    }
+}
+
+/// A port that was free a moment ago. The server binds it right after; on loopback, with nothing
+/// else picking ports, the race is theoretical.
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+async fn spawn(kind: ServerKind, programs: &Programs, port: u16) -> Result<Child> {
+    let mut command = match kind {
+        ServerKind::Tether => {
+            let mut command = Command::new(&programs.tether);
+            command
+                .arg("--addr")
+                .arg(format!("127.0.0.1:{port}"))
+                // No static files: only the WebSocket is measured.
+                .arg("--static-dir")
+                .arg("/nonexistent")
+                // As the Node servers: no log line per connection.
+                .env("RUST_LOG", "warn");
+            command
+        }
+        ServerKind::GuideNode | ServerKind::SocketIo => {
+            let script = match kind {
+                ServerKind::GuideNode => "guide-ws-server.js",
+                _ => "socketio-server.js",
+            };
+            let mut command = Command::new(&programs.node);
+            command
+                .arg(programs.peers.join(script))
+                .arg(port.to_string())
+                .current_dir(&programs.peers);
+            command
+        }
+    };
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {} ({:?})", kind.title(), command.as_std()))?;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!("{} exited at start: {status}", kind.title());
+        }
+        if TcpStream::connect(addr).await.is_ok() {
+            return Ok(child);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} did not listen on {addr} within {START_TIMEOUT:?}",
+                kind.title()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// SIGTERM, then SIGKILL if the process outlives [`STOP_TIMEOUT`].
+async fn terminate(child: &mut Child) -> Result<()> {
+    let Some(pid) = child.id() else {
+        return Ok(());
+    };
+    let pid = Pid::from_raw(i32::try_from(pid).context("pid out of range")?);
+    nix::sys::signal::kill(pid, Signal::SIGTERM).context("sending SIGTERM")?;
+    if tokio::time::timeout(STOP_TIMEOUT, child.wait())
+        .await
+        .is_err()
+    {
+        child.kill().await.context("killing the server")?;
+    }
+    Ok(())
+}

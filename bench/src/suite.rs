@@ -1,0 +1,278 @@
+//! Every scenario against every server, each on a freshly started server process.
+
+use crate::{
+    FanOut, Idle, JoinStorm, Pace, ReconnectStorm, ServerKind, ServerProcess, chart,
+    report::{Machine, ServerResults, Sizes, SuiteReport, Versions},
+    server_process::Programs,
+};
+use anyhow::{Context, Result, anyhow};
+use std::{future::Future, path::Path, time::Duration};
+
+/// A scenario of the suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Closed-loop fan-out (throughput).
+    FanOut,
+    /// Fixed-rate fan-out to a large room (latency).
+    Latency,
+    /// Idle connections (memory).
+    Idle,
+    /// Join storm.
+    Join,
+    /// Reconnect storm.
+    Storm,
+}
+
+impl Scenario {
+    /// Every scenario, in the order they run.
+    pub const ALL: [Scenario; 5] = [
+        Self::FanOut,
+        Self::Latency,
+        Self::Idle,
+        Self::Join,
+        Self::Storm,
+    ];
+
+    /// Parses a command-line name.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Ok(match name {
+            "fan-out" => Self::FanOut,
+            "latency" => Self::Latency,
+            "idle" => Self::Idle,
+            "join" => Self::Join,
+            "storm" => Self::Storm,
+            _ => {
+                return Err(anyhow!(
+                    "unknown scenario {name:?}: fan-out, latency, idle, join or storm"
+                ));
+            }
+        })
+    }
+}
+
+/// The suite's sizes and durations; [`Suite::default`] is the full run, [`Suite::quick`] a
+/// smoke run that takes seconds.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    /// Scenario sizes, as reported.
+    pub sizes: Sizes,
+    /// Fan-out and latency: how long to measure.
+    pub measure: Duration,
+    /// Fan-out and latency: how long to warm up.
+    pub warmup: Duration,
+    /// Any one scenario against one server is abandoned after this long.
+    pub scenario_timeout: Duration,
+}
+
+impl Default for Suite {
+    /// The sizes of the targets: fan-out 100 × 10 (window 32), 1000 members at 50 msg/s,
+    /// 19,500 idle connections, a join storm of 1000, a reconnect storm of 19,500.
+    fn default() -> Self {
+        Self {
+            sizes: Sizes {
+                fan_out_members: 100,
+                fan_out_senders: 10,
+                fan_out_window: 32,
+                latency_members: 1000,
+                latency_rate: 50.0,
+                idle_connections: 19_500,
+                join_clients: 1000,
+                storm_clients: 19_500,
+            },
+            measure: Duration::from_secs(10),
+            warmup: Duration::from_secs(2),
+            scenario_timeout: Duration::from_secs(180),
+        }
+    }
+}
+
+impl Suite {
+    /// A smoke run: every scenario, small and short.
+    pub fn quick() -> Self {
+        Self {
+            sizes: Sizes {
+                fan_out_members: 20,
+                fan_out_senders: 4,
+                fan_out_window: 16,
+                latency_members: 50,
+                latency_rate: 50.0,
+                idle_connections: 500,
+                join_clients: 100,
+                storm_clients: 500,
+            },
+            measure: Duration::from_secs(2),
+            warmup: Duration::from_millis(500),
+            scenario_timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// Runs `scenarios` against `servers`, each scenario on a fresh server process.
+    pub async fn run(
+        &self,
+        servers: &[ServerKind],
+        scenarios: &[Scenario],
+        programs: &Programs,
+    ) -> Result<SuiteReport> {
+        let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let mut results: Vec<ServerResults> = servers
+            .iter()
+            .map(|&kind| ServerResults::new(kind))
+            .collect();
+        // Scenario by scenario, then server by server, so that each comparison is made close in
+        // time, under the same background noise.
+        for &scenario in scenarios {
+            for result in &mut results {
+                let kind = result.server;
+                let outcome = tokio::time::timeout(
+                    self.scenario_timeout,
+                    self.run_one(scenario, kind, programs, result),
+                )
+                .await
+                .unwrap_or_else(|_| Err(anyhow!("timed out after {:?}", self.scenario_timeout)));
+                if let Err(err) = outcome {
+                    eprintln!("  {scenario:?} against {} failed: {err:#}", kind.title());
+                    result.failures.push(format!("{scenario:?}: {err:#}"));
+                }
+            }
+        }
+        Ok(SuiteReport {
+            started,
+            machine: machine(),
+            versions: versions(programs).await,
+            sizes: self.sizes,
+            servers: results,
+        })
+    }
+
+    async fn run_one(
+        &self,
+        scenario: Scenario,
+        kind: ServerKind,
+        programs: &Programs,
+        result: &mut ServerResults,
+    ) -> Result<()> {
+        let s = self.sizes;
+        let label = format!("{scenario:?} · {}", kind.name());
+        let mut server = ServerProcess::start(kind, programs).await?;
+        let endpoint = server.endpoint()?;
+        let outcome = async {
+            match scenario {
+                Scenario::FanOut => {
+                    let run = FanOut::new(
+                        s.fan_out_members,
+                        s.fan_out_senders,
+                        Pace::ClosedLoop {
+                            window: s.fan_out_window,
+                        },
+                    )
+                    .warmup(self.warmup)
+                    .measure(self.measure);
+                    result.fan_out = Some(run.run(&endpoint, &label).await?);
+                }
+                Scenario::Latency => {
+                    let run = FanOut::new(
+                        s.latency_members,
+                        1,
+                        Pace::Rate {
+                            per_second: s.latency_rate,
+                        },
+                    )
+                    .room("bench-latency")
+                    .warmup(self.warmup)
+                    .measure(self.measure);
+                    result.latency = Some(run.run(&endpoint, &label).await?);
+                }
+                Scenario::Idle => {
+                    let run = Idle::new(s.idle_connections);
+                    result.idle = Some(run.run(&endpoint, server.pid()?, &label).await?);
+                }
+                Scenario::Join => {
+                    let run = JoinStorm::new(s.join_clients);
+                    result.join_storm = Some(run.run(&endpoint, &label).await?);
+                }
+                Scenario::Storm => {
+                    let run = ReconnectStorm::new(s.storm_clients);
+                    let restart = async || server.restart().await;
+                    result.reconnect_storm = Some(run.run(&endpoint, restart, &label).await?);
+                }
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        server.stop().await?;
+        outcome
+    }
+}
+
+/// Writes `results.md`, `results.json` and `results.svg` into `dir`.
+pub fn write(report: &SuiteReport, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    };
+    write("results.md", report.to_markdown())?;
+    write("results.json", serde_json::to_string_pretty(report)? + "\n")?;
+    chart::draw(report, &dir.join("results.svg"))
+}
+
+fn machine() -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    Machine {
+        cpu,
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default(),
+    }
+}
+
+async fn versions(programs: &Programs) -> Versions {
+    let node = output(tokio::process::Command::new(&programs.node).arg("--version")).await;
+    let package = |name: &str| {
+        let path = programs
+            .peers
+            .join("node_modules")
+            .join(name)
+            .join("package.json");
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|json| json["version"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let commit =
+        output(tokio::process::Command::new("git").args(["rev-parse", "--short", "HEAD"])).await;
+    Versions {
+        tether: format!("{} ({commit})", env!("CARGO_PKG_VERSION")),
+        node,
+        ws: package("ws"),
+        socket_io: package("socket.io"),
+    }
+}
+
+async fn output(command: &mut tokio::process::Command) -> String {
+    command
+        .output()
+        .await
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Runs `future` and turns a timeout into an error naming `what`.
+pub async fn bounded<T>(
+    what: &str,
+    limit: Duration,
+    future: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(limit, future)
+        .await
+        .map_err(|_| anyhow!("{what} timed out after {limit:?}"))?
+}

@@ -1,0 +1,136 @@
+//! Every scenario, small, against the real Tether server running in this process on port 0.
+//! The Node peers are exercised by `scripts/bench.sh --quick`, which the test command runs.
+
+use std::{net::SocketAddr, time::Duration};
+use tether_bench::{Dialect, Endpoint, FanOut, Idle, JoinStorm, Pace, ReconnectStorm};
+use tether_server::Config;
+use tokio::{sync::oneshot, task::JoinHandle};
+
+/// A Tether server on 127.0.0.1 that can be stopped and started again on the same port.
+struct Server {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    async fn start(addr: SocketAddr) -> Self {
+        // `bind` sets SO_REUSEADDR, so a restart can take the port back at once.
+        let listener = tether_server::bind(addr, 1024).expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let config = Config::default()
+            .static_dir("/nonexistent/tether-bench-test")
+            .shutdown_grace(Duration::from_secs(2));
+        let (stop, signal) = oneshot::channel::<()>();
+        let task = tokio::spawn(tether_server::run(listener, config, async move {
+            let _ = signal.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server ran");
+        }
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint::new(&format!("ws://{}/ws", self.addr), Dialect::Guide).expect("endpoint")
+    }
+}
+
+async fn server() -> Server {
+    Server::start("127.0.0.1:0".parse().expect("address")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_loop_fan_out_delivers_every_message_to_every_other_member() {
+    let mut server = server().await;
+    let result = FanOut::new(10, 3, Pace::ClosedLoop { window: 8 })
+        .warmup(Duration::from_millis(200))
+        .measure(Duration::from_secs(1))
+        .run(&server.endpoint(), "test")
+        .await
+        .expect("fan-out");
+    assert!(result.sent > 0, "{result:?}");
+    assert!(result.delivered > 0, "{result:?}");
+    assert_eq!(result.lost, 0, "{result:?}");
+    assert_eq!(
+        result.latency.samples, result.delivered,
+        "one latency per delivery in the window"
+    );
+    assert!(result.latency.p50_ms <= result.latency.p99_ms);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixed_rate_senders_send_at_their_rate() {
+    let mut server = server().await;
+    let result = FanOut::new(20, 2, Pace::Rate { per_second: 40.0 })
+        .warmup(Duration::from_millis(500))
+        .measure(Duration::from_secs(1))
+        .run(&server.endpoint(), "test")
+        .await
+        .expect("fan-out");
+    // 2 senders × 40/s × 1.5 s = 120, give or take the clock's first tick and scheduling.
+    assert!((90..=130).contains(&result.sent), "{result:?}");
+    assert_eq!(result.lost, 0, "{result:?}");
+    // About 2 × 40 × 19 deliveries in the measured second.
+    assert!((1100..=1800).contains(&result.delivered), "{result:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_holds_every_connection_and_reads_the_servers_memory() {
+    let mut server = server().await;
+    let result = Idle::new(300)
+        .room_size(7)
+        .settle(Duration::from_millis(200))
+        .run(&server.endpoint(), std::process::id(), "test")
+        .await
+        .expect("idle");
+    assert_eq!(result.connections, 300);
+    assert!(result.after.rss_kib > 0);
+    assert!(result.rss_bytes_per_connection.is_finite());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_storm_waits_for_every_client_in_one_room() {
+    let mut server = server().await;
+    let result = JoinStorm::new(150)
+        .run(&server.endpoint(), "test")
+        .await
+        .expect("join storm");
+    assert_eq!(result.clients, 150);
+    assert!(result.p50_ms <= result.p99_ms && result.p99_ms <= result.total_ms);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_storm_brings_every_client_back_after_a_restart() {
+    let mut server = server().await;
+    let endpoint = server.endpoint();
+    let addr = server.addr;
+    let restart = async || {
+        server.stop().await;
+        server = Server::start(addr).await;
+        anyhow::Ok(())
+    };
+    let result = ReconnectStorm::new(200)
+        .room_size(10)
+        .concurrency(50)
+        .run(&endpoint, restart, "test")
+        .await
+        .expect("reconnect storm");
+    assert_eq!(result.clients, 200);
+    assert!(result.seconds > 0.0);
+    server.stop().await;
+}
