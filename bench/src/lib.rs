@@ -14,7 +14,7 @@
 //! let endpoint = Endpoint::new("ws://127.0.0.1:8080/ws", Dialect::Guide)?;
 //! let result = FanOut::new(100, 10, Pace::ClosedLoop { window: 32 })
 //!     .measure(Duration::from_secs(10))
-//!     .run(&endpoint)
+//!     .run(&endpoint, "fan-out")
 //!     .await?;
 //! println!("{:.0} messages/s delivered, p99 {:.2} ms", result.delivered_per_second, result.latency.p99_ms);
 //! # Ok(())

@@ -31,6 +31,8 @@ use tether_bench::{
 #[derive(Debug, Parser)]
 #[command(
     name = "tether-bench",
+    // `scripts/bench.sh` passes defaults that the caller's own flags override.
+    args_override_self = true,
     about = "Load generator: Tether's server side by side with the guide's Node ws server and Socket.IO."
 )]
 struct Cli {

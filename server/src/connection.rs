@@ -1,11 +1,20 @@
 //! The task that drives one WebSocket: reads, batched writes, heartbeat and closing.
 
-use crate::{Config, Frame, Metrics, Session, fault::Fault};
-use axum::extract::ws::{CloseFrame, Message};
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use std::{collections::VecDeque, sync::Arc, time::Duration};
+use crate::{Config, Metrics, Peer, Session, WriteBatch, fault::Fault};
+use futures_util::{SinkExt, StreamExt};
+use std::{sync::Arc, time::Duration};
 use tether_protocol::CloseCode;
-use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    time::{Instant, MissedTickBehavior, interval_at, timeout},
+};
+use tokio_tungstenite::{
+    WebSocketStream,
+    tungstenite::{
+        self, Message,
+        protocol::{CloseFrame, frame::coding::CloseCode as WsCloseCode},
+    },
+};
 
 /// How long the server waits for a client's answer to its close frame, when it waits at all.
 const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(1);
@@ -37,22 +46,29 @@ pub enum Ending {
 ///
 /// One task does everything, which keeps an idle connection to a single task and no channel:
 /// it waits on the socket, on its outbox, on the heartbeat timer and on its kill token at once.
-/// Writes are batched: everything queued since the last write goes out with one flush.
 ///
-/// Generic over the socket so the same code runs on axum's `WebSocket` and on anything else that
-/// speaks axum's `Message`.
-pub async fn run<S>(
-    mut socket: S,
+/// Reading, and the control frames (pongs, pings, closes), go through tungstenite. The chat's
+/// frames do not: everything queued since the last write goes out as one [`WriteBatch`], its
+/// frames (each encoded once for all recipients) written straight to the transport with vectored
+/// writes. Tungstenite's own writes are flushed before a batch starts, and none happen while one
+/// is being written (the loop does one thing at a time), so the two never interleave.
+///
+/// Generic over the transport so the same code runs on an upgraded HTTP connection and on any
+/// other byte stream, such as an in-memory pipe in tests.
+///
+/// The future is kept small, because every idle connection holds one: the socket is borrowed
+/// (its owner holds it once), and what is rare or short-lived (the heartbeat's ping, a test
+/// echo, the closing sequence) is boxed for as long as it runs instead of reserving room in
+/// the state machine for the connection's whole life.
+pub async fn run<T>(
+    socket: &mut WebSocketStream<T>,
     mut session: Session,
     config: &Config,
     metrics: &Metrics,
     fault: Fault,
 ) -> Ending
 where
-    S: Stream<Item = Result<Message, axum::Error>>
-        + Sink<Message, Error = axum::Error>
-        + Unpin
-        + Send,
+    T: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let peer = Arc::clone(session.peer());
     let outbox = peer.outbox();
@@ -67,7 +83,7 @@ where
     // The batch being written lives out here, not in the write future: if shutdown interrupts a
     // write blocked on a full socket, what was not yet handed to the socket is still here, in
     // order, for the drain.
-    let mut writing: VecDeque<Frame> = VecDeque::new();
+    let mut writing = WriteBatch::new();
 
     let ending = loop {
         // Not `biased`: in a busy room the outbox is ready on nearly every turn, and polling it
@@ -75,7 +91,7 @@ where
         tokio::select! {
             () = kill.cancelled() => break killed(outbox.overflowed()),
             () = outbox.ready() => {
-                writing = outbox.take();
+                writing.extend(outbox.take());
                 if fault == Fault::Mute && batches > 0 {
                     writing.clear();
                     continue;
@@ -84,7 +100,7 @@ where
                 tokio::select! {
                     biased;
                     () = kill.cancelled() => break killed(outbox.overflowed()),
-                    written = timeout(config.write_timeout, write_batch(&mut socket, &mut writing)) => match written {
+                    written = timeout(config.write_timeout, write_batch(socket, &mut writing)) => match written {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => break Ending::Broken,
                         Err(_) => break Ending::SlowConsumer,
@@ -96,15 +112,15 @@ where
             }
             incoming = socket.next() => match incoming {
                 Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) if fault == Fault::Echo => {
-                    if socket.send(message).await.is_err() {
+                    if Box::pin(socket.send(message)).await.is_err() {
                         break Ending::Broken;
                     }
                 }
                 Some(Ok(Message::Text(text))) => session.handle_text(text.as_str()),
                 Some(Ok(Message::Binary(bytes))) => session.handle_binary(&bytes),
                 Some(Ok(Message::Pong(_))) => alive = true,
-                // Tungstenite answers pings by itself.
-                Some(Ok(Message::Ping(_))) => {}
+                // Tungstenite answers pings by itself; it never yields raw frames when reading.
+                Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
                 Some(Ok(Message::Close(_))) | None => break Ending::ClientClosed,
                 Some(Err(err)) => break classify(err),
             },
@@ -113,7 +129,8 @@ where
                     break Ending::HeartbeatTimeout;
                 }
                 alive = false;
-                match timeout(config.write_timeout, socket.send(Message::Ping(Default::default()))).await {
+                let ping = timeout(config.write_timeout, socket.send(Message::Ping(Default::default())));
+                match Box::pin(ping).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => break Ending::Broken,
                     Err(_) => break Ending::SlowConsumer,
@@ -125,68 +142,54 @@ where
     // Leave the rooms (the session's drop tells their members) before spending up to a few
     // seconds on the close handshake, so the others hear of it at once.
     drop(session);
+    Box::pin(finish(socket, ending, writing, &peer, config, metrics)).await;
+    ending
+}
+
+/// Closes the connection with the code `ending` calls for, after delivering what is owed.
+async fn finish<T>(
+    socket: &mut WebSocketStream<T>,
+    ending: Ending,
+    mut writing: WriteBatch,
+    peer: &Peer,
+    config: &Config,
+    metrics: &Metrics,
+) where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let socket = &mut *socket;
     match ending {
         Ending::ClientClosed => {
-            // Let tungstenite send its reply to the client's close frame.
-            let _ = timeout(CLOSE_REPLY_WAIT, socket.close()).await;
+            // Let tungstenite send its reply to the client's close frame (the sink's close
+            // flushes the reply it queued; `WebSocketStream::close` would try to send another).
+            let _ = timeout(CLOSE_REPLY_WAIT, SinkExt::close(socket)).await;
         }
         Ending::Shutdown => {
             // Drain: deliver the rest of an interrupted batch and what is queued behind it, in
             // order, then close and wait for the client's answer.
-            writing.append(&mut outbox.take());
-            let _ = timeout(config.write_timeout, write_batch(&mut socket, &mut writing)).await;
-            close(
-                &mut socket,
-                CloseCode::GOING_AWAY,
-                "server shutting down",
-                true,
-            )
-            .await;
+            writing.extend(peer.outbox().take());
+            let _ = timeout(config.write_timeout, write_batch(socket, &mut writing)).await;
+            close(socket, CloseCode::GOING_AWAY, "server shutting down", true).await;
         }
         Ending::SlowConsumer => {
             metrics.slow_consumer_closes.inc();
-            close(
-                &mut socket,
-                CloseCode::TRY_AGAIN_LATER,
-                "slow consumer",
-                false,
-            )
-            .await;
+            close(socket, CloseCode::TRY_AGAIN_LATER, "slow consumer", false).await;
         }
         Ending::TooBig => {
-            close(
-                &mut socket,
-                CloseCode::MESSAGE_TOO_BIG,
-                "message too big",
-                false,
-            )
-            .await;
+            close(socket, CloseCode::MESSAGE_TOO_BIG, "message too big", false).await;
         }
         Ending::InvalidUtf8 => {
-            close(
-                &mut socket,
-                CloseCode::INVALID_PAYLOAD,
-                "invalid UTF-8",
-                false,
-            )
-            .await;
+            close(socket, CloseCode::INVALID_PAYLOAD, "invalid UTF-8", false).await;
         }
         Ending::ProtocolError => {
-            close(
-                &mut socket,
-                CloseCode::PROTOCOL_ERROR,
-                "protocol error",
-                false,
-            )
-            .await;
+            close(socket, CloseCode::PROTOCOL_ERROR, "protocol error", false).await;
         }
         Ending::TestFault(code) => {
-            close(&mut socket, CloseCode(code), "test fault", true).await;
+            close(socket, CloseCode(code), "test fault", true).await;
         }
         // As the guide's `ws.terminate()`: a client that does not answer pings gets no close frame.
         Ending::HeartbeatTimeout | Ending::Broken => {}
     }
-    ending
 }
 
 fn killed(overflowed: bool) -> Ending {
@@ -197,28 +200,31 @@ fn killed(overflowed: bool) -> Ending {
     }
 }
 
-/// Writes a batch of frames and flushes once. A frame leaves `batch` only once the socket has
-/// taken it, so if this future is dropped midway, `batch` holds exactly what was not sent.
-async fn write_batch<S>(socket: &mut S, batch: &mut VecDeque<Frame>) -> Result<(), axum::Error>
+/// Writes a batch of frames and flushes once, after whatever tungstenite still holds (a pong, say),
+/// so that frames never interleave on the wire.
+async fn write_batch<T>(
+    socket: &mut WebSocketStream<T>,
+    batch: &mut WriteBatch,
+) -> Result<(), tungstenite::Error>
 where
-    S: Sink<Message, Error = axum::Error> + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin,
 {
-    while let Some(frame) = batch.front() {
-        // `feed` hands the message over in the same poll that completes it, so there is no
-        // point at which it was taken but is still in `batch`.
-        socket.feed(Message::Text(frame.text())).await?;
-        batch.pop_front();
-    }
-    socket.flush().await
+    socket.flush().await?;
+    batch.write_to(socket.get_mut()).await?;
+    Ok(())
 }
 
 /// Sends a close frame, and, when `wait`, waits briefly for the client's answer.
-async fn close<S>(socket: &mut S, code: CloseCode, reason: &'static str, wait: bool)
-where
-    S: Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin,
+async fn close<T>(
+    socket: &mut WebSocketStream<T>,
+    code: CloseCode,
+    reason: &'static str,
+    wait: bool,
+) where
+    T: AsyncRead + AsyncWrite + Unpin,
 {
     let frame = CloseFrame {
-        code: code.0,
+        code: WsCloseCode::from(code.0),
         reason: reason.into(),
     };
     if timeout(CLOSE_REPLY_WAIT, socket.send(Message::Close(Some(frame))))
@@ -239,15 +245,12 @@ where
 }
 
 /// Maps a read error to the ending (and close code) it calls for.
-fn classify(err: axum::Error) -> Ending {
+fn classify(err: tungstenite::Error) -> Ending {
     use tungstenite::error::{CapacityError, Error};
-    match err.into_inner().downcast::<Error>() {
-        Ok(err) => match *err {
-            Error::Capacity(CapacityError::MessageTooLong { .. }) => Ending::TooBig,
-            Error::Utf8(_) => Ending::InvalidUtf8,
-            Error::Protocol(_) => Ending::ProtocolError,
-            _ => Ending::Broken,
-        },
-        Err(_) => Ending::Broken,
+    match err {
+        Error::Capacity(CapacityError::MessageTooLong { .. }) => Ending::TooBig,
+        Error::Utf8(_) => Ending::InvalidUtf8,
+        Error::Protocol(_) => Ending::ProtocolError,
+        _ => Ending::Broken,
     }
 }

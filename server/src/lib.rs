@@ -20,13 +20,16 @@
 //!
 //! # Layout
 //! - [`server`]: routes, the upgrade (origin check, buffer sizes), [`run`] and graceful shutdown.
+//! - [`handshake`]: the WebSocket opening handshake, which keeps the upgraded stream for
+//!   [`connection`].
 //! - [`connection`]: the one task per WebSocket: reads, batched writes, heartbeat, close codes.
 //! - [`session`]: one client's protocol state, free of sockets: what each message causes.
 //! - [`decode`]: client text to message, or a precise [`Refusal`].
 //! - [`rooms`]: the [`Rooms`] seam (join, leave, publish, members); [`memory_rooms`] implements it
 //!   in this process, a backplane can implement it across nodes.
-//! - [`peer`], [`outbox`], [`frame`]: a connected client, its bounded outgoing queue, and a message
-//!   encoded once for every recipient.
+//! - [`peer`], [`outbox`], [`frame`], [`write_batch`]: a connected client, its bounded outgoing
+//!   queue, a message encoded once (as a whole WebSocket frame) for every recipient, and the
+//!   frames being written to one socket with vectored writes.
 //! - [`origin`], [`metrics`], [`config`], [`client_id`]: the rest; [`fault`]: simulated failures for
 //!   tests, enabled only by `--test-mode`.
 #![warn(missing_docs)]
@@ -37,6 +40,7 @@ pub mod connection;
 pub mod decode;
 pub mod fault;
 pub mod frame;
+pub mod handshake;
 pub mod memory_rooms;
 pub mod metrics;
 pub mod origin;
@@ -46,10 +50,12 @@ pub mod refusal;
 pub mod rooms;
 pub mod server;
 pub mod session;
+pub mod write_batch;
 
 pub use client_id::ClientId;
 pub use config::Config;
 pub use frame::Frame;
+pub use handshake::Handshake;
 pub use memory_rooms::MemoryRooms;
 pub use metrics::Metrics;
 pub use origin::OriginPolicy;
@@ -59,3 +65,4 @@ pub use refusal::Refusal;
 pub use rooms::Rooms;
 pub use server::{bind, run, run_with_rooms};
 pub use session::Session;
+pub use write_batch::WriteBatch;

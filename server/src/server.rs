@@ -1,19 +1,22 @@
 //! The HTTP side: routes, the WebSocket upgrade, and running until shutdown.
 
 use crate::{
-    ClientId, Config, MemoryRooms, Metrics, OriginPolicy, Outbox, Peer, Rooms, Session, connection,
+    ClientId, Config, Handshake, MemoryRooms, Metrics, OriginPolicy, Outbox, Peer, Rooms, Session,
+    connection,
     fault::{Fault, FaultQuery},
 };
 use axum::{
     Router,
-    extract::{ConnectInfo, Query, State, WebSocketUpgrade},
-    http::{HeaderMap, StatusCode, Uri, header},
+    body::Body,
+    extract::{ConnectInfo, Query, Request, State},
+    http::{StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::get,
     serve::ListenerExt,
 };
 use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Instant};
 use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -126,13 +129,12 @@ fn router(state: AppState) -> Router {
 }
 
 async fn upgrade(
-    ws: WebSocketUpgrade,
-    headers: HeaderMap,
-    uri: Uri,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     State(state): State<AppState>,
+    mut request: Request<Body>,
 ) -> Response {
-    if !state.origins.allows(&headers) {
+    let headers = request.headers();
+    if !state.origins.allows(headers) {
         tracing::info!(%remote, origin = ?headers.get(header::ORIGIN), "refused a foreign origin");
         return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
     }
@@ -142,32 +144,52 @@ async fn upgrade(
     let config = &state.config;
     // Parsed only in test mode, so that no query string can make a normal handshake fail.
     let fault = if config.test_mode {
-        Query::<FaultQuery>::try_from_uri(&uri).map_or(Fault::None, |q| q.fault())
+        Query::<FaultQuery>::try_from_uri(request.uri()).map_or(Fault::None, |q| q.fault())
     } else {
         Fault::None
     };
     // The guide's browser client offers `['chat', 'json']`; browsers fail a handshake that offered
     // subprotocols and got none back, so accept those two.
-    ws.protocols(["chat", "json"])
-        .max_message_size(config.max_message_bytes)
-        .max_frame_size(config.max_message_bytes)
-        // Tungstenite's 128 KiB default read buffer is allocated (and zeroed) per connection;
+    let handshake = match Handshake::accept(&mut request, &["chat", "json"]) {
+        Ok(handshake) => handshake,
+        Err(refusal) => return refusal,
+    };
+    let response = handshake.response();
+    let websocket = WebSocketConfig::default()
+        .max_message_size(Some(config.max_message_bytes))
+        .max_frame_size(Some(config.max_message_bytes))
+        // Tungstenite allocates its read buffer per connection and zero-fills it on every read;
         // chat messages are small, and larger ones are still read, in more steps.
-        .read_buffer_size(4 * 1024)
-        // Frames collect here until a batch is flushed; a small target keeps idle memory low.
-        .write_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| {
-            let connections = state.connections.clone();
-            connections.track_future(serve_socket(socket, remote, state, fault))
-        })
+        .read_buffer_size(READ_BUFFER)
+        // Tungstenite writes only control frames (pong, ping, close), each at once; the chat's
+        // frames bypass it (see `connection::run`), so no connection keeps a write buffer.
+        .write_buffer_size(0);
+    let connections = state.connections.clone();
+    connections.spawn(serve_socket(handshake, websocket, remote, state, fault));
+    response
 }
 
+/// Tungstenite's read buffer per connection. Client messages are small (a chat line, a join);
+/// 512 bytes reads most in one call without holding kilobytes per idle connection.
+const READ_BUFFER: usize = 512;
+
+/// Completes the upgrade and serves the connection until it ends: the task of one WebSocket.
 async fn serve_socket(
-    socket: axum::extract::ws::WebSocket,
+    handshake: Handshake,
+    websocket: WebSocketConfig,
     remote: SocketAddr,
     state: AppState,
     fault: Fault,
 ) {
+    // Boxed: the upgrade's future is needed once, and would otherwise reserve its room in this
+    // task for the connection's whole life.
+    let mut socket = match Box::pin(handshake.into_socket(websocket)).await {
+        Ok(socket) => socket,
+        Err(err) => {
+            tracing::info!(%remote, %err, "the upgrade failed");
+            return;
+        }
+    };
     let id = ClientId::random();
     let outbox = Outbox::new(state.config.max_queue_bytes, state.shutdown.child_token());
     let peer = Arc::new(Peer::new(id, outbox));
@@ -179,7 +201,7 @@ async fn serve_socket(
     );
     tracing::info!(client = %id, %remote, "connected");
     let started = Instant::now();
-    let ending = connection::run(socket, session, &state.config, &state.metrics, fault).await;
+    let ending = connection::run(&mut socket, session, &state.config, &state.metrics, fault).await;
     tracing::info!(client = %id, ?ending, seconds = started.elapsed().as_secs(), "disconnected");
 }
 
