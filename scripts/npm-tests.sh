@@ -12,10 +12,12 @@ source scripts/lib.sh
 ensure_cargo
 
 bash scripts/npm.sh
-tarball="$(ls "$PWD"/target/npm/tether-ws-*.tgz)"
+# Where npm.sh put the package: under CARGO_TARGET_DIR when it is set.
+npm_dir="${CARGO_TARGET_DIR:-$PWD/target}/npm"
+tarball="$(ls "$npm_dir"/tether-ws-*.tgz)"
 
-log "installing $(basename "$tarball") into target/npm/test"
-test_dir="$PWD/target/npm/test"
+log "installing $(basename "$tarball") into $npm_dir/test"
+test_dir="$npm_dir/test"
 rm -rf "$test_dir"
 mkdir -p "$test_dir"
 cp client-wasm/npm/test/page.html client-wasm/npm/test/page.js client-wasm/npm/test/example.ts \

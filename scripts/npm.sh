@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Builds the npm package tether-ws (tether-client's JavaScript API, the `js` feature) with
-# wasm-pack: the `--target web` and `--target bundler` builds side by side in one package, plus
-# the hand-written wrapper, types, README and package.json from client-wasm/npm/package/, then
-# packs it with `wasm-pack pack` (ready for `wasm-pack publish`; nothing is published here).
+# Builds the npm package tether-ws (tether-client's JavaScript API: the `js` feature, without the
+# default `socket` one, so that no web-sys is linked) with wasm-pack: the `--target web` and
+# `--target bundler` builds side by side in one package, plus the hand-written wrapper, types,
+# README and package.json from client-wasm/npm/package/, then packs it with `wasm-pack pack`
+# (ready for `wasm-pack publish`; nothing is published here).
 # Prints what a page pays: the .wasm, and the JS (wasm-bindgen's glue and the wrapper, bundled
 # and minified by terser), raw and gzip -9.
 #
 #   scripts/npm.sh        # -> target/npm/tether-ws/ and target/npm/tether-ws-VERSION.tgz
+#
+# Output goes under $CARGO_TARGET_DIR/npm when CARGO_TARGET_DIR is set (wasm-pack builds there too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -27,7 +30,7 @@ wasm-pack --version | grep -q "0.15.1" || {
 }
 
 src=client-wasm/npm/package
-out="$PWD/target/npm"
+out="${CARGO_TARGET_DIR:-$PWD/target}/npm"
 pkg="$out/tether-ws"
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 grep -q "\"version\": \"$version\"" "$src/package.json" || {
@@ -42,7 +45,8 @@ for target in web bundler; do
   # --no-pack: the package.json is ours; --no-typescript: index.d.ts types the wrapper, and
   # SocketCore is internal.
   wasm-pack --quiet build client-wasm --target "$target" --profile wasm-release --no-pack \
-    --no-typescript --out-dir "$pkg/$target" --out-name tether_ws -- --locked --features js
+    --no-typescript --out-dir "$pkg/$target" --out-name tether_ws \
+    -- --locked --no-default-features --features js
   # wasm-pack's `*` .gitignore would hide the build from npm pack.
   rm -f "$pkg/$target/.gitignore"
   node client-wasm/npm/shorten-imports.mjs "$pkg/$target"

@@ -63,8 +63,9 @@ pub enum ConnectError {
     },
 }
 
+#[cfg(feature = "socket")]
 impl ConnectError {
-    /// What is wrong, without the URL (and without `core::fmt`, for the JavaScript build).
+    /// What is wrong, without the URL.
     pub(crate) fn into_reason(self) -> String {
         match self {
             Self::InvalidUrl { reason, .. } => reason,

@@ -28,11 +28,18 @@ impl fmt::Debug for HeartbeatOptions {
     }
 }
 
+impl HeartbeatOptions {
+    /// The default [`interval`](Self::interval): 25 s.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(25);
+    /// The default [`timeout`](Self::timeout): 10 s.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+}
+
 impl Default for HeartbeatOptions {
     fn default() -> Self {
         Self {
-            interval: Duration::from_secs(25),
-            timeout: Duration::from_secs(10),
+            interval: Self::DEFAULT_INTERVAL,
+            timeout: Self::DEFAULT_TIMEOUT,
             ping: r#"{"type":"ping"}"#.to_owned(),
             is_pong: Rc::new(|text| text == r#"{"type":"pong"}"# || text == "pong"),
         }
@@ -92,9 +99,15 @@ pub struct Heartbeat {
 impl Heartbeat {
     /// A heartbeat for a connection that opened at `now` (milliseconds).
     pub fn new(options: &HeartbeatOptions, now: f64) -> Self {
+        Self::with_timing(options.interval, options.timeout, now)
+    }
+
+    /// A heartbeat with this interval and timeout, for a connection that opened at `now`
+    /// (milliseconds): what [`new`](Self::new) reads of [`HeartbeatOptions`].
+    pub fn with_timing(interval: Duration, timeout: Duration, now: f64) -> Self {
         Self {
-            interval: options.interval.as_secs_f64() * 1000.0,
-            timeout: options.timeout.as_secs_f64() * 1000.0,
+            interval: interval.as_secs_f64() * 1000.0,
+            timeout: timeout.as_secs_f64() * 1000.0,
             last_seen: now,
             ping_sent: None,
         }

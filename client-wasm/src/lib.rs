@@ -40,33 +40,47 @@
 //! ```
 //!
 //! # Layout
-//! - `engine` (private): the state machine that owns the browser `WebSocket`, its listeners and
-//!   timers, shared by both APIs; it leaves delivering events and reading acks to its host, and
-//!   is kept free of serde and `core::fmt` for the size of the JavaScript build.
+//! - `machine` (private): the state machine shared by both APIs, with no browser in it: inputs
+//!   (opened, closed, a timer fired, a send...) in, commands (connect, send, ping, emit...) out.
+//! - `engine` (private): the Rust API's driver of the machine: it owns the browser `WebSocket`,
+//!   its listeners, the page's listeners and one timer, and leaves delivering events and reading
+//!   acks to its host.
 //! - [`socket`]: [`Socket`], the Rust API: the engine with serde envelopes and `on` listeners.
-//! - `js` (with the `js` feature): the JavaScript API, built by `scripts/npm.sh` into the npm
-//!   package `tether-ws` (`client-wasm/npm/`).
+//! - `js` (with the `js` feature): the JavaScript API's side of the machine, built by
+//!   `scripts/npm.sh` into the npm package `tether-ws` (`client-wasm/npm/`), whose JavaScript is
+//!   the other driver.
 //! - Pure logic, tested natively with a virtual clock: [`backoff`] (reconnect timing),
 //!   [`heartbeat`] (when to ping, when to give up), [`close_policy`] (which close codes are final),
 //!   [`send_queue`] (the bounded queue).
 //! - [`options`] ([`SocketOptions`]), [`events`] ([`SocketEvent`]), [`state`] ([`ConnectionState`],
 //!   [`ReadyState`]), [`error`].
 //! - [`url`]: relative and `http(s):` URLs to `ws(s):`; [`listener`]: self-counting DOM listeners.
+//!
+//! # Features
+//! - `socket` (default): the Rust API, [`Socket`], on web-sys.
+//! - `js`: the JavaScript API's side of the machine, for the npm package. `scripts/npm.sh` builds
+//!   it alone (`--no-default-features --features js`), so the package links no web-sys.
 #![warn(missing_docs)]
 
 pub mod backoff;
 pub mod close_policy;
+#[cfg(feature = "socket")]
 mod engine;
 pub mod error;
 pub mod events;
 pub mod heartbeat;
 #[cfg(feature = "js")]
 pub mod js;
+#[cfg(feature = "socket")]
 pub mod listener;
+#[cfg(any(feature = "socket", feature = "js"))]
+mod machine;
 pub mod options;
 pub mod send_queue;
+#[cfg(feature = "socket")]
 pub mod socket;
 pub mod state;
+#[cfg(feature = "socket")]
 pub mod url;
 
 pub use backoff::{Backoff, ReconnectOptions};
@@ -74,9 +88,11 @@ pub use close_policy::{CloseAction, ClosePolicy};
 pub use error::{ConnectError, RequestError, SendError};
 pub use events::{CloseInfo, Incoming, SocketEvent};
 pub use heartbeat::{Heartbeat, HeartbeatOptions};
+#[cfg(feature = "socket")]
 pub use listener::live_listeners;
 pub use options::SocketOptions;
-pub use send_queue::{Outgoing, QueueOptions, SendQueue};
+pub use send_queue::{Outgoing, Payload, QueueOptions, SendQueue};
+#[cfg(feature = "socket")]
 pub use socket::{Socket, Subscription, WeakSocket};
 pub use state::{ConnectionState, ReadyState};
 

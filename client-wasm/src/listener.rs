@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use wasm_bindgen::{JsCast, closure::Closure};
 use web_sys::{Event, EventTarget};
 
-// An atomic rather than a `thread_local!`: the browser's main thread is the only one here, and
-// `LocalKey::with` would bring its panic message, and with it `core::fmt`, into the npm package.
+// An atomic rather than a `thread_local!`: no `with` closure, and the browser's main thread is the
+// only one here.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
 /// How many event listeners this crate has attached and not yet removed, across every socket.
@@ -20,7 +20,7 @@ pub fn live_listeners() -> usize {
 /// A DOM event listener, removed when dropped.
 ///
 /// Plain `addEventListener` through web-sys rather than gloo-events: gloo builds an options
-/// object for every listener, which costs the JavaScript build glue code it does not need.
+/// object for every listener, which costs glue code this crate does not need.
 pub(crate) struct Listener {
     target: EventTarget,
     event: &'static str,

@@ -43,11 +43,16 @@ pub struct SocketOptions {
     pub immediate: bool,
 }
 
+impl SocketOptions {
+    /// The default [`connect_timeout`](Self::connect_timeout): 10 s.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+}
+
 impl Default for SocketOptions {
     fn default() -> Self {
         Self {
             protocols: Vec::new(),
-            connect_timeout: Duration::from_secs(10),
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             heartbeat: Some(HeartbeatOptions::default()),
             reconnect: ReconnectOptions::default(),
             close_policy: ClosePolicy::default(),

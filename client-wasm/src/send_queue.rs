@@ -3,22 +3,25 @@
 use crate::SendError;
 use std::collections::VecDeque;
 
+/// Something the send queue can hold: it needs only the size on the wire.
+pub trait Payload {
+    /// The size in bytes on the wire (UTF-8 for text), for the queue's byte bound.
+    fn size(&self) -> usize;
+}
+
 /// A message to send: text or binary.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
     /// A text frame.
     Text(String),
     /// A binary frame.
     Binary(Vec<u8>),
-    /// A JavaScript value handed to the browser's `WebSocket.send` as it is: a string, an
-    /// `ArrayBuffer`, a typed array or a `Blob`. The JavaScript API sends this way, so its
-    /// messages are never copied into wasm memory.
-    Js {
-        /// The value.
-        data: wasm_bindgen::JsValue,
-        /// Its size in bytes on the wire (UTF-8 for a string), for the queue's byte bound.
-        len: usize,
-    },
+}
+
+impl Payload for Outgoing {
+    fn size(&self) -> usize {
+        self.len()
+    }
 }
 
 impl Outgoing {
@@ -27,7 +30,6 @@ impl Outgoing {
         match self {
             Self::Text(text) => text.len(),
             Self::Binary(bytes) => bytes.len(),
-            Self::Js { len, .. } => *len,
         }
     }
 
@@ -70,15 +72,27 @@ impl QueueOptions {
 }
 
 /// The queue itself: bounded by count and bytes; a send that does not fit is an error, never a
-/// silent drop.
-#[derive(Debug, Clone, Default)]
-pub struct SendQueue {
+/// silent drop. It holds [`Outgoing`] messages unless told otherwise: the JavaScript API keeps
+/// its messages on the JavaScript side and queues only their sizes.
+#[derive(Debug, Clone)]
+pub struct SendQueue<T = Outgoing> {
     options: QueueOptions,
-    items: VecDeque<Outgoing>,
+    items: VecDeque<T>,
     bytes: usize,
 }
 
-impl SendQueue {
+// Not derived: a derive would ask for `T: Default`.
+impl<T> Default for SendQueue<T> {
+    fn default() -> Self {
+        Self {
+            options: QueueOptions::default(),
+            items: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+}
+
+impl<T: Payload> SendQueue<T> {
     /// An empty queue with these bounds.
     pub fn new(options: QueueOptions) -> Self {
         Self {
@@ -89,30 +103,31 @@ impl SendQueue {
     }
 
     /// Queues a message, or refuses it if it would pass a bound.
-    pub fn push(&mut self, message: Outgoing) -> Result<(), SendError> {
+    pub fn push(&mut self, message: T) -> Result<(), SendError> {
+        let size = message.size();
         if self.items.len() >= self.options.max_messages
-            || self.bytes + message.len() > self.options.max_bytes
+            || self.bytes.saturating_add(size) > self.options.max_bytes
         {
             return Err(SendError::QueueFull {
                 messages: self.items.len(),
                 bytes: self.bytes,
             });
         }
-        self.bytes += message.len();
+        self.bytes += size;
         self.items.push_back(message);
         Ok(())
     }
 
     /// Puts a message back at the front (one that could not be sent after all).
-    pub fn push_front(&mut self, message: Outgoing) {
-        self.bytes += message.len();
+    pub fn push_front(&mut self, message: T) {
+        self.bytes = self.bytes.saturating_add(message.size());
         self.items.push_front(message);
     }
 
     /// Takes the oldest message.
-    pub fn pop(&mut self) -> Option<Outgoing> {
+    pub fn pop(&mut self) -> Option<T> {
         let message = self.items.pop_front()?;
-        self.bytes -= message.len();
+        self.bytes = self.bytes.saturating_sub(message.size());
         Some(message)
     }
 

@@ -3,7 +3,8 @@
 use crate::{
     ConnectError, ConnectionState, Incoming, Outgoing, ReadyState, RequestError, SendError,
     SocketEvent, SocketOptions,
-    engine::{self, BadClose, Engine, Event, Host, Settled, UrlSource},
+    engine::{self, Engine, Event, Host, Settled, UrlSource},
+    machine::{self, BadClose},
     url::resolve_url,
 };
 use futures_channel::oneshot;
@@ -17,7 +18,6 @@ use std::{
 };
 use tether_protocol::RequestId;
 use wasm_bindgen::JsCast;
-use web_sys::BinaryType;
 
 /// A resilient WebSocket: a cheap, cloneable handle over the browser's `WebSocket` that adds a
 /// heartbeat, reconnects with backoff and jitter, queues sends while not open, and matches
@@ -140,13 +140,13 @@ impl Socket {
         F: Fn() -> Fut + 'static,
         Fut: Future<Output = Result<String, String>> + 'static,
     {
-        let provider = move |engine: &Rc<Engine<Listeners>>, generation| {
+        let provider = move |engine: &Rc<Engine<Listeners>>, attempt| {
             let url = provider();
             let weak = Rc::downgrade(engine);
             wasm_bindgen_futures::spawn_local(async move {
                 let url = url.await;
                 if let Some(engine) = weak.upgrade() {
-                    engine.open(generation, url);
+                    engine.open(attempt, url);
                 }
             });
         };
@@ -159,7 +159,7 @@ impl Socket {
             next: Cell::new(0),
         };
         Self {
-            inner: Engine::start(url, options, BinaryType::Arraybuffer, listeners),
+            inner: Engine::start(url, options, listeners),
         }
     }
 
@@ -299,7 +299,7 @@ impl Socket {
     /// requests fail with [`RequestError::Closed`]. `code` must be 1000 or 3000–4999 (the browser
     /// allows no others) and `reason` at most 123 bytes.
     pub fn close(&self, code: u16, reason: &str) -> Result<(), SendError> {
-        match engine::check_close(code, reason) {
+        match machine::check_close(code, reason.len()) {
             Ok(()) => {
                 self.inner.close(code, reason);
                 Ok(())

@@ -1,30 +1,95 @@
-// TetherSocket: a drop-in superset of the browser's WebSocket, over tether-client's engine
-// (Rust, compiled to wasm: client-wasm/src/engine.rs and client-wasm/src/js/).
+// TetherSocket: a drop-in superset of the browser's WebSocket, over tether-client's state machine
+// (Rust, compiled to wasm: client-wasm/src/machine.rs, through client-wasm/src/js/).
 //
-// The engine does the work: heartbeat, reconnects with backoff and jitter, the bounded send
-// queue, request/ack and rejoining rooms. This file only adapts it to the WebSocket API: it
-// builds real Event, MessageEvent and CloseEvent objects from what the engine emits and
-// dispatches them on itself (an EventTarget), and throws the DOMExceptions WebSocket throws.
-// The numbers it trades with SocketCore are listed in client-wasm/src/js/status.rs.
+// The machine decides: when to connect, ping, give a connection up, reconnect and after how long,
+// whether a close is final, what waits in the send queue and when it goes out, which requests
+// fail, when rooms are joined again. It is the same machine the Rust client runs. This file is
+// its driver in JavaScript: it owns the browser's WebSocket and its listeners, the page's
+// listeners and one timer; it tells the machine what happened to them (#in), then does what the
+// machine says (#run). It also adapts all that to the WebSocket API: real
+// Event, MessageEvent and CloseEvent objects dispatched on itself (an EventTarget), and the
+// DOMExceptions WebSocket throws. Only numbers cross into wasm: messages, texts and JSON stay
+// here. The numbers are listed in client-wasm/src/js/status.rs.
+//
+// Every listener and timer belongs to the socket and goes with it: a WebSocket's listeners when
+// the machine lets go of it (Detach), the page's listeners and the timer once the socket is
+// closed for good. A closed socket holds nothing and is garbage-collected.
 //
 // npm.sh copies this file next to each build's wasm-bindgen glue (web/ and bundler/), which is
 // why it imports './tether_ws.js'.
 import { SocketCore } from './tether_ws.js';
 
+// SocketCore's inputs (client-wasm/src/js/status.rs, `input`).
+const STATE = 0;
+const QUEUED = 1;
+const DEADLINE = 2;
+const POLICY = 3;
+const RECONNECT = 4;
+const OPENING = 5;
+const FAILED = 6;
+const OPENED = 7;
+const RECEIVED = 8;
+const ACK = 9;
+const CLOSED = 10;
+const TICK = 11;
+const WAKE = 12;
+const NETWORK = 13;
+const SEND = 14;
+const REQUEST = 15;
+const CLOSE = 16;
+// SocketCore's commands, as poll() returns them (client-wasm/src/js/status.rs, `Op`); from
+// OP_STATE on, they are events.
+const OP_CONNECT = 1;
+const OP_DETACH = 2;
+const OP_SEND = 3;
+const OP_PING = 4;
+const OP_REJOIN = 5;
+const OP_SETTLE = 6;
+const OP_STATE = 7;
+const OP_OPEN = 8;
+const OP_CLOSE = 10;
+const OP_RECONNECTING = 11;
 // SocketCore's state numbers: their names, and the WebSocket readyState each counts as.
 const STATES = ['connecting', 'open', 'closing', 'reconnecting', 'offline', 'closed'];
 const READY_STATES = [0, 1, 2, 0, 0, 3];
-// SocketCore's event kinds.
-const EVENTS = ['statechange', 'open', 'message', 'error', 'close', 'reconnecting', 'heartbeattimeout'];
+// The event of each of SocketCore's event commands, from OP_STATE on.
+const EVENTS = ['statechange', 'open', 'error', 'close', 'reconnecting', 'heartbeattimeout'];
+// The texts of the close reasons the machine makes up (sources 2 and 3); sources 0 and 1 are the
+// browser's reason and an attempt's failure, kept in #why.
+const REASONS = [, , 'connect timeout', 'heartbeat timeout'];
 // The numeric and boolean options, in the order SocketCore reads them
 // (client-wasm/src/js/options.rs, NUMERIC).
-const NUMERIC = ['connectTimeout', 'heartbeat', 'heartbeatInterval', 'heartbeatTimeout', 'reconnect', 'reconnectInterval', 'reconnectDecay', 'maxReconnectInterval', 'reconnectJitter', 'maxReconnectAttempts', 'minUptime', 'maxQueuedMessages', 'maxQueuedBytes', 'highWaterMark', 'rejoin', 'immediate'];
-// SocketCore's send statuses (1..3) and close statuses (1..2), as the DOMException to throw.
-const SEND_ERRORS = [, ['socket is closed', 'InvalidStateError'], ['send queue is full', 'QuotaExceededError'], ['the browser refused the send', 'InvalidStateError']];
+const NUMERIC = ['connectTimeout', 'heartbeat', 'heartbeatInterval', 'heartbeatTimeout', 'reconnect', 'reconnectInterval', 'reconnectDecay', 'maxReconnectInterval', 'reconnectJitter', 'maxReconnectAttempts', 'minUptime', 'maxQueuedMessages', 'maxQueuedBytes', 'highWaterMark', 'rejoin'];
+// SocketCore's send statuses (1..2) and close statuses (1..2), as the DOMException to throw.
+const SEND_ERRORS = [, ['socket is closed', 'InvalidStateError'], ['send queue is full', 'QuotaExceededError']];
 const CLOSE_ERRORS = [, ['close code must be 1000 or 3000-4999', 'InvalidAccessError'], ['close reason is over 123 bytes', 'SyntaxError']];
+// The heartbeat's texts unless the options say otherwise: Tether's, and the guide's bare `pong`.
+const PING = '{"type":"ping"}';
+const PONGS = ['{"type":"pong"}', 'pong'];
+// The page's events that make the machine look at the connection at once.
+const PAGE_EVENTS = ['online', 'offline', 'pageshow'];
+// The longest a timer waits: 2^31 - 1 ms.
+const MAX_TIMER = 2147483647;
+// URL schemes a WebSocket accepts, as the scheme to connect with.
+const SCHEMES = { 'ws:': 'ws:', 'http:': 'ws:', 'wss:': 'wss:', 'https:': 'wss:' };
 
 const check = (status, errors) => {
   if (status) throw new DOMException(...errors[status]);
+};
+
+// A URL resolved against the page as a WebSocket URL (`/ws` -> `ws://host/ws`, `https:` ->
+// `wss:`, no fragment), or a SyntaxError, as `new WebSocket` throws.
+const resolve = (url) => {
+  try {
+    const parsed = new URL(url, globalThis.location?.href);
+    const scheme = SCHEMES[parsed.protocol];
+    if (scheme) {
+      parsed.protocol = scheme;
+      parsed.hash = '';
+      return parsed.href;
+    }
+  } catch {}
+  throw new DOMException(`invalid WebSocket URL: ${url}`, 'SyntaxError');
 };
 
 // UTF-8 bytes of a string, for the send queue's byte bound and bufferedAmount: one for ASCII, two
@@ -51,6 +116,7 @@ const message = (data) =>
 
 const size = (data) => (typeof data === 'string' ? utf8Length(data) : data instanceof Blob ? data.size : data.byteLength);
 
+// How a request failed: kind 0 the server refused it (`ack`), 1 timed out, 2 closed first.
 const requestError = (kind, ack, timeout) =>
   Object.assign(
     new Error(kind === 0 ? (ack.error ?? 'refused') : kind === 1 ? `no ack within ${timeout} ms` : 'socket closed before the ack'),
@@ -64,15 +130,33 @@ export class TetherSocket extends EventTarget {
   static CLOSED = 3;
 
   #core;
-  // The function SocketCore emits through; handed back on reconnect() (see Emitter's docs).
-  #emit;
-  // The resolved URL, unless it comes from a function.
+  // The browser socket of the current attempt, while the machine holds on to it.
+  #ws = null;
+  // The resolved URL, or the function asked for one before every attempt.
   #url;
+  #protocols;
   #binaryType = 'blob';
+  // The heartbeat's ping, undefined when it is off, and the one answer to it if the options name
+  // one (else PONGS).
+  #ping;
+  #pong;
+  // The messages the machine has queued, oldest first: it sees only their sizes, and asks for
+  // them in this order.
+  #queue = [];
+  // roomId -> encoded join, in the order joined.
+  #rooms = new Map();
+  // Request id -> settle(kind, ack); the machine keeps their deadlines.
+  #pending = new Map();
+  #requests = 0;
+  // The reason of the close the machine reports next: the browser's, or why an attempt failed.
+  #why = '';
+  // The one timer, and the deadline it is set for.
+  #timer;
+  #at = Infinity;
+  #listening = false;
   // The on<event> handlers, and the listener each one is called through.
   #handlers = {};
   #listeners = {};
-  #requests = 0;
 
   constructor(url, protocols, options) {
     super();
@@ -81,43 +165,175 @@ export class TetherSocket extends EventTarget {
       protocols = undefined;
     }
     options = { ...options };
-    if (protocols !== undefined) options.protocols = protocols;
-    if (typeof options.protocols === 'string') options.protocols = [options.protocols];
-    this.#emit = (kind, a, b, c) => this.#dispatch(kind, a, b, c);
-    let provider;
-    if (typeof url === 'function') {
-      // Called by the engine before every attempt with the attempt's number; `url` may return a
-      // Promise, and a rejection fails the attempt, which then backs off like any other. The
-      // engine holds this function for good, so it reaches the socket through a WeakRef: a
-      // closed socket must stay collectable.
-      const socket = new WeakRef(this);
-      provider = (attempt) =>
-        Promise.resolve()
-          .then(url)
-          .then(
-            (next) => socket.deref()?.#core.provide(attempt, String(next)),
-            (error) => socket.deref()?.#core.provide(attempt, undefined, String(error?.message ?? error)),
-          );
-    } else {
-      this.#url = SocketCore.resolve(String(url));
-      if (this.#url === undefined) {
-        throw new DOMException(`invalid WebSocket URL: ${url}`, 'SyntaxError');
-      }
-    }
+    protocols ??= options.protocols;
+    this.#protocols = typeof protocols === 'string' ? [protocols] : protocols;
+    // A function is asked before every attempt (#connect); a URL is checked now.
+    this.#url = typeof url === 'function' ? url : resolve(String(url));
     const numbers = NUMERIC.map((key) => +(options[key] ?? NaN));
-    this.#core = new SocketCore(this.#url, provider, this.#emit, numbers, options);
+    this.#core = new SocketCore(...numbers, Math.random());
+    for (const code of options.reconnectOn ?? []) this.#in(POLICY, code, 1);
+    for (const code of options.stopOn ?? []) this.#in(POLICY, code, 0);
+    // `heartbeat: false` (or 0) turns it off; then a pong is a message like any other.
+    if (numbers[1] !== 0) {
+      this.#ping = options.pingMessage ?? PING;
+      this.#pong = options.pongMessage;
+    }
+    if (+(options.immediate ?? NaN) !== 0) this.reconnect();
   }
 
-  #dispatch(kind, a, b, c) {
-    const type = EVENTS[kind];
-    const event =
-      kind === 2
-        ? new MessageEvent(type, { data: a, origin: b })
-        : kind === 4
-          ? new CloseEvent(type, { code: a, reason: b, wasClean: c })
-          : Object.assign(new Event(type), kind === 0 ? { state: STATES[a] } : kind === 5 ? { attempt: a, delay: b } : {});
-    this.dispatchEvent(event);
-    if (kind === 1 && a) this.dispatchEvent(new Event('reconnected'));
+  // Tells the machine something, or asks it something (see `input` in status.rs).
+  #in(op, x, y, z) {
+    return this.#core.input(op, Date.now(), this.#ws?.bufferedAmount ?? 0, x, y, z);
+  }
+
+  // Does what the machine says, in order, then sets the timer for its next deadline. A listener
+  // that calls back in (send, close...) runs this again, which carries on with the commands
+  // left, in order.
+  #run() {
+    const core = this.#core;
+    for (let op; (op = core.poll()); ) {
+      const a = core.a;
+      const b = core.b;
+      if (op === OP_CONNECT) this.#connect(a);
+      else if (op === OP_DETACH) this.#detach(a);
+      else if (op === OP_SEND) this.#ws.send(this.#queue.shift());
+      else if (op === OP_PING) this.#ws.send(this.#ping);
+      else if (op === OP_REJOIN) for (const join of this.#rooms.values()) this.#ws.send(join);
+      else if (op === OP_SETTLE) {
+        const settle = this.#pending.get(a);
+        this.#pending.delete(a);
+        settle?.(b);
+      } else this.#event(op, a, b);
+    }
+    const at = this.#in(DEADLINE);
+    if (at !== this.#at) {
+      clearTimeout(this.#timer);
+      this.#at = at;
+      if (at < Infinity) {
+        this.#timer = setTimeout(
+          () => {
+            this.#at = Infinity;
+            this.#in(TICK);
+            this.#run();
+          },
+          Math.min(Math.max(at - Date.now(), 0), MAX_TIMER),
+        );
+      }
+    }
+  }
+
+  // One of the machine's events (OP_STATE on), as the DOM event it is.
+  #event(op, a, b) {
+    const type = EVENTS[op - OP_STATE];
+    // Closed for good (state 5): nothing left to listen for until reconnect().
+    if (op === OP_STATE && a === 5) this.#listen(false);
+    this.dispatchEvent(
+      op === OP_CLOSE
+        ? new CloseEvent(type, { code: a, reason: REASONS[b >> 1] ?? this.#why, wasClean: (b & 1) === 1 })
+        : Object.assign(new Event(type), op === OP_STATE ? { state: STATES[a] } : op === OP_RECONNECTING ? { attempt: a, delay: b } : {}),
+    );
+    if (op === OP_OPEN && a) this.dispatchEvent(new Event('reconnected'));
+  }
+
+  // Starts attempt `attempt`: with a URL function, once it answers (a Promise is awaited, and a
+  // failure fails the attempt, which then backs off like any other).
+  #connect(attempt) {
+    const url = this.#url;
+    if (typeof url !== 'function') return this.#open(attempt, url);
+    Promise.resolve()
+      .then(url)
+      .then(
+        (next) => this.#open(attempt, String(next)),
+        (error) => this.#open(attempt, undefined, String(error?.message ?? error)),
+      );
+  }
+
+  // Creates attempt `attempt`'s WebSocket, unless the machine gave the attempt up meanwhile.
+  #open(attempt, url, failure) {
+    if (!this.#in(OPENING, attempt)) return;
+    if (failure === undefined) {
+      try {
+        const ws = new WebSocket(resolve(url), this.#protocols);
+        ws.binaryType = this.#binaryType;
+        ws.onopen = () => {
+          this.#in(OPENED);
+          this.#run();
+        };
+        ws.onmessage = (event) => this.#message(event);
+        ws.onerror = () => this.dispatchEvent(new Event('error'));
+        ws.onclose = (event) => {
+          this.#why = event.reason;
+          this.#in(CLOSED, event.code, event.wasClean);
+          this.#run();
+        };
+        this.#ws = ws;
+      } catch (error) {
+        failure = error.message;
+      }
+    }
+    if (failure !== undefined) {
+      this.#why = failure;
+      this.#in(FAILED, attempt);
+    }
+    this.#run();
+  }
+
+  // Lets go of the WebSocket: no event of it reaches us again, and it is closed if still live.
+  #detach(dead) {
+    const ws = this.#ws;
+    if (!ws) return;
+    this.#ws = null;
+    ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+    if (ws.readyState < 2) ws.close(dead ? 4000 : 1000, dead ? 'heartbeat timeout' : '');
+  }
+
+  #message(event) {
+    const data = event.data;
+    this.#in(RECEIVED);
+    if (typeof data === 'string') {
+      // The answer to a ping is not a message.
+      if (this.#ping !== undefined && (this.#pong === undefined ? PONGS.includes(data) : data === this.#pong)) return;
+      // A cheap look before parsing.
+      if (data.includes('"ack"')) {
+        let ack;
+        try {
+          const frame = JSON.parse(data);
+          if (frame?.type === 'ack') ack = frame.payload;
+        } catch {}
+        const id = ack?.id;
+        const settle = typeof id === 'number' && this.#in(ACK, id) && this.#pending.get(id);
+        if (settle) {
+          this.#pending.delete(id);
+          settle(0, ack);
+        }
+      }
+    }
+    this.dispatchEvent(new MessageEvent('message', { data, origin: event.origin }));
+  }
+
+  // The page's online, offline, pageshow and visibilitychange events, while the socket is not
+  // closed for good: a network change or a page shown again checks the connection at once.
+  #onPage = (event) => {
+    const type = event.type;
+    if (type === 'online' || type === 'offline') this.#in(NETWORK, type === 'online');
+    else if (type === 'pageshow' || !document.hidden) this.#in(WAKE);
+    this.#run();
+  };
+
+  #listen(on) {
+    if (on === this.#listening) return;
+    this.#listening = on;
+    const method = on ? 'addEventListener' : 'removeEventListener';
+    // Not in Node, and no document in a worker.
+    for (const type of PAGE_EVENTS) globalThis[method]?.(type, this.#onPage);
+    globalThis.document?.[method]('visibilitychange', this.#onPage);
+  }
+
+  // The machine took the message `data` (status 0): keep it until it asks for it.
+  #submit(data, status) {
+    check(status, SEND_ERRORS);
+    this.#queue.push(data);
+    this.#run();
   }
 
   // Event handler attributes, as the browser's: one listener per type, added when a handler is
@@ -173,22 +389,23 @@ export class TetherSocket extends EventTarget {
   }
 
   get readyState() {
-    return READY_STATES[this.#core.state];
+    return READY_STATES[this.#in(STATE)];
   }
   get state() {
-    return STATES[this.#core.state];
+    return STATES[this.#in(STATE)];
   }
   get url() {
-    return this.#url ?? this.#core.ws?.url ?? '';
+    const url = this.#url;
+    return typeof url === 'string' ? url : (this.#ws?.url ?? '');
   }
   get protocol() {
-    return this.#core.ws?.protocol ?? '';
+    return this.#ws?.protocol ?? '';
   }
   get extensions() {
-    return this.#core.ws?.extensions ?? '';
+    return this.#ws?.extensions ?? '';
   }
   get bufferedAmount() {
-    return (this.#core.ws?.bufferedAmount ?? 0) + this.#core.queued;
+    return (this.#ws?.bufferedAmount ?? 0) + this.#in(QUEUED);
   }
   get binaryType() {
     return this.#binaryType;
@@ -196,30 +413,39 @@ export class TetherSocket extends EventTarget {
   set binaryType(type) {
     if (type === 'blob' || type === 'arraybuffer') {
       this.#binaryType = type;
-      this.#core.arrayBuffers(type === 'arraybuffer');
+      if (this.#ws) this.#ws.binaryType = type;
     }
   }
 
   send(data) {
     data = message(data);
-    check(this.#core.send(data, size(data)), SEND_ERRORS);
+    this.#submit(data, this.#in(SEND, size(data)));
   }
 
   close(code = 1000, reason = '') {
-    check(this.#core.close(code, String(reason)), CLOSE_ERRORS);
+    reason = String(reason);
+    const status = this.#in(CLOSE, code, utf8Length(reason));
+    if (status === 3) this.#ws.close(code, reason);
+    else check(status, CLOSE_ERRORS);
+    // The machine dropped its queue, and asks for none of these again.
+    this.#queue = [];
+    this.#run();
   }
 
   reconnect() {
-    this.#core.reconnect(this.#emit);
+    this.#listen(true);
+    this.#in(RECONNECT, globalThis.navigator?.onLine ?? true);
+    this.#run();
   }
 
   request(type, payload, { timeout = 10000 } = {}) {
     return new Promise((resolve, reject) => {
       const id = ++this.#requests;
       const text = JSON.stringify({ type, payload, id });
-      const settle = (kind, ack) => (kind === 0 && ack.ok ? resolve(ack) : reject(requestError(kind, ack, timeout)));
-      const status = this.#core.request(id, text, utf8Length(text), timeout, settle);
-      if (status) reject(new DOMException(...SEND_ERRORS[status]));
+      const status = this.#in(REQUEST, id, utf8Length(text), timeout);
+      if (status) return reject(new DOMException(...SEND_ERRORS[status]));
+      this.#pending.set(id, (kind, ack) => (kind === 0 && ack.ok ? resolve(ack) : reject(requestError(kind, ack, timeout))));
+      this.#submit(text, 0);
     });
   }
 
@@ -234,6 +460,8 @@ export class TetherSocket extends EventTarget {
   #room(join, roomId) {
     roomId = String(roomId);
     const text = JSON.stringify({ type: join ? 'join' : 'leave', payload: { roomId } });
-    check(this.#core.room(join, roomId, text, utf8Length(text)), SEND_ERRORS);
+    if (!join) this.#rooms.delete(roomId);
+    this.#submit(text, this.#in(SEND, utf8Length(text)));
+    if (join) this.#rooms.set(roomId, text);
   }
 }

@@ -1,9 +1,10 @@
-//! The JavaScript options object, read into [`SocketOptions`].
+//! The JavaScript options object, read into the machine's options.
 //!
-//! The wrapper hands the numbers and booleans over as one array in the order of [`NUMERIC`]
-//! (`NaN` for an option not given; `true` and `false` as 1 and 0), which costs the wasm one
-//! array instead of a property lookup per option; strings and arrays are read from the object
-//! itself.
+//! The wrapper hands the numbers and booleans over as numbers in the order of [`NUMERIC`]
+//! (`NaN` for an option not given; `true` and `false` as 1 and 0). The close codes of
+//! `reconnectOn` and `stopOn` follow one by one (`SocketCore::policy`). The rest stays in
+//! JavaScript, which uses it: `protocols`, `pingMessage` and `pongMessage` (the wrapper sends and
+//! matches the heartbeat's texts; the machine says when), and `immediate`.
 //!
 //! Names are camelCase and mirror the Rust options; where the guide's `WebSocketClient` has an
 //! option, its name is kept (`heartbeatInterval`, `heartbeatTimeout`, `reconnectInterval`,
@@ -33,6 +34,12 @@
 //! | `rejoin` | [`SocketOptions::rejoin`] | true |
 //! | `immediate` | [`SocketOptions::immediate`] | true |
 //!
+//! [`SocketOptions::protocols`]: crate::SocketOptions::protocols
+//! [`SocketOptions::connect_timeout`]: crate::SocketOptions::connect_timeout
+//! [`SocketOptions::heartbeat`]: crate::SocketOptions::heartbeat
+//! [`SocketOptions::high_water_mark`]: crate::SocketOptions::high_water_mark
+//! [`SocketOptions::rejoin`]: crate::SocketOptions::rejoin
+//! [`SocketOptions::immediate`]: crate::SocketOptions::immediate
 //! [`HeartbeatOptions::interval`]: crate::HeartbeatOptions::interval
 //! [`HeartbeatOptions::timeout`]: crate::HeartbeatOptions::timeout
 //! [`HeartbeatOptions::ping`]: crate::HeartbeatOptions::ping
@@ -48,13 +55,11 @@
 //! [`QueueOptions::max_messages`]: crate::QueueOptions::max_messages
 //! [`QueueOptions::max_bytes`]: crate::QueueOptions::max_bytes
 
-use crate::SocketOptions;
-use js_sys::{Array, Reflect};
-use std::{rc::Rc, time::Duration};
-use wasm_bindgen::JsValue;
+use crate::machine::MachineOptions;
+use std::time::Duration;
 
 /// The numeric and boolean options, in the order `tether-socket.js` passes them.
-pub const NUMERIC: [&str; 16] = [
+pub const NUMERIC: [&str; 15] = [
     "connectTimeout",
     "heartbeat",
     "heartbeatInterval",
@@ -70,48 +75,32 @@ pub const NUMERIC: [&str; 16] = [
     "maxQueuedBytes",
     "highWaterMark",
     "rejoin",
-    "immediate",
 ];
 
 /// The longest duration a JavaScript timer can wait (2^31 − 1 ms); longer ones are clamped.
 const MAX_MILLIS: f64 = 2_147_483_647.0;
 
-/// Reads the options: `numbers` in the order of [`NUMERIC`], the rest from `object`.
-pub(crate) fn socket_options(numbers: &Array, object: &JsValue) -> SocketOptions {
-    let number = |i: u32| numbers.get(i).as_f64().filter(|n| !n.is_nan());
-    let millis = |i: u32| number(i).map(|n| Duration::from_millis(n.clamp(0.0, MAX_MILLIS) as u64));
-    let flag = |i: u32| number(i).map(|n| n != 0.0);
-    let count = |i: u32| number(i).map(|n| n.max(0.0) as usize);
-    let get = |key: &str| {
-        Reflect::get(object, &JsValue::from_str(key))
-            .ok()
-            .filter(|v| !v.is_undefined())
-    };
-    let text = |key: &str| get(key).and_then(|v| v.as_string());
-    let list = |key: &str| get(key).map(|v| Array::from(&v).to_vec());
+/// Reads the options: `numbers` in the order of [`NUMERIC`]; a `NaN` keeps the Rust default.
+pub(crate) fn machine_options(numbers: &[f64; 15]) -> MachineOptions {
+    let number = |i: usize| numbers.get(i).copied().filter(|n| !n.is_nan());
+    let millis =
+        |i: usize| number(i).map(|n| Duration::from_millis(n.clamp(0.0, MAX_MILLIS) as u64));
+    let flag = |i: usize| number(i).map(|n| n != 0.0);
+    let count = |i: usize| number(i).map(|n| n.max(0.0) as usize);
 
-    let mut options = SocketOptions::default();
-    if let Some(protocols) = list("protocols") {
-        options.protocols = protocols.iter().filter_map(JsValue::as_string).collect();
-    }
+    let mut options = MachineOptions::default();
     if let Some(timeout) = millis(0) {
         options.connect_timeout = timeout;
     }
     if flag(1) == Some(false) {
         options.heartbeat = None;
     }
-    if let Some(heartbeat) = &mut options.heartbeat {
-        if let Some(interval) = millis(2) {
-            heartbeat.interval = interval;
+    if let Some((interval, timeout)) = &mut options.heartbeat {
+        if let Some(ms) = millis(2) {
+            *interval = ms;
         }
-        if let Some(timeout) = millis(3) {
-            heartbeat.timeout = timeout;
-        }
-        if let Some(ping) = text("pingMessage") {
-            heartbeat.ping = ping;
-        }
-        if let Some(pong) = text("pongMessage") {
-            heartbeat.is_pong = Rc::new(move |text: &str| text == pong);
+        if let Some(ms) = millis(3) {
+            *timeout = ms;
         }
     }
     let reconnect = &mut options.reconnect;
@@ -137,16 +126,6 @@ pub(crate) fn socket_options(numbers: &Array, object: &JsValue) -> SocketOptions
     if let Some(uptime) = millis(10) {
         reconnect.min_uptime = uptime;
     }
-    for code in list("reconnectOn").into_iter().flatten() {
-        if let Some(code) = code.as_f64() {
-            options.close_policy = options.close_policy.reconnect_on(code as u16);
-        }
-    }
-    for code in list("stopOn").into_iter().flatten() {
-        if let Some(code) = code.as_f64() {
-            options.close_policy = options.close_policy.stop_on(code as u16);
-        }
-    }
     if let Some(max) = count(11) {
         options.queue.max_messages = max;
     }
@@ -158,9 +137,6 @@ pub(crate) fn socket_options(numbers: &Array, object: &JsValue) -> SocketOptions
     }
     if let Some(rejoin) = flag(14) {
         options.rejoin = rejoin;
-    }
-    if let Some(immediate) = flag(15) {
-        options.immediate = immediate;
     }
     options
 }

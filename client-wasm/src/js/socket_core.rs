@@ -1,178 +1,231 @@
-//! `SocketCore`: the class the package's `TetherSocket` wraps, one per socket.
+//! `SocketCore`: the class the package's `TetherSocket` drives, one per socket.
 
 use crate::{
-    Outgoing,
-    engine::{self, BadClose, Engine, Settled, UrlSource, check_close},
+    Payload,
     js::{
-        Emitter,
-        options::socket_options,
-        status::{Settle, send_status, state},
+        options::machine_options,
+        status::{Op, input, send_status, state},
     },
-    url::resolve_url,
+    machine::{BadClose, Command, Event, Machine, check_close},
 };
-use js_sys::Function;
-use std::{rc::Rc, time::Duration};
+use std::time::Duration;
 use wasm_bindgen::prelude::*;
-use web_sys::{BinaryType, WebSocket};
 
-/// One socket, driven by the package's `TetherSocket` (see the [module docs](crate::js)). Every
-/// method takes `&self`, so a listener may call back in while an event is being emitted.
+/// A message the JavaScript side holds, in the order of the machine's queue; only its size
+/// crosses. An [`Op::Send`] means "send the oldest one".
+#[derive(Debug)]
+pub(crate) struct Held(usize);
+
+impl Payload for Held {
+    fn size(&self) -> usize {
+        self.0
+    }
+}
+
+/// One socket's state machine, driven by the package's `TetherSocket` (see the
+/// [module docs](crate::js)): everything that happens goes in through [`input`](Self::input),
+/// and the machine's commands come out one by one through [`poll`](Self::poll), [`a`](Self::a)
+/// and [`b`](Self::b).
 ///
-/// Freed by wasm-bindgen's `FinalizationRegistry` once its `TetherSocket` is garbage: the engine
-/// is dropped then, which closes the connection and detaches every listener and timer.
+/// Four methods rather than one per input: every export costs wasm-bindgen glue on both sides
+/// of the boundary, and a number is all each of them passes.
+///
+/// Freed by wasm-bindgen's `FinalizationRegistry` once its `TetherSocket` is garbage. It holds
+/// nothing of JavaScript's, so nothing here keeps a socket alive.
 #[wasm_bindgen]
+#[derive(Debug)]
 pub struct SocketCore {
-    engine: Rc<Engine<Emitter>>,
+    machine: Machine<Held>,
+    a: f64,
+    b: f64,
 }
 
-impl std::fmt::Debug for SocketCore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SocketCore").finish_non_exhaustive()
-    }
+/// A size or count from JavaScript: clamped, never a wrap.
+fn count(n: f64) -> usize {
+    n.max(0.0) as usize
 }
 
+/// The longest a JavaScript timer waits: 2^31 − 1 ms.
 fn millis(ms: f64) -> Duration {
-    // The longest a JavaScript timer waits: 2^31 − 1 ms.
     Duration::from_millis(ms.clamp(0.0, 2_147_483_647.0) as u64)
-}
-
-fn js(data: JsValue, len: f64) -> Outgoing {
-    Outgoing::Js {
-        data,
-        len: len as usize,
-    }
 }
 
 #[wasm_bindgen]
 impl SocketCore {
-    /// `url` resolved against the page as a WebSocket URL (`/ws` → `ws://host/ws`, `https:` →
-    /// `wss:`), or `undefined` when it cannot be one (the wrapper throws a `SyntaxError`, as
-    /// `new WebSocket` does).
-    pub fn resolve(url: &str) -> Option<String> {
-        resolve_url(url, engine::page_url().as_deref()).ok()
-    }
-
-    /// Starts a socket whose events go to `emit(kind, a, b, c)`. Its URL is `url` (already
-    /// [resolved](Self::resolve)), or, when `url` is `undefined`, asked of `provider` before
-    /// every attempt: it is called with the attempt's number, and answers through
-    /// [`provide`](Self::provide). The options are `numbers` (see
-    /// [`NUMERIC`](crate::js::options::NUMERIC)) and the strings and arrays of `options`.
+    /// A closed socket; [`input::RECONNECT`] starts it. The options are numbers, in the order of
+    /// [`NUMERIC`](crate::js::options::NUMERIC), `NaN` for one not given; `seed` (a
+    /// `Math.random()`) seeds the jitter.
+    // One argument per option: wasm-bindgen passes numbers as they are, where an array would
+    // cost an allocation and its glue on both sides.
+    #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(constructor)]
     pub fn new(
-        url: Option<String>,
-        provider: Option<Function>,
-        emit: Function,
-        numbers: js_sys::Array,
-        options: JsValue,
+        connect_timeout: f64,
+        heartbeat: f64,
+        heartbeat_interval: f64,
+        heartbeat_timeout: f64,
+        reconnect: f64,
+        reconnect_interval: f64,
+        reconnect_decay: f64,
+        max_reconnect_interval: f64,
+        reconnect_jitter: f64,
+        max_reconnect_attempts: f64,
+        min_uptime: f64,
+        max_queued_messages: f64,
+        max_queued_bytes: f64,
+        high_water_mark: f64,
+        rejoin: f64,
+        seed: f64,
     ) -> SocketCore {
-        let source = match (url, provider) {
-            (None, Some(provider)) => {
-                UrlSource::Provider(Rc::new(move |_: &Rc<Engine<Emitter>>, attempt: u64| {
-                    let _ = provider.call1(&JsValue::NULL, &(attempt as f64).into());
-                }))
-            }
-            (url, _) => UrlSource::Fixed(url.unwrap_or_default()),
-        };
-        let options = socket_options(&numbers, &options);
-        // A socket that does not connect yet emits nothing: it takes `emit` with `reconnect()`,
-        // and until then stays collectable (see `Emitter`).
-        let emitter = Emitter::new(options.immediate.then_some(emit));
-        // The browser `WebSocket`'s default `binaryType`.
-        let engine = Engine::start(source, options, BinaryType::Blob, emitter);
-        Self { engine }
-    }
-
-    /// Answers the provider for attempt `attempt`: a URL, or, with `url` undefined, a failure
-    /// (`error` becomes the close reason). Answers for abandoned attempts are ignored.
-    pub fn provide(&self, attempt: f64, url: Option<String>, error: Option<String>) {
-        let url = url.ok_or_else(|| error.unwrap_or_default());
-        self.engine.open(attempt as u64, url);
-    }
-
-    /// The state's number (see [`state`]).
-    #[wasm_bindgen(getter)]
-    pub fn state(&self) -> u8 {
-        state(self.engine.status())
-    }
-
-    /// The current connection's browser `WebSocket`, for its `url`, `protocol`, `extensions`
-    /// and `bufferedAmount`.
-    #[wasm_bindgen(getter)]
-    pub fn ws(&self) -> Option<WebSocket> {
-        self.engine.web_socket()
-    }
-
-    /// Bytes waiting in the send queue.
-    #[wasm_bindgen(getter)]
-    pub fn queued(&self) -> f64 {
-        self.engine.queued().1 as f64
-    }
-
-    /// Sets `binaryType`: `arraybuffer` when true, `blob` when not.
-    #[wasm_bindgen(js_name = arrayBuffers)]
-    pub fn array_buffers(&self, array_buffers: bool) {
-        self.engine.set_binary_type(if array_buffers {
-            BinaryType::Arraybuffer
-        } else {
-            BinaryType::Blob
-        });
-    }
-
-    /// Sends `data` (`len` bytes) now if open, else queues it; a [`send_status`].
-    pub fn send(&self, data: JsValue, len: f64) -> u8 {
-        send_status(self.engine.send(js(data, len)))
-    }
-
-    /// Sends the encoded request `data` (`len` bytes) with id `id`, and calls `settle(kind,
-    /// ack)` (see [`Settle`]) once its ack arrives, `timeout` ms pass, or the connection it went
-    /// out on closes. A [`send_status`]; unless 0, `settle` is never called.
-    pub fn request(&self, id: f64, data: JsValue, len: f64, timeout: f64, settle: Function) -> u8 {
-        let reply = Box::new(move |settled: Settled<JsValue>| {
-            let (kind, ack) = match settled {
-                Settled::Ack(ack) => (Settle::Ack, ack),
-                Settled::Timeout => (Settle::Timeout, JsValue::UNDEFINED),
-                Settled::Closed => (Settle::Closed, JsValue::UNDEFINED),
-            };
-            let _ = settle.call2(&JsValue::NULL, &(kind as u8).into(), &ack);
-        });
-        let sent = self
-            .engine
-            .request(id as u64, js(data, len), millis(timeout), reply);
-        send_status(sent)
-    }
-
-    /// With `join`, joins `room` by sending its encoded `join` (`len` bytes), and sends it again
-    /// after every reconnect unless `rejoin` is off; without, leaves it by sending its encoded
-    /// `leave`, and stops rejoining it. A [`send_status`]. One export for both: each costs glue.
-    pub fn room(&self, join: bool, room: &str, frame: JsValue, len: f64) -> u8 {
-        let frame = js(frame, len);
-        send_status(if join {
-            self.engine.join(room, frame)
-        } else {
-            self.engine.leave(room, frame)
-        })
-    }
-
-    /// Closes for good, no reconnect following, as `WebSocket.close(code, reason)` does: 0, or
-    /// 1 for a code that is not 1000 or 3000–4999 (the wrapper throws an `InvalidAccessError`),
-    /// 2 for a reason over 123 bytes (`SyntaxError`).
-    pub fn close(&self, code: f64, reason: &str) -> u8 {
-        // `[Clamp] unsigned short`, as the browser reads it.
-        let code = code.clamp(0.0, 65535.0).round() as u16;
-        match check_close(code, reason) {
-            Ok(()) => {
-                self.engine.close(code, reason);
-                0
-            }
-            Err(BadClose::Code) => 1,
-            Err(BadClose::Reason) => 2,
+        let options = machine_options(&[
+            connect_timeout,
+            heartbeat,
+            heartbeat_interval,
+            heartbeat_timeout,
+            reconnect,
+            reconnect_interval,
+            reconnect_decay,
+            max_reconnect_interval,
+            reconnect_jitter,
+            max_reconnect_attempts,
+            min_uptime,
+            max_queued_messages,
+            max_queued_bytes,
+            high_water_mark,
+            rejoin,
+        ]);
+        SocketCore {
+            machine: Machine::new(options, seed),
+            a: 0.0,
+            b: 0.0,
         }
     }
 
-    /// Connects again now, starting the attempt counter over. `emit` is handed back, in case
-    /// the socket had closed for good and let go of it.
-    pub fn reconnect(&self, emit: Function) {
-        self.engine.host().retarget(emit);
-        self.engine.reconnect();
+    /// Tells the machine something, or asks it something: `op` is one of [`input`]'s, which
+    /// says what `x`, `y` and `z` mean and what comes back. `now` is `Date.now()`, `buffered` the
+    /// `WebSocket`'s `bufferedAmount` (0 without one).
+    pub fn input(&mut self, op: u8, now: f64, buffered: f64, x: f64, y: f64, z: f64) -> f64 {
+        let machine = &mut self.machine;
+        let buffered = count(buffered).try_into().unwrap_or(u32::MAX);
+        // Attempts and close codes are small integers; a fraction or a negative is no attempt.
+        let attempt = x as u32;
+        let yes = |flag: f64| flag != 0.0;
+        let status = match op {
+            input::STATE => return f64::from(state(machine.status())),
+            input::QUEUED => return machine.queued().1 as f64,
+            input::DEADLINE => return machine.deadline().unwrap_or(f64::INFINITY),
+            input::POLICY => {
+                machine.close_policy(x as u16, yes(y));
+                0
+            }
+            input::RECONNECT => {
+                machine.reconnect(yes(x));
+                0
+            }
+            input::OPENING => u8::from(machine.opening(attempt, now)),
+            input::FAILED => {
+                machine.failed(attempt, now);
+                0
+            }
+            input::OPENED => {
+                machine.opened(now, buffered);
+                0
+            }
+            input::RECEIVED => {
+                machine.received(now);
+                0
+            }
+            input::ACK => u8::from(x >= 0.0 && x.fract() == 0.0 && machine.ack(x as u64)),
+            input::CLOSED => {
+                machine.closed(now, x as u16, yes(y));
+                0
+            }
+            input::TICK => {
+                machine.tick(now, buffered);
+                0
+            }
+            input::WAKE => {
+                machine.wake(now);
+                0
+            }
+            input::NETWORK => {
+                machine.network(now, yes(x));
+                0
+            }
+            input::SEND => send_status(machine.send(now, Held(count(x)), buffered)),
+            input::REQUEST => {
+                send_status(machine.request(now, x as u64, millis(z), Held(count(y)), buffered))
+            }
+            input::CLOSE => {
+                // `[Clamp] unsigned short`, as the browser reads it.
+                let code = x.clamp(0.0, 65535.0).round() as u16;
+                match check_close(code, count(y)) {
+                    Err(BadClose::Code) => 1,
+                    Err(BadClose::Reason) => 2,
+                    Ok(()) if machine.close() => 3,
+                    Ok(()) => 0,
+                }
+            }
+            // Not an input: nothing to do.
+            _ => 0,
+        };
+        f64::from(status)
+    }
+
+    /// The next step for the driver (an [`Op`]), its arguments in [`a`](Self::a) and
+    /// [`b`](Self::b); [`Op::Done`] when there is none.
+    pub fn poll(&mut self) -> u8 {
+        loop {
+            let Some(command) = self.machine.poll() else {
+                return Op::Done as u8;
+            };
+            let (op, a, b) = match command {
+                Command::Connect(attempt) => (Op::Connect, f64::from(attempt), 0.0),
+                Command::Detach { dead } => (Op::Detach, f64::from(u8::from(dead)), 0.0),
+                Command::Send(_) => (Op::Send, 0.0, 0.0),
+                Command::Ping => (Op::Ping, 0.0, 0.0),
+                Command::Rejoin => (Op::Rejoin, 0.0, 0.0),
+                Command::Settle(id, failure) => (Op::Settle, id as f64, f64::from(failure as u8)),
+                Command::Emit(event) => match event {
+                    Event::State(s) => (Op::State, f64::from(state(s)), 0.0),
+                    Event::Open { reconnected } => {
+                        (Op::Open, f64::from(u8::from(reconnected)), 0.0)
+                    }
+                    Event::Error => (Op::Error, 0.0, 0.0),
+                    Event::Close {
+                        code,
+                        clean,
+                        reason,
+                    } => (
+                        Op::Close,
+                        f64::from(code),
+                        f64::from(reason as u8 * 2 + u8::from(clean)),
+                    ),
+                    Event::Reconnecting { attempt, delay } => (
+                        Op::Reconnecting,
+                        f64::from(attempt),
+                        delay.as_secs_f64() * 1000.0,
+                    ),
+                    Event::HeartbeatTimeout => (Op::HeartbeatTimeout, 0.0, 0.0),
+                    // The `statechange` to `closed` that follows says it.
+                    Event::GaveUp => continue,
+                },
+            };
+            self.a = a;
+            self.b = b;
+            return op as u8;
+        }
+    }
+
+    /// The first argument of the last [`poll`](Self::poll).
+    #[wasm_bindgen(getter)]
+    pub fn a(&self) -> f64 {
+        self.a
+    }
+
+    /// The second argument of the last [`poll`](Self::poll).
+    #[wasm_bindgen(getter)]
+    pub fn b(&self) -> f64 {
+        self.b
     }
 }

@@ -4,24 +4,87 @@
 
 use crate::{ConnectionState, SendError};
 
-/// What the emitter's `emit(kind, a, b, c)` call carries.
+/// What [`SocketCore::input`](super::SocketCore::input) is told: its `op`, with the meaning of
+/// its `x`, `y` and `z`, and what it returns (0 unless said). Every input also gets `now`
+/// (`Date.now()`) and `buffered` (the `WebSocket`'s `bufferedAmount`, 0 without one).
+pub mod input {
+    /// Returns the [`state`](super::state) number.
+    pub const STATE: u8 = 0;
+    /// Returns the bytes waiting in the send queue.
+    pub const QUEUED: u8 = 1;
+    /// Returns when to [`TICK`] next (wall-clock milliseconds), `Infinity` for never.
+    pub const DEADLINE: u8 = 2;
+    /// Reconnect after close code `x` if `y` is 1, else stay closed: the options `reconnectOn`
+    /// and `stopOn`, one code at a time.
+    pub const POLICY: u8 = 3;
+    /// Connect now, starting the attempt counter over; `x`: `navigator.onLine` (1 or 0).
+    pub const RECONNECT: u8 = 4;
+    /// The URL of attempt `x` is known: returns 1 if the wrapper should create its `WebSocket`
+    /// now, 0 if the attempt was abandoned meanwhile.
+    pub const OPENING: u8 = 5;
+    /// Attempt `x` failed before it had a `WebSocket`; the wrapper keeps why.
+    pub const FAILED: u8 = 6;
+    /// The `WebSocket` opened.
+    pub const OPENED: u8 = 7;
+    /// A message arrived.
+    pub const RECEIVED: u8 = 8;
+    /// The ack of request `x` arrived: returns 1 if it was pending (the wrapper resolves it).
+    pub const ACK: u8 = 9;
+    /// The `WebSocket` closed with code `x`, cleanly if `y` is 1; the wrapper keeps its reason.
+    pub const CLOSED: u8 = 10;
+    /// The timer set for [`DEADLINE`] fired.
+    pub const TICK: u8 = 11;
+    /// The page was shown again.
+    pub const WAKE: u8 = 12;
+    /// The network came back (`x` 1) or went away (`x` 0).
+    pub const NETWORK: u8 = 13;
+    /// Send (now, or once open) a message of `x` bytes, which the wrapper keeps until an
+    /// [`Op::Send`](super::Op::Send) asks for it. Returns a [`send_status`](super::send_status).
+    pub const SEND: u8 = 14;
+    /// As [`SEND`], for request `x` of `y` bytes, whose ack is awaited for `z` ms: [`ACK`]
+    /// reports it, an [`Op::Settle`](super::Op::Settle) the failure.
+    pub const REQUEST: u8 = 15;
+    /// Close for good with code `x` and a reason of `y` UTF-8 bytes, as `WebSocket.close`
+    /// does. Returns 1 for a code that is not 1000 or 3000–4999 (the wrapper throws an
+    /// `InvalidAccessError`), 2 for a reason over 123 bytes (`SyntaxError`); else 3 if the
+    /// wrapper must now close its `WebSocket` with them, 0 if there is none to close.
+    pub const CLOSE: u8 = 16;
+}
+
+/// What [`SocketCore::poll`](super::SocketCore::poll) returns: the driver's next step, with its
+/// arguments in `a` and `b`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub enum EventKind {
+pub enum Op {
+    /// Nothing left to do.
+    Done = 0,
+    /// Start attempt `a`: get its URL, then [`input::OPENING`] and a `WebSocket`, or
+    /// [`input::FAILED`].
+    Connect = 1,
+    /// Let go of the browser socket, closing it if live: with 4000 "heartbeat timeout" if `a`
+    /// is 1 (the heartbeat declared it dead), else with 1000.
+    Detach = 2,
+    /// Send the oldest message the wrapper holds.
+    Send = 3,
+    /// Send the ping.
+    Ping = 4,
+    /// Send the `join` of every room.
+    Rejoin = 5,
+    /// Request `a` failed: `b` is 1 for a timeout, 2 for a close.
+    Settle = 6,
     /// `statechange`; `a`: the [`state`] number.
-    StateChange = 0,
-    /// `open`; `a`: whether it is a reconnection (then `reconnected` follows).
-    Open = 1,
-    /// `message`; `a`: the data, `b`: the origin.
-    Message = 2,
+    State = 7,
+    /// `open`; `a`: 1 for a reconnection (then `reconnected` follows).
+    Open = 8,
     /// `error`.
-    Error = 3,
-    /// `close`; `a`: the code, `b`: the reason, `c`: whether it was clean.
-    Close = 4,
+    Error = 9,
+    /// `close`; `a`: the code; `b`: the reason's source × 2 + 1 if clean. Sources: 0 the
+    /// browser's event, 1 the failure of the attempt, 2 "connect timeout", 3 "heartbeat timeout".
+    Close = 10,
     /// `reconnecting`; `a`: the attempt, `b`: the delay in milliseconds.
-    Reconnecting = 5,
+    Reconnecting = 11,
     /// `heartbeattimeout`.
-    HeartbeatTimeout = 6,
+    HeartbeatTimeout = 12,
 }
 
 /// The number of a state: 0 connecting, 1 open, 2 closing, 3 reconnecting, 4 offline, 5 closed.
@@ -36,27 +99,13 @@ pub fn state(state: ConnectionState) -> u8 {
     }
 }
 
-/// What `send`, `request`, `join` and `leave` return: 0 sent or queued; 1 closed (the wrapper
-/// throws an `InvalidStateError`); 2 the send queue is full (`QuotaExceededError`); 3 the browser
-/// refused the send.
+/// What [`input::SEND`] and [`input::REQUEST`] return: 0 sent or queued (the wrapper keeps the message, and an
+/// [`Op::Send`] asks for it); 1 closed (the wrapper throws an `InvalidStateError`); 2 the send
+/// queue is full (`QuotaExceededError`).
 pub fn send_status(result: Result<(), SendError>) -> u8 {
     match result {
         Ok(()) => 0,
         Err(SendError::QueueFull { .. }) => 2,
-        Err(SendError::Browser(_)) => 3,
         Err(_) => 1,
     }
-}
-
-/// How a request ended, for its `settle(kind, ack)` callback: 0 acked (`ack` is the payload, ok
-/// or not), 1 timed out, 2 closed first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Settle {
-    /// The ack arrived.
-    Ack = 0,
-    /// No ack in time.
-    Timeout = 1,
-    /// The connection closed first.
-    Closed = 2,
 }

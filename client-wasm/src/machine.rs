@@ -1,0 +1,1016 @@
+//! `Machine`: the socket's state machine, with no browser in it.
+//!
+//! Both client APIs run the same machine: the Rust [`Socket`](crate::Socket) through `engine.rs`,
+//! the JavaScript `TetherSocket` through `js/` and `tether-socket.js`. Each of those is a
+//! *driver*: it owns the browser's `WebSocket`, its listeners, the page listeners and one timer,
+//! and it turns what happens to them into calls on the machine (inputs), then carries out what
+//! the machine asks for (a [`Command`] each, from [`Machine::poll`]) and re-arms its timer for
+//! [`Machine::deadline`].
+//!
+//! The machine decides everything that is policy: when to connect, ping, declare a connection
+//! dead, reconnect and after how long, whether a close is final, what waits in the send queue and
+//! when it goes out, which requests fail when a connection ends, when rooms are joined again. It
+//! never touches the browser, so it runs natively in tests with a virtual clock: every input
+//! takes `now`, wall-clock milliseconds. Jitter comes from a small generator seeded by the driver.
+//!
+//! Why a machine and not an engine that calls the browser itself: the JavaScript build then holds
+//! no JavaScript value and no closure (no closure table, no `JsValue` plumbing, no `core::fmt`
+//! behind them), and the browser plumbing costs fewer bytes as JavaScript than as wasm-bindgen
+//! glue. The npm package is a fraction of the size it was.
+//!
+//! Payloads are generic ([`Payload`]): the Rust driver queues [`Outgoing`](crate::Outgoing)
+//! messages in the machine; the JavaScript driver keeps its messages itself, in the same order,
+//! and the machine sees only their sizes.
+
+use crate::{
+    Backoff, CloseAction, ClosePolicy, ConnectionState, Heartbeat, HeartbeatOptions, QueueOptions,
+    ReconnectOptions, SendError, SendQueue, SocketOptions, heartbeat::Beat, send_queue::Payload,
+};
+use std::{collections::VecDeque, time::Duration};
+
+/// What the machine needs of [`SocketOptions`]: timing and bounds only. The texts (ping, pong,
+/// subprotocols) stay with the driver, which sends and matches them.
+#[derive(Debug, Clone)]
+pub(crate) struct MachineOptions {
+    /// How long an attempt may take to open.
+    pub(crate) connect_timeout: Duration,
+    /// The heartbeat's interval and timeout, or `None` for no heartbeat.
+    pub(crate) heartbeat: Option<(Duration, Duration)>,
+    /// Reconnect timing and limits.
+    pub(crate) reconnect: ReconnectOptions,
+    /// Which close codes are final.
+    pub(crate) close_policy: ClosePolicy,
+    /// The send queue's bounds.
+    pub(crate) queue: QueueOptions,
+    /// Hold sends while the browser buffers more than this many bytes.
+    pub(crate) high_water_mark: Option<u32>,
+    /// Join rooms again after a reconnect.
+    pub(crate) rejoin: bool,
+}
+
+/// The defaults of [`SocketOptions`], without building one (and its texts).
+impl Default for MachineOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: SocketOptions::DEFAULT_CONNECT_TIMEOUT,
+            heartbeat: Some((
+                HeartbeatOptions::DEFAULT_INTERVAL,
+                HeartbeatOptions::DEFAULT_TIMEOUT,
+            )),
+            reconnect: ReconnectOptions::default(),
+            close_policy: ClosePolicy::default(),
+            queue: QueueOptions::default(),
+            high_water_mark: None,
+            rejoin: true,
+        }
+    }
+}
+
+impl From<&SocketOptions> for MachineOptions {
+    fn from(options: &SocketOptions) -> Self {
+        Self {
+            connect_timeout: options.connect_timeout,
+            heartbeat: options.heartbeat.as_ref().map(|h| (h.interval, h.timeout)),
+            reconnect: options.reconnect.clone(),
+            close_policy: options.close_policy.clone(),
+            queue: options.queue,
+            high_water_mark: options.high_water_mark,
+            rejoin: options.rejoin,
+        }
+    }
+}
+
+/// Something the driver must do, in the order given.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Command<M> {
+    /// Start attempt `n`: get its URL (at once, or from the URL function), then create the
+    /// browser socket if [`Machine::opening`] agrees, or report [`Machine::failed`].
+    Connect(u32),
+    /// Stop listening to the current browser socket and close it if it is still connecting or
+    /// open: with 4000 "heartbeat timeout" when `dead` (the heartbeat gave up on it), else 1000.
+    Detach {
+        /// The heartbeat declared the connection dead.
+        dead: bool,
+    },
+    /// Send this message on the browser socket.
+    Send(M),
+    /// Send the heartbeat's ping.
+    Ping,
+    /// Send the `join` of every room joined so far: the connection is a reconnection.
+    Rejoin,
+    /// Request `id` failed; the driver rejects it.
+    Settle(u64, Failure),
+    /// Tell the user.
+    Emit(Event),
+}
+
+/// Something to tell the user. Messages are not among them: the driver delivers those itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Event {
+    /// The connection state changed.
+    State(ConnectionState),
+    /// A connection opened; `reconnected` for every open after the first.
+    Open {
+        /// An earlier connection of this socket was open before.
+        reconnected: bool,
+    },
+    /// An attempt failed before it had a browser socket (a close follows).
+    Error,
+    /// A connection ended.
+    Close {
+        /// The close code.
+        code: u16,
+        /// Whether the closing handshake completed.
+        clean: bool,
+        /// Where the close reason comes from.
+        reason: Reason,
+    },
+    /// A reconnect is scheduled.
+    Reconnecting {
+        /// 1 for the first attempt after a close, 2 for the next, ...
+        attempt: u32,
+        /// The delay before it, jitter included.
+        delay: Duration,
+    },
+    /// The heartbeat got no answer in time.
+    HeartbeatTimeout,
+    /// The reconnect attempts ran out (a `State(Closed)` follows).
+    GaveUp,
+}
+
+/// Where a close event's reason comes from. The machine holds no text: the driver keeps the
+/// browser's reason (or the failure's) from the input that reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Reason {
+    /// The browser's `CloseEvent`, given with [`Machine::closed`].
+    Browser = 0,
+    /// The failure given with [`Machine::failed`] (a URL that cannot be used, say).
+    Failed = 1,
+    /// "connect timeout": the attempt did not open in time.
+    ConnectTimeout = 2,
+    /// "heartbeat timeout": nothing arrived after a ping.
+    HeartbeatTimeout = 3,
+}
+
+impl Reason {
+    /// The text for a reason the machine made up, `None` for one the driver holds. (The
+    /// JavaScript driver has its own table.)
+    #[cfg(feature = "socket")]
+    pub(crate) fn text(self) -> Option<&'static str> {
+        match self {
+            Self::Browser | Self::Failed => None,
+            Self::ConnectTimeout => Some("connect timeout"),
+            Self::HeartbeatTimeout => Some("heartbeat timeout"),
+        }
+    }
+}
+
+/// Why a request failed (its ack is reported by [`Machine::ack`] instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Failure {
+    /// No ack within its timeout.
+    Timeout = 1,
+    /// The connection it went out on closed, or the socket was closed.
+    Closed = 2,
+}
+
+/// Why a close was refused: the browser would throw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BadClose {
+    /// Not 1000 or 3000–4999.
+    Code,
+    /// Over 123 bytes.
+    Reason,
+}
+
+/// Checks a close code and the UTF-8 length of a reason the way `WebSocket.close` does.
+pub(crate) fn check_close(code: u16, reason_bytes: usize) -> Result<(), BadClose> {
+    if code != 1000 && !(3000..=4999).contains(&code) {
+        Err(BadClose::Code)
+    } else if reason_bytes > 123 {
+        Err(BadClose::Reason)
+    } else {
+        Ok(())
+    }
+}
+
+/// A message in the send queue, with the request it carries, if any.
+#[derive(Debug)]
+struct Queued<M> {
+    message: M,
+    request: Option<u64>,
+}
+
+impl<M: Payload> Payload for Queued<M> {
+    fn size(&self) -> usize {
+        self.message.size()
+    }
+}
+
+/// A request waiting for its ack.
+#[derive(Debug)]
+struct Pending {
+    id: u64,
+    /// When it times out (wall-clock milliseconds).
+    deadline: f64,
+    /// It went out on the current connection (rather than still waiting in the queue): its ack
+    /// can only come on that connection.
+    sent: bool,
+}
+
+/// How often a send queue held back by the high-water mark looks at the browser's buffer again.
+const DRAIN_MS: f64 = 50.0;
+
+/// The state machine; see the module docs.
+#[derive(Debug)]
+pub(crate) struct Machine<M> {
+    options: MachineOptions,
+    status: ConnectionState,
+    // Counts attempts, so that answers for an abandoned attempt are ignored.
+    attempt: u32,
+    // The driver holds a browser socket of the current attempt.
+    connected: bool,
+    // As the page last said (`navigator.onLine`, then `online`/`offline` events).
+    online: bool,
+    opened_before: bool,
+    backoff: Backoff,
+    heartbeat: Option<Heartbeat>,
+    connect_deadline: Option<f64>,
+    drain_at: Option<f64>,
+    queue: SendQueue<Queued<M>>,
+    // A few at a time: a list is smaller code than a map, and as fast at this size.
+    pending: Vec<Pending>,
+    // xorshift64 state, for jitter.
+    seed: u64,
+    out: VecDeque<Command<M>>,
+}
+
+impl<M: Payload> Machine<M> {
+    /// A closed machine: [`reconnect`](Self::reconnect) starts it. `seed` in `[0, 1)` (a
+    /// `Math.random()`) seeds the jitter.
+    pub(crate) fn new(options: MachineOptions, seed: f64) -> Self {
+        Self {
+            backoff: Backoff::new(options.reconnect.clone()),
+            queue: SendQueue::new(options.queue),
+            options,
+            status: ConnectionState::Closed,
+            attempt: 0,
+            connected: false,
+            online: true,
+            opened_before: false,
+            heartbeat: None,
+            connect_deadline: None,
+            drain_at: None,
+            pending: Vec::new(),
+            // Never zero: xorshift would stay there.
+            seed: (seed * 9_007_199_254_740_992.0) as u64 | 1,
+            out: VecDeque::new(),
+        }
+    }
+
+    /// Reconnects after close code `code` if `reconnect`, else stays closed. For the JavaScript
+    /// options `reconnectOn` and `stopOn`, which arrive one code at a time.
+    #[cfg_attr(not(feature = "js"), allow(dead_code))]
+    pub(crate) fn close_policy(&mut self, code: u16, reconnect: bool) {
+        let policy = std::mem::take(&mut self.options.close_policy);
+        self.options.close_policy = if reconnect {
+            policy.reconnect_on(code)
+        } else {
+            policy.stop_on(code)
+        };
+    }
+
+    /// Where the socket is in its life.
+    pub(crate) fn status(&self) -> ConnectionState {
+        self.status
+    }
+
+    /// Reconnect attempts since the counter last reset.
+    #[cfg(feature = "socket")]
+    pub(crate) fn attempts(&self) -> u32 {
+        self.backoff.attempts()
+    }
+
+    /// Messages and bytes waiting in the send queue.
+    pub(crate) fn queued(&self) -> (usize, usize) {
+        (self.queue.len(), self.queue.bytes())
+    }
+
+    /// The next thing the driver must do.
+    pub(crate) fn poll(&mut self) -> Option<Command<M>> {
+        self.out.pop_front()
+    }
+
+    /// When the driver's timer must call [`tick`](Self::tick) next, if at all.
+    pub(crate) fn deadline(&self) -> Option<f64> {
+        let (first, second) = match self.status {
+            ConnectionState::Connecting => (self.connect_deadline, None),
+            ConnectionState::Open => (
+                self.heartbeat.as_ref().map(Heartbeat::next_deadline),
+                self.drain_at,
+            ),
+            ConnectionState::Reconnecting { at, .. } => (Some(at as f64), None),
+            _ => (None, None),
+        };
+        first
+            .into_iter()
+            .chain(second)
+            .chain(self.pending.iter().map(|p| p.deadline))
+            .reduce(f64::min)
+    }
+
+    // ---- Inputs from the driver.
+
+    /// Connects now, starting the attempt counter over: at creation (unless not `immediate`),
+    /// after a close or after giving up, or to replace a connection that looks stuck. `online`
+    /// is `navigator.onLine`: while closed, the page's events were not listened to.
+    pub(crate) fn reconnect(&mut self, online: bool) {
+        self.online = online;
+        self.backoff.reset();
+        self.fail_sent();
+        self.connect();
+    }
+
+    /// The URL of attempt `attempt` is known. True if the driver should create its browser
+    /// socket now; false if the attempt was abandoned meanwhile (a newer one started, or the
+    /// socket was closed).
+    pub(crate) fn opening(&mut self, attempt: u32, now: f64) -> bool {
+        if attempt != self.attempt || self.status != ConnectionState::Connecting || self.connected {
+            return false;
+        }
+        self.connected = true;
+        self.connect_deadline = Some(now + millis(self.options.connect_timeout));
+        true
+    }
+
+    /// Attempt `attempt` failed before it had a browser socket: its URL function failed, its
+    /// URL cannot be a WebSocket URL, or the browser refused to create the socket. The driver
+    /// keeps the reason ([`Reason::Failed`]).
+    pub(crate) fn failed(&mut self, attempt: u32, now: f64) {
+        if attempt == self.attempt && self.status == ConnectionState::Connecting {
+            self.emit(Event::Error);
+            self.end(now, 1006, false, Reason::Failed);
+        }
+    }
+
+    /// The browser socket opened; `buffered` is its `bufferedAmount`.
+    pub(crate) fn opened(&mut self, now: f64, buffered: u32) {
+        if self.status != ConnectionState::Connecting || !self.connected {
+            return;
+        }
+        self.status = ConnectionState::Open;
+        self.connect_deadline = None;
+        self.backoff.opened(now);
+        self.heartbeat = self
+            .options
+            .heartbeat
+            .map(|(interval, timeout)| Heartbeat::with_timing(interval, timeout, now));
+        let reconnected = self.opened_before;
+        self.opened_before = true;
+        // Rooms first, so that queued messages to a room arrive after its `join`.
+        if reconnected && self.options.rejoin {
+            self.out.push_back(Command::Rejoin);
+        }
+        self.flush(now, buffered);
+        self.emit(Event::State(ConnectionState::Open));
+        self.emit(Event::Open { reconnected });
+    }
+
+    /// A message arrived: the connection is alive.
+    pub(crate) fn received(&mut self, now: f64) {
+        if let Some(heartbeat) = &mut self.heartbeat {
+            heartbeat.received(now);
+        }
+    }
+
+    /// An ack for request `id` arrived. True if the request was waiting for it (the driver then
+    /// resolves it); false for an ack of nothing pending (a late one, or another client's id).
+    pub(crate) fn ack(&mut self, id: u64) -> bool {
+        let before = self.pending.len();
+        self.pending.retain(|p| p.id != id);
+        self.pending.len() != before
+    }
+
+    /// The browser socket closed with `code`; the driver keeps its reason ([`Reason::Browser`]).
+    pub(crate) fn closed(&mut self, now: f64, code: u16, clean: bool) {
+        if self.connected {
+            self.end(now, code, clean, Reason::Browser);
+        }
+    }
+
+    /// The driver's timer fired. `buffered` is the browser socket's `bufferedAmount`.
+    pub(crate) fn tick(&mut self, now: f64, buffered: u32) {
+        match self.status {
+            ConnectionState::Connecting if self.connect_deadline.is_some_and(|d| now >= d) => {
+                self.end(now, 1006, false, Reason::ConnectTimeout);
+            }
+            ConnectionState::Open => {
+                // A heartbeat judges by the clock: asked early, it says to wait.
+                self.beat(now, |heartbeat| heartbeat.poll(now));
+                if self.drain_at.is_some_and(|d| now >= d) {
+                    self.drain_at = None;
+                    self.flush(now, buffered);
+                }
+            }
+            ConnectionState::Reconnecting { at, .. } if now >= at as f64 => self.connect(),
+            _ => {}
+        }
+        let out = &mut self.out;
+        self.pending.retain(|p| {
+            let expired = now >= p.deadline;
+            if expired {
+                out.push_back(Command::Settle(p.id, Failure::Timeout));
+            }
+            !expired
+        });
+    }
+
+    /// The page was shown again (`pageshow`, `visibilitychange` to visible): after a sleep the
+    /// socket may say open and be dead, and a throttled background tab may have let the time of
+    /// a scheduled attempt pass.
+    pub(crate) fn wake(&mut self, now: f64) {
+        match self.status {
+            ConnectionState::Open => self.beat(now, |heartbeat| heartbeat.probe(now)),
+            ConnectionState::Reconnecting { at, .. } if now >= at as f64 => self.connect(),
+            _ => {}
+        }
+    }
+
+    /// The network came back (`online`) or went away (`offline`).
+    pub(crate) fn network(&mut self, now: f64, online: bool) {
+        self.online = online;
+        match self.status {
+            ConnectionState::Open => self.beat(now, |heartbeat| heartbeat.probe(now)),
+            ConnectionState::Offline | ConnectionState::Reconnecting { .. } if online => {
+                self.backoff.reset();
+                self.connect();
+            }
+            // No futile attempts while offline: wait for `online`.
+            ConnectionState::Reconnecting { .. } => self.set_status(ConnectionState::Offline),
+            _ => {}
+        }
+    }
+
+    /// Sends `message` now if open (a [`Command::Send`] follows), else queues it for the next
+    /// open, or, while the browser buffers more than the high-water mark, for its buffer to
+    /// drain. `buffered` is the browser socket's `bufferedAmount` (0 without one).
+    pub(crate) fn send(&mut self, now: f64, message: M, buffered: u32) -> Result<(), SendError> {
+        self.submit(now, message, None, buffered)
+    }
+
+    /// Sends (or queues) `message`, which carries request `id`, and waits `timeout` for its ack:
+    /// [`ack`](Self::ack) reports it, a [`Command::Settle`] the failure. The clock runs from now,
+    /// queued or not. On `Err`, the request is forgotten.
+    pub(crate) fn request(
+        &mut self,
+        now: f64,
+        id: u64,
+        timeout: Duration,
+        message: M,
+        buffered: u32,
+    ) -> Result<(), SendError> {
+        self.pending.push(Pending {
+            id,
+            deadline: now + millis(timeout),
+            sent: false,
+        });
+        let sent = self.submit(now, message, Some(id), buffered);
+        if sent.is_err() {
+            self.ack(id);
+        }
+        sent
+    }
+
+    /// Closes for good: no reconnect follows, queued sends are dropped, pending requests fail.
+    /// True if the driver must now close its browser socket (with the user's code and reason,
+    /// checked with [`check_close`]); its close event then ends the connection as usual.
+    pub(crate) fn close(&mut self) -> bool {
+        self.queue.clear();
+        self.drain_at = None;
+        let out = &mut self.out;
+        for p in self.pending.drain(..) {
+            out.push_back(Command::Settle(p.id, Failure::Closed));
+        }
+        match self.status {
+            // Already on its way; a second close changes nothing, as with `WebSocket`.
+            ConnectionState::Closing | ConnectionState::Closed => false,
+            ConnectionState::Connecting | ConnectionState::Open if self.connected => {
+                self.heartbeat = None;
+                self.connect_deadline = None;
+                self.set_status(ConnectionState::Closing);
+                true
+            }
+            _ => {
+                self.set_status(ConnectionState::Closed);
+                false
+            }
+        }
+    }
+
+    // ---- The machine's own steps.
+
+    fn emit(&mut self, event: Event) {
+        self.out.push_back(Command::Emit(event));
+    }
+
+    fn set_status(&mut self, status: ConnectionState) {
+        self.status = status;
+        self.emit(Event::State(status));
+    }
+
+    /// Lets go of the current browser socket, if any.
+    fn detach(&mut self, dead: bool) {
+        if self.connected {
+            self.connected = false;
+            self.out.push_back(Command::Detach { dead });
+        }
+        self.heartbeat = None;
+        self.connect_deadline = None;
+        self.drain_at = None;
+    }
+
+    /// Starts an attempt (or waits for the network when offline).
+    fn connect(&mut self) {
+        self.detach(false);
+        self.attempt = self.attempt.wrapping_add(1);
+        if !self.online {
+            self.set_status(ConnectionState::Offline);
+            return;
+        }
+        self.set_status(ConnectionState::Connecting);
+        self.out.push_back(Command::Connect(self.attempt));
+    }
+
+    /// A connection ended (closed, failed to open, timed out, or declared dead).
+    fn end(&mut self, now: f64, code: u16, clean: bool, reason: Reason) {
+        self.detach(false);
+        self.backoff.closed(now);
+        self.fail_sent();
+        let by_user = matches!(
+            self.status,
+            ConnectionState::Closing | ConnectionState::Closed
+        );
+        self.emit(Event::Close {
+            code,
+            clean,
+            reason,
+        });
+        if by_user || self.options.close_policy.action(code) == CloseAction::Stop {
+            self.set_status(ConnectionState::Closed);
+            return;
+        }
+        let random = self.random();
+        match self.backoff.next(random) {
+            Some((attempt, delay)) => {
+                self.emit(Event::Reconnecting { attempt, delay });
+                self.set_status(ConnectionState::Reconnecting {
+                    attempt,
+                    at: (now + millis(delay)) as u64,
+                });
+            }
+            None => {
+                self.emit(Event::GaveUp);
+                self.set_status(ConnectionState::Closed);
+            }
+        }
+    }
+
+    /// Runs the heartbeat one step and acts on what it says.
+    fn beat(&mut self, now: f64, step: impl FnOnce(&mut Heartbeat) -> Beat) {
+        let Some(heartbeat) = &mut self.heartbeat else {
+            return;
+        };
+        match step(heartbeat) {
+            Beat::Wait => {}
+            Beat::Ping => self.out.push_back(Command::Ping),
+            Beat::Dead => {
+                // The socket may say open after a sleep or a network change; don't wait for a
+                // close handshake that will never complete.
+                self.detach(true);
+                self.emit(Event::HeartbeatTimeout);
+                self.end(now, 1006, false, Reason::HeartbeatTimeout);
+            }
+        }
+    }
+
+    fn over_high_water(&self, buffered: u32) -> bool {
+        self.options
+            .high_water_mark
+            .is_some_and(|mark| buffered > mark)
+    }
+
+    fn submit(
+        &mut self,
+        now: f64,
+        message: M,
+        request: Option<u64>,
+        buffered: u32,
+    ) -> Result<(), SendError> {
+        match self.status {
+            ConnectionState::Closed | ConnectionState::Closing => return Err(SendError::Closed),
+            ConnectionState::Open if self.queue.is_empty() && !self.over_high_water(buffered) => {
+                self.mark_sent(request);
+                self.out.push_back(Command::Send(message));
+                return Ok(());
+            }
+            // Held back while open: look at the browser's buffer again soon, or it would wait
+            // for the next connection.
+            ConnectionState::Open => {
+                self.drain_at.get_or_insert(now + DRAIN_MS);
+            }
+            _ => {}
+        }
+        self.queue.push(Queued { message, request })
+    }
+
+    /// Sends what was queued, in order, as far as the high-water mark allows. `buffered` grows
+    /// by each message sent: the browser's own count would, had the sends already happened.
+    fn flush(&mut self, now: f64, mut buffered: u32) {
+        while !self.queue.is_empty() {
+            if self.over_high_water(buffered) {
+                self.drain_at = Some(now + DRAIN_MS);
+                return;
+            }
+            let Some(queued) = self.queue.pop() else {
+                break;
+            };
+            buffered = buffered.saturating_add(queued.size().try_into().unwrap_or(u32::MAX));
+            self.mark_sent(queued.request);
+            self.out.push_back(Command::Send(queued.message));
+        }
+    }
+
+    fn mark_sent(&mut self, request: Option<u64>) {
+        if let Some(id) = request
+            && let Some(pending) = self.pending.iter_mut().find(|p| p.id == id)
+        {
+            pending.sent = true;
+        }
+    }
+
+    /// Fails the requests that went out on the connection that just ended: their acks can no
+    /// longer come. Requests still queued keep waiting for the next connection.
+    fn fail_sent(&mut self) {
+        let out = &mut self.out;
+        self.pending.retain(|p| {
+            if p.sent {
+                out.push_back(Command::Settle(p.id, Failure::Closed));
+            }
+            !p.sent
+        });
+    }
+
+    /// Uniform in `[0, 1)`: xorshift64, good enough to spread reconnects.
+    fn random(&mut self) -> f64 {
+        let mut x = self.seed;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.seed = x;
+        (x >> 11) as f64 / 9_007_199_254_740_992.0
+    }
+}
+
+/// Milliseconds, as the clock counts them.
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Outgoing;
+
+    fn text(s: &str) -> Outgoing {
+        Outgoing::Text(s.to_owned())
+    }
+
+    fn machine(options: SocketOptions) -> Machine<Outgoing> {
+        let mut m = Machine::new(MachineOptions::from(&options), 0.5);
+        m.reconnect(true);
+        m
+    }
+
+    fn fast() -> SocketOptions {
+        SocketOptions::default().reconnect(
+            ReconnectOptions::default()
+                .initial_delay(Duration::from_millis(100))
+                .factor(2.0)
+                .jitter(0.0)
+                .max_attempts(Some(3)),
+        )
+    }
+
+    fn drain(m: &mut Machine<Outgoing>) -> Vec<Command<Outgoing>> {
+        std::iter::from_fn(|| m.poll()).collect()
+    }
+
+    fn state(s: ConnectionState) -> Command<Outgoing> {
+        Command::Emit(Event::State(s))
+    }
+
+    /// Starts, opens attempt 1 at `now`, and drops the commands so far.
+    fn open(options: SocketOptions, now: f64) -> Machine<Outgoing> {
+        let mut m = machine(options);
+        assert!(m.opening(1, now));
+        m.opened(now, 0);
+        drain(&mut m);
+        m
+    }
+
+    #[test]
+    fn connects_and_opens() {
+        let mut m = machine(SocketOptions::default());
+        assert_eq!(
+            drain(&mut m),
+            [state(ConnectionState::Connecting), Command::Connect(1)]
+        );
+        assert!(m.opening(1, 0.0));
+        assert!(!m.opening(1, 0.0), "one socket per attempt");
+        assert_eq!(m.deadline(), Some(10_000.0), "the connect timeout");
+        m.opened(5.0, 0);
+        assert_eq!(
+            drain(&mut m),
+            [
+                state(ConnectionState::Open),
+                Command::Emit(Event::Open { reconnected: false })
+            ]
+        );
+        assert_eq!(m.deadline(), Some(25_005.0), "the heartbeat");
+    }
+
+    #[test]
+    fn queues_until_open_then_flushes_in_order() {
+        let mut m = machine(SocketOptions::default());
+        m.send(0.0, text("a"), 0).unwrap();
+        m.send(0.0, text("bb"), 0).unwrap();
+        assert_eq!(m.queued(), (2, 3));
+        assert!(m.opening(1, 0.0));
+        drain(&mut m);
+        m.opened(0.0, 0);
+        let sends: Vec<_> = drain(&mut m)
+            .into_iter()
+            .filter(|c| matches!(c, Command::Send(_)))
+            .collect();
+        assert_eq!(sends, [Command::Send(text("a")), Command::Send(text("bb"))]);
+        m.send(0.0, text("c"), 0).unwrap();
+        assert_eq!(drain(&mut m), [Command::Send(text("c"))]);
+    }
+
+    #[test]
+    fn a_full_queue_and_a_closed_socket_refuse() {
+        let mut m =
+            machine(SocketOptions::default().queue(QueueOptions::default().max_messages(1)));
+        m.send(0.0, text("a"), 0).unwrap();
+        assert!(matches!(
+            m.send(0.0, text("b"), 0),
+            Err(SendError::QueueFull { .. })
+        ));
+        m.close();
+        assert_eq!(m.send(0.0, text("c"), 0), Err(SendError::Closed));
+        assert_eq!(m.queued(), (0, 0));
+    }
+
+    #[test]
+    fn the_high_water_mark_holds_sends_and_drains_later() {
+        let mut m = open(SocketOptions::default().high_water_mark(Some(10)), 0.0);
+        m.send(0.0, text("now"), 5).unwrap();
+        m.send(0.0, text("held"), 11).unwrap();
+        m.send(0.0, text("behind"), 0).unwrap();
+        assert_eq!(drain(&mut m), [Command::Send(text("now"))]);
+        assert_eq!(m.queued().0, 2);
+        assert_eq!(m.deadline(), Some(50.0), "a look at the buffer in 50 ms");
+        m.tick(50.0, 11);
+        assert!(drain(&mut m).is_empty(), "still over the mark");
+        assert_eq!(m.deadline(), Some(100.0));
+        m.tick(100.0, 8);
+        // 8 + 4 bytes of "held" is over 10: "behind" waits for the next look.
+        assert_eq!(drain(&mut m), [Command::Send(text("held"))]);
+        m.tick(150.0, 0);
+        assert_eq!(drain(&mut m), [Command::Send(text("behind"))]);
+    }
+
+    #[test]
+    fn an_unexpected_close_reconnects_with_backoff_then_gives_up() {
+        let mut m = open(fast(), 0.0);
+        m.closed(1000.0, 1006, false);
+        assert_eq!(
+            drain(&mut m),
+            [
+                Command::Detach { dead: false },
+                Command::Emit(Event::Close {
+                    code: 1006,
+                    clean: false,
+                    reason: Reason::Browser
+                }),
+                Command::Emit(Event::Reconnecting {
+                    attempt: 1,
+                    delay: Duration::from_millis(100)
+                }),
+                state(ConnectionState::Reconnecting {
+                    attempt: 1,
+                    at: 1100
+                }),
+            ]
+        );
+        assert_eq!(m.deadline(), Some(1100.0));
+        m.tick(1099.0, 0);
+        assert!(drain(&mut m).is_empty(), "an early timer changes nothing");
+        let mut delays = vec![];
+        let mut now = 1100.0;
+        loop {
+            m.tick(now, 0);
+            let attempt = match drain(&mut m).last() {
+                Some(Command::Connect(n)) => *n,
+                other => panic!("{other:?}"),
+            };
+            m.failed(attempt, now);
+            let commands = drain(&mut m);
+            assert_eq!(commands[0], Command::Emit(Event::Error));
+            match commands.iter().find_map(|c| match c {
+                Command::Emit(Event::Reconnecting { delay, .. }) => Some(*delay),
+                _ => None,
+            }) {
+                Some(delay) => {
+                    delays.push(delay.as_millis());
+                    now += delay.as_secs_f64() * 1000.0;
+                }
+                None => {
+                    assert!(commands.contains(&Command::Emit(Event::GaveUp)));
+                    break;
+                }
+            }
+        }
+        assert_eq!(delays, [200, 400], "attempts 2 and 3, then out of attempts");
+        assert_eq!(m.status(), ConnectionState::Closed);
+    }
+
+    #[test]
+    fn a_final_code_or_the_users_close_does_not_reconnect() {
+        let mut m = open(fast(), 0.0);
+        m.closed(10.0, 1008, true);
+        assert_eq!(drain(&mut m).last(), Some(&state(ConnectionState::Closed)));
+        let mut m = open(fast(), 0.0);
+        assert!(m.close(), "the driver closes its socket");
+        assert!(!m.close(), "a second close changes nothing");
+        assert_eq!(drain(&mut m), [state(ConnectionState::Closing)]);
+        m.closed(10.0, 1000, true);
+        assert_eq!(drain(&mut m).last(), Some(&state(ConnectionState::Closed)));
+    }
+
+    #[test]
+    fn the_heartbeat_pings_then_declares_the_connection_dead() {
+        let mut m = open(SocketOptions::default().reconnect(fast().reconnect), 0.0);
+        m.tick(25_000.0, 0);
+        assert_eq!(drain(&mut m), [Command::Ping]);
+        m.tick(35_000.0, 0);
+        let commands = drain(&mut m);
+        assert_eq!(
+            commands[..3],
+            [
+                Command::Detach { dead: true },
+                Command::Emit(Event::HeartbeatTimeout),
+                Command::Emit(Event::Close {
+                    code: 1006,
+                    clean: false,
+                    reason: Reason::HeartbeatTimeout
+                }),
+            ]
+        );
+        assert!(matches!(
+            m.status(),
+            ConnectionState::Reconnecting { attempt: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn messages_keep_the_heartbeat_quiet_and_waking_probes() {
+        let mut m = open(SocketOptions::default(), 0.0);
+        m.received(20_000.0);
+        m.tick(25_000.0, 0);
+        assert!(drain(&mut m).is_empty());
+        m.wake(26_000.0);
+        assert_eq!(drain(&mut m), [Command::Ping]);
+    }
+
+    #[test]
+    fn the_connect_timeout_fails_the_attempt() {
+        let mut m = machine(fast());
+        assert!(m.opening(1, 0.0));
+        drain(&mut m);
+        m.tick(10_000.0, 0);
+        let commands = drain(&mut m);
+        assert_eq!(commands[0], Command::Detach { dead: false });
+        assert_eq!(
+            commands[1],
+            Command::Emit(Event::Close {
+                code: 1006,
+                clean: false,
+                reason: Reason::ConnectTimeout
+            })
+        );
+    }
+
+    #[test]
+    fn offline_waits_for_online() {
+        let mut m = open(fast(), 0.0);
+        m.closed(10.0, 1006, false);
+        m.network(20.0, false);
+        assert_eq!(m.status(), ConnectionState::Offline);
+        assert_eq!(m.deadline(), None, "no attempt while offline");
+        drain(&mut m);
+        m.network(30.0, true);
+        assert_eq!(drain(&mut m).last(), Some(&Command::Connect(2)));
+        let mut m = Machine::<Outgoing>::new(MachineOptions::from(&fast()), 0.5);
+        m.reconnect(false);
+        assert_eq!(m.status(), ConnectionState::Offline);
+    }
+
+    #[test]
+    fn requests_are_acked_time_out_or_fail_with_their_connection() {
+        let mut m = open(fast(), 0.0);
+        m.request(0.0, 1, Duration::from_secs(1), text("r1"), 0)
+            .unwrap();
+        m.request(0.0, 2, Duration::from_secs(5), text("r2"), 0)
+            .unwrap();
+        m.request(0.0, 3, Duration::from_secs(5), text("r3"), 0)
+            .unwrap();
+        assert!(m.ack(2));
+        assert!(!m.ack(2), "acked once");
+        m.tick(1000.0, 0);
+        let settled: Vec<_> = drain(&mut m)
+            .into_iter()
+            .filter(|c| matches!(c, Command::Settle(..)))
+            .collect();
+        assert_eq!(settled, [Command::Settle(1, Failure::Timeout)]);
+        m.closed(2000.0, 1006, false);
+        assert!(drain(&mut m).contains(&Command::Settle(3, Failure::Closed)));
+    }
+
+    #[test]
+    fn a_queued_request_survives_the_close_and_goes_out_on_the_next_connection() {
+        let mut m = open(fast(), 0.0);
+        m.closed(10.0, 1006, false);
+        m.request(10.0, 7, Duration::from_secs(5), text("r"), 0)
+            .unwrap();
+        m.tick(110.0, 0);
+        drain(&mut m);
+        assert!(m.opening(2, 110.0));
+        m.opened(120.0, 0);
+        let commands = drain(&mut m);
+        assert_eq!(commands[0], Command::Rejoin, "rooms before the queue");
+        assert_eq!(commands[1], Command::Send(text("r")));
+        assert!(m.ack(7));
+    }
+
+    #[test]
+    fn answers_for_an_abandoned_attempt_are_ignored() {
+        let mut m = machine(fast());
+        m.close();
+        assert!(!m.opening(1, 0.0));
+        m.failed(1, 0.0);
+        assert_eq!(
+            drain(&mut m),
+            [
+                state(ConnectionState::Connecting),
+                Command::Connect(1),
+                state(ConnectionState::Closed)
+            ]
+        );
+    }
+
+    #[test]
+    fn jitter_stays_in_its_spread() {
+        let mut m = Machine::<Outgoing>::new(MachineOptions::from(&SocketOptions::default()), 0.3);
+        let mut seen = (1.0_f64, 0.0_f64);
+        for _ in 0..1000 {
+            let r = m.random();
+            assert!((0.0..1.0).contains(&r));
+            seen = (seen.0.min(r), seen.1.max(r));
+        }
+        assert!(seen.0 < 0.01 && seen.1 > 0.99, "{seen:?}");
+    }
+
+    #[test]
+    fn the_options_defaults_are_the_socket_options_defaults() {
+        let ours = MachineOptions::default();
+        let theirs = MachineOptions::from(&SocketOptions::default());
+        assert_eq!(ours.connect_timeout, theirs.connect_timeout);
+        assert_eq!(ours.heartbeat, theirs.heartbeat);
+        assert_eq!(ours.reconnect, theirs.reconnect);
+        assert_eq!(ours.close_policy, theirs.close_policy);
+        assert_eq!(ours.queue, theirs.queue);
+        assert_eq!(ours.high_water_mark, theirs.high_water_mark);
+        assert_eq!(ours.rejoin, theirs.rejoin);
+    }
+
+    #[test]
+    fn close_codes_and_reasons_are_checked_as_the_browser_does() {
+        assert_eq!(check_close(1000, 0), Ok(()));
+        assert_eq!(check_close(4999, 123), Ok(()));
+        assert_eq!(check_close(1001, 0), Err(BadClose::Code));
+        assert_eq!(check_close(3000, 124), Err(BadClose::Reason));
+    }
+}
