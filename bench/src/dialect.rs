@@ -1,6 +1,8 @@
 //! The two wire protocols the generator speaks, encoded and recognised cheaply.
 
+use memchr::memmem;
 use serde::Deserialize;
+use std::sync::LazyLock;
 
 /// How a server frames the chat protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -98,6 +100,8 @@ impl Dialect {
 fn parse_guide(text: &str) -> Incoming<'_> {
     // Both servers write `type` first; anything else gets the full parse.
     let kind = match text.strip_prefix(r#"{"type":""#) {
+        // The bulk of a fan-out, recognised without looking for the type's end.
+        Some(rest) if rest.starts_with(r#"message""#) => "message",
         Some(rest) => rest.split('"').next().unwrap_or(""),
         None => match serde_json::from_str::<Envelope<'_>>(text) {
             Ok(envelope) => envelope.kind,
@@ -122,7 +126,11 @@ fn parse_guide(text: &str) -> Incoming<'_> {
 
 fn parse_socket_io(text: &str) -> Incoming<'_> {
     if let Some(event) = text.strip_prefix(r#"42[""#) {
-        let name = event.split('"').next().unwrap_or("");
+        let name = if event.starts_with(r#"message""#) {
+            "message"
+        } else {
+            event.split('"').next().unwrap_or("")
+        };
         return match name {
             "message" => {
                 text_field(text).map_or(Incoming::Other, |text| Incoming::Message { text })
@@ -146,12 +154,16 @@ fn parse_socket_io(text: &str) -> Incoming<'_> {
     }
 }
 
-/// The value of the first `"text":"..."` in `json`, up to the next quote.
+/// The value of the first `"text":"..."` in `json`, up to the next quote: memchr's vectorised
+/// search, with the key's searcher built once, as this runs for every delivery.
 fn text_field(json: &str) -> Option<&str> {
     const KEY: &str = r#""text":""#;
-    let start = json.find(KEY)? + KEY.len();
-    let len = json[start..].find('"')?;
-    Some(&json[start..start + len])
+    static FINDER: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(KEY.as_bytes()));
+    let start = FINDER.find(json.as_bytes())? + KEY.len();
+    let len = memchr::memchr(b'"', &json.as_bytes()[start..])?;
+    // Both ends are ASCII quotes, so the slice is on character boundaries.
+    json.get(start..start + len)
 }
 
 fn json_string(value: &str) -> String {

@@ -7,6 +7,7 @@ use crate::{
     progress::Progress,
 };
 use anyhow::{Context, Result, bail, ensure};
+use futures_util::FutureExt;
 use serde::Serialize;
 use std::{
     sync::{
@@ -83,8 +84,28 @@ pub struct FanOutResult {
 /// The measured window, sent to every member when all have joined.
 #[derive(Debug, Clone, Copy)]
 struct Window {
-    start: Instant,
     end: Instant,
+    // The same window on the messages' clock, compared with one clock reading per delivery.
+    start_micros: u64,
+    end_micros: u64,
+}
+
+/// How many buffered frames a member reads before it publishes its counts and lets its sender
+/// side run.
+const MAX_BURST: usize = 256;
+
+/// An atomic counter on a cache line of its own: senders' counters are written by every member
+/// on both cores, and sharing a line would make each write evict the others'.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Counter(AtomicU64);
+
+impl std::ops::Deref for Counter {
+    type Target = AtomicU64;
+
+    fn deref(&self) -> &AtomicU64 {
+        &self.0
+    }
 }
 
 /// What senders and receivers share.
@@ -95,11 +116,11 @@ struct Shared {
     /// Members that receive each message: all but its sender.
     receivers: u64,
     /// Per sender: messages sent.
-    sent: Vec<AtomicU64>,
+    sent: Vec<Counter>,
     /// Per sender: deliveries of its messages so far, to anyone.
-    delivered: Vec<AtomicU64>,
+    delivered: Vec<Counter>,
     /// Per sender: the delivery count it waits for (0: not waiting).
-    want: Vec<AtomicU64>,
+    want: Vec<Counter>,
     /// Per sender: woken when `delivered` reaches `want`.
     wake: Vec<Notify>,
     /// Senders that have sent their last message.
@@ -118,9 +139,10 @@ impl Shared {
             .sum()
     }
 
-    /// Counts a delivery of sender `s`'s message and wakes the sender if it was waiting for it.
-    fn delivered(&self, s: usize) {
-        let now = self.delivered[s].fetch_add(1, Ordering::AcqRel) + 1;
+    /// Counts `n` deliveries of sender `s`'s messages and wakes the sender if it was waiting for
+    /// them.
+    fn delivered(&self, s: usize, n: u64) {
+        let now = self.delivered[s].fetch_add(n, Ordering::AcqRel) + n;
         let want = self.want[s].load(Ordering::Acquire);
         if want != 0
             && now >= want
@@ -200,9 +222,9 @@ impl FanOut {
             room: self.room.clone(),
             pace: self.pace,
             receivers: self.members as u64 - 1,
-            sent: (0..self.senders).map(|_| AtomicU64::new(0)).collect(),
-            delivered: (0..self.senders).map(|_| AtomicU64::new(0)).collect(),
-            want: (0..self.senders).map(|_| AtomicU64::new(0)).collect(),
+            sent: (0..self.senders).map(|_| Counter::default()).collect(),
+            delivered: (0..self.senders).map(|_| Counter::default()).collect(),
+            want: (0..self.senders).map(|_| Counter::default()).collect(),
             wake: (0..self.senders).map(|_| Notify::new()).collect(),
             finished: AtomicUsize::new(0),
         });
@@ -256,10 +278,11 @@ impl FanOut {
         // Let the `user:joined` flood of the joins drain before sending.
         tokio::time::sleep(Duration::from_millis(500)).await;
 
-        let start = Instant::now() + self.warmup;
+        let start = now_micros() + self.warmup.as_micros() as u64;
         let window = Window {
-            start,
-            end: start + self.measure,
+            end: Instant::now() + self.warmup + self.measure,
+            start_micros: start,
+            end_micros: start + self.measure.as_micros() as u64,
         };
         go_tx.send_replace(Some(window));
         progress.say(format_args!(
@@ -349,6 +372,8 @@ impl Member {
         // For `Pace::Rate`: the sending clock, started by the go signal.
         let mut ticks: Option<Interval> = None;
         let mut finished = false;
+        // Deliveries per sender not yet added to the shared counters.
+        let mut counts = vec![0u64; shared.sent.len()];
         loop {
             let sending = sender.is_some() && window.is_some_and(|w| Instant::now() < w.end);
             if sender.is_some() && window.is_some() && !sending && !finished {
@@ -414,18 +439,35 @@ impl Member {
                     }
                 }
                 text = socket.recv() => {
-                    let text = text?;
-                    if let Incoming::Message { text } = socket.dialect().parse(&text)
-                        && let Some((s, sent_at)) = parse_text(text)
-                        && s < shared.sent.len()
-                    {
-                        shared.delivered(s);
-                        if let Some(w) = window {
-                            let now = Instant::now();
-                            if now >= w.start && now < w.end {
+                    // Take every frame already buffered, then publish the counts once: one
+                    // atomic add per sender per burst instead of one per message, which both
+                    // cores would otherwise fight over.
+                    let mut next = Some(text);
+                    let mut burst = 0;
+                    // One clock reading for the burst: its frames arrived together.
+                    let now = now_micros();
+                    while let Some(text) = next {
+                        let text = text?;
+                        if let Incoming::Message { text } = socket.dialect().parse(&text)
+                            && let Some((s, sent_at)) = parse_text(text)
+                            && s < counts.len()
+                        {
+                            counts[s] += 1;
+                            if let Some(w) = window
+                                && now >= w.start_micros
+                                && now < w.end_micros
+                            {
                                 in_window += 1;
-                                latency.record(now_micros().saturating_sub(sent_at));
+                                latency.record(now.saturating_sub(sent_at));
                             }
+                        }
+                        burst += 1;
+                        next = if burst < MAX_BURST { socket.recv().now_or_never() } else { None };
+                    }
+                    for (s, count) in counts.iter_mut().enumerate() {
+                        if *count > 0 {
+                            shared.delivered(s, *count);
+                            *count = 0;
                         }
                     }
                 }
@@ -471,10 +513,21 @@ async fn send_one(
 /// The sender number and send time in a generator text `b{sender}:{seq}:{micros}`.
 fn parse_text(text: &str) -> Option<(usize, u64)> {
     let mut parts = text.strip_prefix('b')?.split(':');
-    let sender = parts.next()?.parse().ok()?;
+    let sender = digits(parts.next()?)?;
     let _seq = parts.next()?;
-    let micros = parts.next()?.parse().ok()?;
-    Some((sender, micros))
+    let micros = digits(parts.next()?)?;
+    Some((sender as usize, micros))
+}
+
+/// A decimal number of ASCII digits only (no sign, no overflow past `u64`).
+fn digits(text: &str) -> Option<u64> {
+    if text.is_empty() {
+        return None;
+    }
+    text.bytes().try_fold(0u64, |n, b| {
+        let digit = b.checked_sub(b'0').filter(|d| *d < 10)?;
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
 }
 
 /// The error of the first member task that failed.
@@ -498,6 +551,8 @@ mod tests {
         assert_eq!(parse_text("b3:17:123456"), Some((3, 123_456)));
         assert_eq!(parse_text("hello"), None);
         assert_eq!(parse_text("b3:17"), None);
+        assert_eq!(parse_text("b3:17:-5"), None);
+        assert_eq!(parse_text("b:17:5"), None);
     }
 
     #[test]
@@ -506,17 +561,16 @@ mod tests {
             room: "r".into(),
             pace: Pace::ClosedLoop { window: 4 },
             receivers: 2,
-            sent: vec![AtomicU64::new(4)],
-            delivered: vec![AtomicU64::new(0)],
-            want: vec![AtomicU64::new(4)],
+            sent: vec![Counter(AtomicU64::new(4))],
+            delivered: vec![Counter::default()],
+            want: vec![Counter(AtomicU64::new(4))],
             wake: vec![Notify::new()],
             finished: AtomicUsize::new(0),
         };
-        for _ in 0..3 {
-            shared.delivered(0);
-        }
+        shared.delivered(0, 2);
+        shared.delivered(0, 1);
         assert_eq!(shared.want[0].load(Ordering::Relaxed), 4, "not yet");
-        shared.delivered(0);
+        shared.delivered(0, 1);
         assert_eq!(
             shared.want[0].load(Ordering::Relaxed),
             0,

@@ -1,7 +1,7 @@
 //! The task that drives one WebSocket: reads, batched writes, heartbeat and closing.
 
 use crate::{Config, Metrics, Peer, Session, WriteBatch, fault::Fault};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::{sync::Arc, time::Duration};
 use tether_protocol::CloseCode;
 use tokio::{
@@ -97,14 +97,23 @@ where
                     continue;
                 }
                 batches += 1;
-                tokio::select! {
-                    biased;
-                    () = kill.cancelled() => break killed(outbox.overflowed()),
-                    written = timeout(config.write_timeout, write_batch(socket, &mut writing)) => match written {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => break Ending::Broken,
-                        Err(_) => break Ending::SlowConsumer,
+                // Most batches fit in the socket's buffer and are written in one go: try that
+                // first, without arming a timer (each costs a trip through tokio's timer wheel).
+                // Only a write that has to wait gets the write timeout and the kill token; what
+                // the first attempt wrote is already out of `writing`.
+                let written = match write_batch(socket, &mut writing).now_or_never() {
+                    Some(written) => written.map_err(|_| Ending::Broken),
+                    None => tokio::select! {
+                        biased;
+                        () = kill.cancelled() => Err(killed(outbox.overflowed())),
+                        written = timeout(config.write_timeout, write_batch(socket, &mut writing)) => match written {
+                            Ok(written) => written.map_err(|_| Ending::Broken),
+                            Err(_) => Err(Ending::SlowConsumer),
+                        },
                     },
+                };
+                if let Err(ending) = written {
+                    break ending;
                 }
                 if let Fault::Close(code) = fault {
                     break Ending::TestFault(code);
@@ -139,8 +148,10 @@ where
         }
     };
 
-    // Leave the rooms (the session's drop tells their members) before spending up to a few
-    // seconds on the close handshake, so the others hear of it at once.
+    // Nothing more is queued for this client; then leave the rooms (the session's drop tells
+    // their members) before spending up to a few seconds on the close handshake, so the others
+    // hear of it at once.
+    outbox.close();
     drop(session);
     Box::pin(finish(socket, ending, writing, &peer, config, metrics)).await;
     ending

@@ -44,6 +44,9 @@ struct State {
     frames: VecDeque<Frame>,
     bytes: usize,
     overflowed: bool,
+    // Set by the connection once it stops writing; checked on every push, so a flag under the
+    // lock already held rather than the kill token, whose check takes a lock of its own.
+    closed: bool,
 }
 
 impl Outbox {
@@ -61,7 +64,7 @@ impl Outbox {
     pub fn push(&self, frame: Frame) -> Push {
         let len = frame.len();
         let mut state = self.lock();
-        if state.overflowed || self.kill.is_cancelled() {
+        if state.overflowed || state.closed {
             return Push::Closed;
         }
         if frame.is_droppable() && state.bytes + len > self.limit / 2 {
@@ -101,6 +104,12 @@ impl Outbox {
         let mut state = self.lock();
         state.bytes = 0;
         std::mem::take(&mut state.frames)
+    }
+
+    /// Refuses every later push: the connection is ending. What is queued stays, for a final
+    /// drain.
+    pub fn close(&self) {
+        self.lock().closed = true;
     }
 
     /// Whether the client was given up on as a slow consumer.
@@ -202,11 +211,12 @@ mod tests {
     }
 
     #[test]
-    fn a_cancelled_client_gets_nothing_more() {
-        let kill = CancellationToken::new();
-        let outbox = Outbox::new(1000, kill.clone());
-        kill.cancel();
+    fn a_closed_outbox_takes_nothing_more_but_keeps_what_it_has() {
+        let outbox = Outbox::new(1000, CancellationToken::new());
+        assert_eq!(outbox.push(text(1)), Push::Queued);
+        outbox.close();
         assert_eq!(outbox.push(text(1)), Push::Closed);
+        assert_eq!(outbox.take().len(), 1, "kept for the drain");
     }
 
     #[tokio::test]
