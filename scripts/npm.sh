@@ -53,7 +53,7 @@ for target in web bundler; do
   cp "$src/tether-socket.js" "$pkg/$target/"
   cp "$src/$target.js" "$pkg/$target/index.js"
 done
-cp "$src/package.json" "$src/README.md" "$src/index.d.ts" "$pkg/"
+cp "$src/package.json" "$src/README.md" "$src/index.d.ts" LICENSE-MIT LICENSE-APACHE "$pkg/"
 
 log "wasm-pack pack"
 wasm-pack --quiet pack "$out" --pkg-dir tether-ws 2> >(grep -v "^npm notice" >&2)

@@ -374,6 +374,18 @@ impl Member {
         let mut finished = false;
         // Deliveries per sender not yet added to the shared counters.
         let mut counts = vec![0u64; shared.sent.len()];
+        // Made once and polled on every turn: a fresh one per turn would register and unregister
+        // a waiter on the channel, whose one lock every member then fights over.
+        let stopped = async { stop.wait_for(|stop| *stop).await.map(drop) };
+        tokio::pin!(stopped);
+        let mut going = Box::pin(async {
+            loop {
+                go.changed().await?;
+                if let Some(window) = *go.borrow_and_update() {
+                    return anyhow::Ok(window);
+                }
+            }
+        });
         loop {
             let sending = sender.is_some() && window.is_some_and(|w| Instant::now() < w.end);
             if sender.is_some() && window.is_some() && !sending && !finished {
@@ -422,13 +434,12 @@ impl Member {
                 }
             };
             tokio::select! {
-                stopped = async { stop.wait_for(|stop| *stop).await.map(drop) } => {
+                stopped = &mut stopped => {
                     stopped.context("the run was abandoned")?;
                     break;
                 }
-                changed = go.changed(), if window.is_none() => {
-                    changed.context("the run was abandoned")?;
-                    window = *go.borrow_and_update();
+                started = &mut going, if window.is_none() => {
+                    window = Some(started.context("the run was abandoned")?);
                     if let (Pace::Rate { per_second }, Some(_)) = (shared.pace, sender) {
                         let period = Duration::from_secs_f64(1.0 / per_second);
                         // Spread the senders over the period instead of sending together.
