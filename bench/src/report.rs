@@ -335,16 +335,7 @@ mod tests {
                 ws: "8".into(),
                 socket_io: "4".into(),
             },
-            sizes: Sizes {
-                fan_out_members: 100,
-                fan_out_senders: 10,
-                fan_out_window: 32,
-                latency_members: 1000,
-                latency_rate: 50.0,
-                idle_connections: 19_500,
-                join_clients: 1000,
-                storm_clients: 19_500,
-            },
+            sizes: crate::suite::Suite::default().sizes,
             servers: vec![tether, node],
         }
     }
