@@ -28,9 +28,9 @@ printf '    %-44s %8s           %8d gzip (%d.%d KB)\n' total "" "$total" $((tota
 [ "$total" -le 100000 ] || log "first load is over the 100 KB target"
 [ "$total" -le 200000 ] || { echo "first load is $total bytes gzip, over the 200 KB limit" >&2; exit 1; }
 
-log "tether-app components in headless Chromium"
+log "tether-app components and decoder in headless Chromium"
 CHROMEDRIVER="$(command -v chromedriver)" \
-  cargo test --locked --target wasm32-unknown-unknown -p tether-app --test components
+  cargo test --locked --target wasm32-unknown-unknown -p tether-app --test components --test decode
 
 start_test_server --static-dir "$PWD/dist"
 log "app at ${TETHER_TEST_URL%/ws}/, supervisor at $TETHER_TEST_CONTROL"

@@ -54,7 +54,8 @@
 //!   [`send_queue`] (the bounded queue).
 //! - [`options`] ([`SocketOptions`]), [`events`] ([`SocketEvent`]), [`state`] ([`ConnectionState`],
 //!   [`ReadyState`]), [`error`].
-//! - [`url`]: relative and `http(s):` URLs to `ws(s):`; [`listener`]: self-counting DOM listeners.
+//! - [`url`]: relative and `http(s):` URLs to `ws(s):`; [`listener`]: self-counting DOM listeners;
+//!   [`json_value`] ([`JsonValue`]): JSON read with the browser's parser, no serde decoder.
 //!
 //! # Features
 //! - `socket` (default): the Rust API, [`Socket`], on web-sys.
@@ -72,6 +73,8 @@ pub mod heartbeat;
 #[cfg(feature = "js")]
 pub mod js;
 #[cfg(feature = "socket")]
+pub mod json_value;
+#[cfg(feature = "socket")]
 pub mod listener;
 #[cfg(any(feature = "socket", feature = "js"))]
 mod machine;
@@ -88,6 +91,8 @@ pub use close_policy::{CloseAction, ClosePolicy};
 pub use error::{ConnectError, RequestError, SendError};
 pub use events::{CloseInfo, Incoming, SocketEvent};
 pub use heartbeat::{Heartbeat, HeartbeatOptions};
+#[cfg(feature = "socket")]
+pub use json_value::JsonValue;
 #[cfg(feature = "socket")]
 pub use listener::live_listeners;
 pub use options::SocketOptions;

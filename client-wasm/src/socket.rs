@@ -1,14 +1,14 @@
 //! `Socket`: the Rust API over the engine (`engine.rs`), with serde for envelopes.
 
 use crate::{
-    ConnectError, ConnectionState, Incoming, Outgoing, ReadyState, RequestError, SendError,
-    SocketEvent, SocketOptions,
+    ConnectError, ConnectionState, Incoming, JsonValue, Outgoing, ReadyState, RequestError,
+    SendError, SocketEvent, SocketOptions,
     engine::{self, Engine, Event, Host, Settled, UrlSource},
     machine::{self, BadClose},
     url::resolve_url,
 };
 use futures_channel::oneshot;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::{
     cell::{Cell, RefCell},
     fmt,
@@ -16,7 +16,7 @@ use std::{
     rc::{Rc, Weak},
     time::Duration,
 };
-use tether_protocol::RequestId;
+use tether_protocol::ErrorCode;
 use wasm_bindgen::JsCast;
 
 /// A resilient WebSocket: a cheap, cloneable handle over the browser's `WebSocket` that adds a
@@ -94,25 +94,22 @@ impl Host for Listeners {
     }
 
     fn read_ack(text: &str) -> Option<(u64, Self::Ack)> {
-        // Only what an ack needs: decoding the whole `ServerMessage` here would fail on any
-        // other message and cost the time to try.
-        #[derive(Deserialize)]
-        struct Frame {
-            #[serde(rename = "type")]
-            kind: String,
-            payload: Option<tether_protocol::Ack>,
-        }
-        let frame: Frame = serde_json::from_str(text).ok()?;
-        let ack = frame.payload.filter(|_| frame.kind == "ack")?;
-        let RequestId::Number(id) = ack.id else {
+        // Called only for texts holding `"ack"` (the engine looks first). The browser's parser
+        // rather than serde: a serde decoder here would link serde_json's deserializer into
+        // every app, whether or not the app decodes anything itself.
+        let frame = JsonValue::parse(text)?;
+        if frame.string("type")? != "ack" {
             return None;
-        };
-        let result = if ack.ok {
+        }
+        let ack = frame.get("payload")?;
+        // Only numeric ids are ours: `request` numbers its requests.
+        let id = ack.get("id")?.as_u64()?;
+        let result = if ack.get("ok")?.as_bool()? {
             Ok(())
         } else {
             Err(RequestError::Refused {
-                code: ack.code,
-                message: ack.error.unwrap_or_default(),
+                code: ack.string("code").map(|code| ErrorCode::from_name(&code)),
+                message: ack.string("error").unwrap_or_default(),
             })
         };
         Some((id, result))

@@ -14,8 +14,9 @@
 
 use std::{cell::RefCell, rc::Rc, time::Duration};
 use tether_client::{
-    ClosePolicy, ConnectionState, HeartbeatOptions, Incoming, ReadyState, ReconnectOptions,
-    RequestError, SendError, Socket, SocketEvent, SocketOptions, Subscription, live_listeners,
+    ClosePolicy, ConnectionState, HeartbeatOptions, Incoming, JsonValue, ReadyState,
+    ReconnectOptions, RequestError, SendError, Socket, SocketEvent, SocketOptions, Subscription,
+    live_listeners,
     protocol::{ErrorCode, ServerMessage},
     url::resolve_url,
 };
@@ -588,6 +589,38 @@ async fn closing_while_the_url_provider_answers_abandons_the_attempt() {
     sleep(300).await;
     assert_eq!(recorder.count(is_open), 0, "no connection after close()");
     assert_eq!(socket.ready_state(), ReadyState::Closed);
+}
+
+/// `JsonValue` reads what `JSON.parse` made, and anything of another kind is `None`.
+#[wasm_bindgen_test]
+fn json_values_read_fields_of_the_right_kind_only() {
+    let value = JsonValue::parse(
+        r#"{"s":"é\"","n":42,"f":1.5,"neg":-1,"big":9007199254740992,"b":false,"z":null,"a":[1,"x"],"o":{"k":"v"}}"#,
+    )
+    .unwrap();
+    assert_eq!(value.string("s").as_deref(), Some("é\""));
+    assert_eq!(value.get("n").and_then(|n| n.as_u64()), Some(42));
+    for key in ["f", "neg", "big", "s"] {
+        assert_eq!(value.get(key).and_then(|n| n.as_u64()), None, "{key}");
+    }
+    assert_eq!(value.get("f").and_then(|n| n.as_f64()), Some(1.5));
+    assert_eq!(value.get("b").and_then(|b| b.as_bool()), Some(false));
+    assert!(value.get("z").is_none() && value.get("missing").is_none());
+    assert_eq!(value.string("n"), None);
+    let items: Vec<_> = value.get("a").unwrap().items().unwrap().collect();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[1].as_string().as_deref(), Some("x"));
+    assert!(value.get("o").unwrap().items().is_none());
+    assert_eq!(value.get("o").unwrap().string("k").as_deref(), Some("v"));
+    // An array's fields are not an object's.
+    assert!(value.get("a").unwrap().get("length").is_none());
+    assert!(JsonValue::parse("{not json").is_none());
+    assert!(
+        JsonValue::parse("\"text\"")
+            .unwrap()
+            .get("length")
+            .is_none()
+    );
 }
 
 fn wasm_memory_bytes() -> f64 {

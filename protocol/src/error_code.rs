@@ -30,3 +30,64 @@ pub enum ErrorCode {
     #[serde(other)]
     Unknown,
 }
+
+impl ErrorCode {
+    /// Every code this version knows, [`Unknown`](Self::Unknown) last.
+    pub const ALL: [Self; 9] = [
+        Self::InvalidJson,
+        Self::UnknownType,
+        Self::InvalidPayload,
+        Self::TooLong,
+        Self::Empty,
+        Self::NotInRoom,
+        Self::TooManyRooms,
+        Self::NoSuchClient,
+        Self::Unknown,
+    ];
+
+    /// The code as it is sent: `"invalid_json"`, `"not_in_room"`...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidJson => "invalid_json",
+            Self::UnknownType => "unknown_type",
+            Self::InvalidPayload => "invalid_payload",
+            Self::TooLong => "too_long",
+            Self::Empty => "empty",
+            Self::NotInRoom => "not_in_room",
+            Self::TooManyRooms => "too_many_rooms",
+            Self::NoSuchClient => "no_such_client",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// The code sent as `name`, for decoders that do not use serde; a name this version does not
+    /// know is [`Unknown`](Self::Unknown), as with serde.
+    ///
+    /// ```
+    /// use tether_protocol::ErrorCode;
+    ///
+    /// assert_eq!(ErrorCode::from_name("not_in_room"), ErrorCode::NotInRoom);
+    /// assert_eq!(ErrorCode::from_name("on_fire"), ErrorCode::Unknown);
+    /// ```
+    pub fn from_name(name: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|code| code.as_str() == name)
+            .unwrap_or(Self::Unknown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_agree_with_serde() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_string(&code).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(ErrorCode::from_name(code.as_str()), code);
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).ok(), Some(code));
+        }
+    }
+}
