@@ -2,6 +2,7 @@
 
 use crate::{
     BenchSocket, Endpoint, Incoming, LatencyRecorder, LatencySummary,
+    cpu_time::cpu_time,
     latency::{LocalLatency, now_micros},
     memory::check_fd_limit,
     progress::Progress,
@@ -56,6 +57,7 @@ pub struct FanOut {
     room: String,
     read_buffer: usize,
     connect_concurrency: usize,
+    server_pid: Option<u32>,
 }
 
 /// What a fan-out run measured.
@@ -79,6 +81,24 @@ pub struct FanOutResult {
     pub lost: u64,
     /// Send-to-receive latency of the deliveries in the measured window.
     pub latency: LatencySummary,
+    /// CPU time the server used during the measured window, in seconds (when its pid is known).
+    pub server_cpu_seconds: Option<f64>,
+    /// CPU time the generator used during the measured window, in seconds: it shares the
+    /// machine with the server.
+    pub generator_cpu_seconds: f64,
+}
+
+impl FanOutResult {
+    /// The server's CPU time per delivery in the measured window, in microseconds.
+    pub fn server_cpu_micros_per_delivery(&self) -> Option<f64> {
+        let seconds = self.server_cpu_seconds?;
+        (self.delivered > 0).then(|| seconds * 1e6 / self.delivered as f64)
+    }
+
+    /// The generator's CPU time per delivery in the measured window, in microseconds.
+    pub fn generator_cpu_micros_per_delivery(&self) -> Option<f64> {
+        (self.delivered > 0).then(|| self.generator_cpu_seconds * 1e6 / self.delivered as f64)
+    }
 }
 
 /// The measured window, sent to every member when all have joined.
@@ -170,6 +190,7 @@ impl FanOut {
             // a batch of frames in one read, small enough not to spend the run on memset.
             read_buffer: 4096,
             connect_concurrency: 200,
+            server_pid: None,
         }
     }
 
@@ -188,6 +209,12 @@ impl FanOut {
     /// How long to wait, after sending stops, for the last deliveries.
     pub fn drain(mut self, drain: Duration) -> Self {
         self.drain = drain;
+        self
+    }
+
+    /// The server's process id: its CPU time in the measured window is then reported too.
+    pub fn server_pid(mut self, pid: u32) -> Self {
+        self.server_pid = Some(pid);
         self
     }
 
@@ -290,9 +317,20 @@ impl FanOut {
             self.warmup.as_secs_f64(),
             self.measure.as_secs_f64()
         ));
+        // CPU time of the server and of this process over the measured window.
+        let cpu_now = || -> Result<(Option<Duration>, Duration)> {
+            let server = self
+                .server_pid
+                .map(|pid| cpu_time(&pid.to_string()))
+                .transpose()?;
+            Ok((server, cpu_time("self")?))
+        };
+        let mut cpu_start = None;
+        let measure_start = window.end - self.measure;
         let mut last = 0;
         loop {
             tokio::select! {
+                () = sleep_until(measure_start), if cpu_start.is_none() => cpu_start = Some(cpu_now()?),
                 () = sleep_until(window.end) => break,
                 _ = progress.tick() => {
                     let delivered = shared.total_delivered();
@@ -306,6 +344,14 @@ impl FanOut {
             }
         }
 
+        let cpu_end = cpu_now()?;
+        let (server_cpu_seconds, generator_cpu_seconds) = match cpu_start {
+            Some((server, generator)) => (
+                server.zip(cpu_end.0).map(|(a, b)| (b - a).as_secs_f64()),
+                (cpu_end.1 - generator).as_secs_f64(),
+            ),
+            None => (None, 0.0),
+        };
         // Once every sender is done, let the last messages arrive, then count what never did.
         let drain_until = Instant::now() + self.drain;
         let expected = || shared.total_sent() * shared.receivers;
@@ -333,6 +379,8 @@ impl FanOut {
             delivered_per_second: delivered as f64 / seconds,
             lost,
             latency: recorder.summary(),
+            server_cpu_seconds,
+            generator_cpu_seconds,
         };
         progress.say(format_args!(
             "{:.0} deliveries/s, p50 {:.2} ms, p99 {:.2} ms, lost {lost}",

@@ -27,7 +27,8 @@
 //!   without a full JSON parse on the hot path), [`bench_socket`] (one connection: handshake,
 //!   join, receive, answer Engine.IO pings).
 //! - The scenarios: [`fan_out`] (throughput and latency), [`idle`] (memory per connection),
-//!   [`join_storm`], [`reconnect_storm`]; [`latency`] (HDR histograms), [`memory`] (`/proc`).
+//!   [`join_storm`], [`reconnect_storm`]; [`latency`] (HDR histograms), [`memory`] and
+//!   [`cpu_time`] (`/proc`).
 //! - Running them: [`server_process`] (starts, restarts and stops each server as a child
 //!   process), [`suite`] (every scenario against every server), [`report`] (markdown and JSON),
 //!   [`chart`] (the SVG chart), [`progress`] (what a long run prints while it works).
@@ -35,6 +36,7 @@
 
 pub mod bench_socket;
 pub mod chart;
+pub mod cpu_time;
 pub mod dialect;
 pub mod endpoint;
 pub mod fan_out;

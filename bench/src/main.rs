@@ -90,6 +90,9 @@ enum Command {
         /// How long to measure.
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         measure: Duration,
+        /// The server's process id: its CPU time per delivery is reported too.
+        #[arg(long)]
+        pid: Option<u32>,
     },
     /// Many connections in rooms; the server's RSS per connection.
     Idle {
@@ -198,12 +201,16 @@ async fn main() -> Result<()> {
             window,
             rate,
             measure,
+            pid,
         } => {
             let pace = match rate {
                 Some(per_second) => Pace::Rate { per_second },
                 None => Pace::ClosedLoop { window },
             };
-            let run = FanOut::new(members, senders, pace).measure(measure);
+            let mut run = FanOut::new(members, senders, pace).measure(measure);
+            if let Some(pid) = pid {
+                run = run.server_pid(pid);
+            }
             let endpoint = target.endpoint()?;
             let result = bounded("fan-out", target.timeout, run.run(&endpoint, "fan-out")).await?;
             println!("{}", serde_json::to_string_pretty(&result)?);

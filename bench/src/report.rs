@@ -144,6 +144,13 @@ impl SuiteReport {
                 target: None,
             },
             Row {
+                label: "Fan-out: server CPU per delivery".into(),
+                value: |r| r.fan_out.as_ref()?.server_cpu_micros_per_delivery(),
+                format: micros,
+                higher_is_better: false,
+                target: None,
+            },
+            Row {
                 label: format!(
                     "{} members, 1 sender at {} msg/s: latency p50",
                     s.latency_members, s.latency_rate
@@ -162,6 +169,26 @@ impl SuiteReport {
                 format: ms,
                 higher_is_better: false,
                 target: Some(Target::AtMost(7.0)),
+            },
+            Row {
+                label: format!(
+                    "{} members at {} msg/s: server CPU per delivery",
+                    s.latency_members, s.latency_rate
+                ),
+                value: |r| r.latency.as_ref()?.server_cpu_micros_per_delivery(),
+                format: micros,
+                higher_is_better: false,
+                target: None,
+            },
+            Row {
+                label: format!(
+                    "{} members at {} msg/s: the generator's CPU per delivery, same cores",
+                    s.latency_members, s.latency_rate
+                ),
+                value: |r| r.latency.as_ref()?.generator_cpu_micros_per_delivery(),
+                format: micros,
+                higher_is_better: false,
+                target: None,
             },
             Row {
                 label: format!(
@@ -289,6 +316,10 @@ fn ms(ms: f64) -> String {
     format!("{ms:.2} ms")
 }
 
+fn micros(micros: f64) -> String {
+    format!("{micros:.1} µs")
+}
+
 fn seconds(seconds: f64) -> String {
     format!("{seconds:.2} s")
 }
@@ -309,10 +340,12 @@ mod tests {
             pace: Pace::ClosedLoop { window: 32 },
             seconds: 10.0,
             sent: 1,
-            delivered: 1,
+            delivered: (per_second * 10.0) as u64,
             delivered_per_second: per_second,
             lost: 0,
             latency: LatencySummary::default(),
+            server_cpu_seconds: Some(4.0),
+            generator_cpu_seconds: 6.0,
         }
     }
 
@@ -352,6 +385,18 @@ mod tests {
         assert!(row.contains("| 11.1× |"), "{row}");
         assert!(row.ends_with("≥ 10× Node | yes |"), "{row}");
         assert!(table.contains("guide's Node ws failed: idle: out of memory"));
+    }
+
+    #[test]
+    fn cpu_time_is_given_per_delivery() {
+        let table = report().to_markdown();
+        let row = table
+            .lines()
+            .find(|line| line.contains("Fan-out: server CPU per delivery"))
+            .expect("CPU row");
+        // 4 s over 20 M and over 1.8 M deliveries; fewer microseconds are better.
+        assert!(row.contains("| 0.2 µs | 2.2 µs |"), "{row}");
+        assert!(row.contains("| 11.1× |"), "{row}");
     }
 
     #[test]

@@ -166,7 +166,8 @@ impl Suite {
                         },
                     )
                     .warmup(self.warmup)
-                    .measure(self.measure);
+                    .measure(self.measure)
+                    .server_pid(server.pid()?);
                     result.fan_out = Some(run.run(&endpoint, &label).await?);
                 }
                 Scenario::Latency => {
@@ -179,7 +180,8 @@ impl Suite {
                     )
                     .room("bench-latency")
                     .warmup(self.warmup)
-                    .measure(self.measure);
+                    .measure(self.measure)
+                    .server_pid(server.pid()?);
                     result.latency = Some(run.run(&endpoint, &label).await?);
                 }
                 Scenario::Idle => {

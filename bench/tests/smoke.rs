@@ -53,9 +53,11 @@ async fn server() -> Server {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_loop_fan_out_delivers_every_message_to_every_other_member() {
     let mut server = server().await;
+    // The server runs in this process: its CPU time is this process's.
     let result = FanOut::new(10, 3, Pace::ClosedLoop { window: 8 })
         .warmup(Duration::from_millis(200))
         .measure(Duration::from_secs(1))
+        .server_pid(std::process::id())
         .run(&server.endpoint(), "test")
         .await
         .expect("fan-out");
@@ -67,6 +69,10 @@ async fn closed_loop_fan_out_delivers_every_message_to_every_other_member() {
         "one latency per delivery in the window"
     );
     assert!(result.latency.p50_ms <= result.latency.p99_ms);
+    // A second of closed-loop traffic keeps this process busy; both readings saw it.
+    let server_cpu = result.server_cpu_seconds.expect("the server's CPU time");
+    assert!(server_cpu > 0.0, "{result:?}");
+    assert!(result.generator_cpu_seconds > 0.0, "{result:?}");
     server.stop().await;
 }
 
