@@ -3,8 +3,8 @@
 # installs the tarball into a scratch folder, runs client-wasm/npm/test/page.html there in
 # headless Chromium and Firefox against the real server run by tether-supervisor (each browser
 # twice: the browser's WebSocket, then TetherSocket), and type-checks client-wasm/npm/test/
-# example.ts against the installed types with `tsc --strict --noEmit`, and loads the bundler build
-# in Node. Called by scripts/test.sh after setup.
+# example.ts against the installed types with `tsc --strict --noEmit`, loads the bundler build
+# in Node, and bundles the page with Vite and runs that too. Called by scripts/test.sh after setup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -43,6 +43,18 @@ log "the --target bundler build, imported as a module by Node"
   if (TetherSocket.OPEN !== 1 || error?.name !== 'SyntaxError') throw new Error('bundler build: ' + error);
   console.log('tether-ws/bundler: loads, and refuses an ftp: URL with a SyntaxError');
 ")
+
+# What an app that installs tether-ws ships: the same page bundled by Vite, with its defaults
+# (the package's default entry, the .wasm found through `new URL(..., import.meta.url)`).
+log "the page bundled by Vite from the installed package"
+mkdir -p "$test_dir/bundled"
+sed -e '/<script type="importmap">/,/<\/script>/d' -e 's|src="./page.js"|src="../page.js"|' \
+  -e 's|<!-- A plain page.*-->|<!-- The same page, bundled by Vite. -->|' \
+  client-wasm/npm/test/page.html >"$test_dir/bundled/index.html"
+vite="$PWD/client-wasm/npm/node_modules/.bin/vite"
+(cd "$test_dir/bundled" && "$vite" build --logLevel warn --emptyOutDir --outDir ../vite-dist --base ./)
+grep -q 'type="module"' "$test_dir/vite-dist/index.html"
+ls "$test_dir"/vite-dist/assets/*.wasm >/dev/null
 
 start_test_server --test-mode
 

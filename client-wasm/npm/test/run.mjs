@@ -1,7 +1,8 @@
 // Runs test/page.html in headless Chromium (playwright-core, Debian's chromium) and headless
 // Firefox (geckodriver, plain WebDriver calls: playwright's Firefox needs its own patched build),
-// twice each: against the browser's WebSocket and against TetherSocket. Every result the page
-// reports becomes a subtest, so node's test runner prints the count per browser and part.
+// twice each: against the browser's WebSocket and against TetherSocket; then, in Chromium, the
+// same page bundled by Vite. Every result the page reports becomes a subtest, so node's test
+// runner prints the count per browser and part.
 //
 // scripts/npm-tests.sh sets it up: TETHER_NPM_TEST_DIR is a folder holding page.html, page.js and
 // node_modules/tether-ws installed from the packed tarball; TETHER_TEST_URL and
@@ -44,9 +45,24 @@ async function serve() {
 }
 
 const server = await serve();
-const pageUrl = (impl) => {
+const pageUrl = (impl, page = 'page.html') => {
   const query = new URLSearchParams({ impl, url: env('TETHER_TEST_URL'), control: env('TETHER_TEST_CONTROL') });
-  return `http://127.0.0.1:${server.address().port}/page.html?${query}`;
+  return `http://127.0.0.1:${server.address().port}/${page}?${query}`;
+};
+
+// The page's passes: the browser's WebSocket and TetherSocket from the installed package as a
+// plain ES module; in Chromium also TetherSocket from the same page bundled by Vite
+// (vite-dist/, built by scripts/npm-tests.sh), as an app that installs tether-ws ships it.
+const PASSES = {
+  chromium: [
+    ['websocket', 'page.html', "the browser's WebSocket"],
+    ['tether', 'page.html', 'TetherSocket'],
+    ['tether', 'vite-dist/index.html', 'TetherSocket bundled by Vite'],
+  ],
+  firefox: [
+    ['websocket', 'page.html', "the browser's WebSocket"],
+    ['tether', 'page.html', 'TetherSocket'],
+  ],
 };
 
 /** Chromium through playwright-core: returns a function that runs the page once. */
@@ -135,9 +151,9 @@ for (const [name, open] of [['chromium', openChromium], ['firefox', openFirefox]
   test(name, { concurrency: 1 }, async (t) => {
     const browser = await open();
     try {
-      for (const impl of ['websocket', 'tether']) {
-        await t.test(`against ${impl === 'tether' ? 'TetherSocket' : "the browser's WebSocket"}`, async (t) => {
-          const results = await browser.run(pageUrl(impl));
+      for (const [impl, page, title] of PASSES[name]) {
+        await t.test(`against ${title}`, async (t) => {
+          const results = await browser.run(pageUrl(impl, page));
           for (const result of results) {
             await t.test(`${result.part}: ${result.name} (${result.ms} ms)`, () => {
               if (!result.ok) assert.fail(result.error);
