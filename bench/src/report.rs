@@ -373,27 +373,31 @@ mod tests {
         }
     }
 
+    /// The line of the report's table whose label holds `label`.
+    fn row(label: &str) -> String {
+        let table = report().to_markdown();
+        let line = table.lines().find(|line| line.contains(label));
+        line.unwrap_or_else(|| panic!("no row for {label:?} in\n{table}"))
+            .to_owned()
+    }
+
     #[test]
     fn the_table_gives_the_ratio_and_whether_the_target_is_met() {
-        let table = report().to_markdown();
-        let row = table
-            .lines()
-            .find(|line| line.contains("closed loop"))
-            .expect("fan-out row");
+        let row = row("closed loop");
         assert!(row.contains("2.00 M/s"), "{row}");
         assert!(row.contains("180 k/s"), "{row}");
         assert!(row.contains("| 11.1× |"), "{row}");
         assert!(row.ends_with("≥ 10× Node | yes |"), "{row}");
-        assert!(table.contains("guide's Node ws failed: idle: out of memory"));
+        assert!(
+            report()
+                .to_markdown()
+                .contains("guide's Node ws failed: idle: out of memory")
+        );
     }
 
     #[test]
     fn cpu_time_is_given_per_delivery() {
-        let table = report().to_markdown();
-        let row = table
-            .lines()
-            .find(|line| line.contains("Fan-out: server CPU per delivery"))
-            .expect("CPU row");
+        let row = row("Fan-out: server CPU per delivery");
         // 4 s over 20 M and over 1.8 M deliveries; fewer microseconds are better.
         assert!(row.contains("| 0.2 µs | 2.2 µs |"), "{row}");
         assert!(row.contains("| 11.1× |"), "{row}");
@@ -401,11 +405,7 @@ mod tests {
 
     #[test]
     fn missing_figures_show_as_dashes() {
-        let table = report().to_markdown();
-        let row = table
-            .lines()
-            .find(|line| line.contains("Join storm"))
-            .expect("join row");
+        let row = row("Join storm");
         assert!(row.contains("| — | — |"), "{row}");
     }
 }
