@@ -32,7 +32,9 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// Every code this version knows, [`Unknown`](Self::Unknown) last.
+    /// Every code this version knows, [`Unknown`](Self::Unknown) last. A new code goes here and
+    /// in [`as_str`](Self::as_str) (where the compiler insists), or `from_name` misses it.
+    // The test below checks both against serde, code by code.
     pub const ALL: [Self; 9] = [
         Self::InvalidJson,
         Self::UnknownType,
