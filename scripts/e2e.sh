@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The chat app end to end: builds it (trunk, release) and reports its first-load size, runs its
-# component tests (app/tests/components.rs) in headless Chromium, then runs e2e/chat.e2e.mjs:
-# playwright-core drives Debian's chromium against the real tether-server serving the built app,
-# run by tether-supervisor so the test can restart it mid-chat. Screenshots and timings land in
-# e2e/screenshots/. Called by scripts/test.sh after setup; assumes the tools are installed.
+# component and decoder tests (app/tests/) in headless Chromium and Firefox, then runs
+# e2e/chat.e2e.mjs: playwright-core drives Debian's chromium against the real tether-server
+# serving the built app, run by tether-supervisor so the test can restart it mid-chat.
+# Screenshots and timings land in e2e/screenshots/. Called by scripts/test.sh after setup;
+# assumes the tools are installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -30,6 +31,9 @@ printf '    %-44s %8s           %8d gzip (%d.%d KB)\n' total "" "$total" $((tota
 
 log "tether-app components and decoder in headless Chromium"
 CHROMEDRIVER="$(command -v chromedriver)" \
+  cargo test --locked --target wasm32-unknown-unknown -p tether-app --test components --test decode
+log "tether-app components and decoder in headless Firefox"
+GECKODRIVER="$(command -v geckodriver)" \
   cargo test --locked --target wasm32-unknown-unknown -p tether-app --test components --test decode
 
 start_test_server --static-dir "$PWD/dist"
