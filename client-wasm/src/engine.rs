@@ -287,18 +287,17 @@ impl<H: Host> Engine<H> {
         state.rooms.iter().map(|r| r.name.clone()).collect()
     }
 
-    /// Feeds the machine one input, then does what it asks.
-    fn input(self: &Rc<Self>, input: impl FnOnce(&mut Machine<Outgoing>, f64)) {
-        input(&mut self.state_mut().machine, now());
+    /// Feeds the machine one input, then does what it asks; returns the input's answer.
+    fn input<T>(self: &Rc<Self>, input: impl FnOnce(&mut Machine<Outgoing>, f64) -> T) -> T {
+        let answer = input(&mut self.state_mut().machine, now());
         self.run();
+        answer
     }
 
     /// Sends now if open, else queues for the next open.
     pub(crate) fn send(self: &Rc<Self>, message: Outgoing) -> Result<(), SendError> {
         let buffered = self.buffered_amount();
-        let sent = self.state_mut().machine.send(now(), message, buffered);
-        self.run();
-        sent
+        self.input(|machine, now| machine.send(now, message, buffered))
     }
 
     /// Remembers a room, and sends its encoded `join`; with `rejoin`, the frame is sent again

@@ -99,9 +99,9 @@ pub fn state(state: ConnectionState) -> u8 {
     }
 }
 
-/// What [`input::SEND`] and [`input::REQUEST`] return: 0 sent or queued (the wrapper keeps the message, and an
-/// [`Op::Send`] asks for it); 1 closed (the wrapper throws an `InvalidStateError`); 2 the send
-/// queue is full (`QuotaExceededError`).
+/// What [`input::SEND`] and [`input::REQUEST`] return: 0 sent or queued (the wrapper keeps the
+/// message, and an [`Op::Send`] asks for it); 1 closed (the wrapper throws an
+/// `InvalidStateError`); 2 the send queue is full (`QuotaExceededError`).
 pub fn send_status(result: Result<(), SendError>) -> u8 {
     match result {
         Ok(()) => 0,
