@@ -115,6 +115,57 @@ async function control(path) {
   assert.ok(response.ok, `supervisor refused ${path}`);
 }
 
+/** The URLs of the chat screen's split module that `page` has requested so far. */
+function chunkRequests(page) {
+  const urls = [];
+  page.on('request', (request) => {
+    if (/\/split_chat_screen-[0-9a-f]+\.wasm$/.test(request.url())) urls.push(request.url());
+  });
+  return urls;
+}
+
+test('the chat screen is fetched only once the user starts typing a nickname', async () => {
+  const page = await newPage();
+  const chunk = chunkRequests(page);
+  await page.goto(APP_URL);
+  await page.locator('#nickname:focus').waitFor();
+  await statusIs(page, 'Connected');
+  await page.waitForTimeout(300);
+  assert.deepEqual(chunk, [], 'the first load does not fetch the chat screen');
+  const fetched = page.waitForResponse(/\/split_chat_screen-[0-9a-f]+\.wasm$/);
+  await page.keyboard.type('D');
+  assert.ok((await fetched).ok(), 'the chat screen arrives');
+  await page.keyboard.type('ana');
+  assert.equal(await page.locator('#nickname').inputValue(), 'Dana', 'typing went on undisturbed');
+  const submitted = Date.now();
+  await page.keyboard.press('Enter');
+  await page.locator('#room-name:focus').waitFor();
+  console.log(`nickname entered to chat screen shown: ${Date.now() - submitted} ms`);
+  assert.equal(chunk.length, 1, 'fetched once');
+  // Its styles came with it.
+  assert.equal(await page.locator('.chat').evaluate((e) => getComputedStyle(e).display), 'grid');
+  assertNoProblems(page);
+  await page.context().close();
+});
+
+test('a chat screen that fails to load says so, and "Try again" loads it', async () => {
+  const page = await newPage();
+  await page.route(/\/split_chat_screen-[0-9a-f]+\.wasm$/, (route) => route.abort());
+  await page.goto(APP_URL);
+  await page.locator('#nickname:focus').waitFor();
+  await page.keyboard.type('Erin');
+  await page.keyboard.press('Enter');
+  await page.locator('[role="status"]', { hasText: 'The chat could not be loaded' }).waitFor();
+  await page.unroute(/\/split_chat_screen-[0-9a-f]+\.wasm$/);
+  await page.getByRole('button', { name: 'Try again' }).click();
+  await page.locator('#room-name').waitFor();
+  await join(page, 'retry-room');
+  // The loader logs the failed fetch; nothing else may go wrong.
+  const unexpected = page.problems.filter((p) => !/Failed to fetch|ERR_FAILED/.test(p));
+  assert.deepEqual(unexpected, []);
+  await page.context().close();
+});
+
 let alice;
 let bob;
 

@@ -14,18 +14,27 @@ started=$SECONDS
 
 build_app
 
-# First load: index.html, the JS glue, the .wasm and the stylesheet, each gzip -9 as a server or
-# CDN would send them. The target is 100 KB; over 200 KB something is badly wrong (a debug build,
-# say) and the run fails.
+# First load: index.html, the stylesheet, the JS glue, the main .wasm and the split loader, each
+# gzip -9 as a server or CDN would send them; the chat screen's .wasm (split_*.wasm) comes later,
+# as the user types a nickname. The target is 100 KB; over 200 KB something is badly wrong (a
+# debug build, say) and the run fails.
 total=0
+later=0
 log "first load, gzip -9:"
 for file in dist/*; do
   [ -f "$file" ] || continue
   size=$(gzip -9 -c "$file" | wc -c)
-  total=$((total + size))
+  case "${file#dist/}" in
+    split_*) later=$((later + size)) ;;
+    *) total=$((total + size)) ;;
+  esac
   printf '    %-44s %8d bytes raw %8d gzip\n' "${file#dist/}" "$(wc -c <"$file")" "$size" >&2
 done
-printf '    %-44s %8s           %8d gzip (%d.%d KB)\n' total "" "$total" $((total / 1000)) $((total % 1000 / 100)) >&2
+printf '    %-44s %8s           %8d gzip (%d.%d KB)\n' "first load (all but split_*)" "" "$total" \
+  $((total / 1000)) $((total % 1000 / 100)) >&2
+printf '    %-44s %8s           %8d gzip (%d.%d KB)\n' "the chat screen, on demand" "" "$later" \
+  $((later / 1000)) $((later % 1000 / 100)) >&2
+[ "$later" -gt 0 ] || { echo "no split_*.wasm in dist/: the app was not split" >&2; exit 1; }
 [ "$total" -le 100000 ] || log "first load is over the 100 KB target"
 [ "$total" -le 200000 ] || { echo "first load is $total bytes gzip, over the 200 KB limit" >&2; exit 1; }
 

@@ -29,16 +29,20 @@ ensure_rustup_target() {
   rustup target add "$1"
 }
 
-# ensure_cargo_tool CRATE VERSION BINARY [--locked]: installs CRATE@VERSION from crates.io unless
-# BINARY already reports VERSION.
+# ensure_cargo_tool CRATE VERSION BINARY [CARGO_INSTALL_FLAGS]: installs CRATE@VERSION from
+# crates.io unless BINARY is on PATH at VERSION.
 ensure_cargo_tool() {
-  local crate="$1" version="$2" binary="$3" locked="${4:-}"
-  if command -v "$binary" >/dev/null 2>&1 && "$binary" --version 2>/dev/null | grep -q "$version"; then
-    return
+  local crate="$1" version="$2" binary="$3" flags="${4:-}"
+  if command -v "$binary" >/dev/null 2>&1; then
+    # By the tool's own --version, or, for a tool without one, by cargo's record of installs.
+    if "$binary" --version 2>/dev/null | grep -q "$version" ||
+      cargo install --list | grep -q "^$crate v$version:"; then
+      return
+    fi
   fi
   log "installing $crate $version (cargo install; a few minutes)"
   # shellcheck disable=SC2086
-  cargo install $locked "$crate" --version "$version"
+  cargo install $flags "$crate" --version "$version"
 }
 
 # ensure_apt PACKAGE...: installs the Debian packages that are missing.
@@ -88,7 +92,7 @@ ensure_npm() {
 build_app() {
   export PATH="$PWD/e2e/node_modules/.bin:$PATH"
   if [ -f dist/index.html ] && [ -z "$(find app client-wasm/src client-wasm/Cargo.toml protocol/src \
-    index.html Trunk.toml Cargo.toml Cargo.lock -newer dist/index.html -print -quit)" ]; then
+    index.html Trunk.toml Cargo.toml Cargo.lock scripts/split-app.sh -newer dist/index.html -print -quit)" ]; then
     log "the app in dist/ is up to date"
     return
   fi

@@ -26,20 +26,25 @@ ensure_rustup_target wasm32-unknown-unknown
 WASM_BINDGEN_VERSION=0.2.130
 GECKODRIVER_VERSION=0.37.1
 TRUNK_VERSION=0.21.14
+WASM_SPLIT_VERSION=0.2.4
 
-# The app's build: trunk runs cargo, then wasm-bindgen (wasm-bindgen-cli) and wasm-opt (npm
-# binaryen 132, not Debian's binaryen, whose wasm-opt 108 emits .wasm that browsers reject).
+# The app's build: trunk runs cargo and wasm-bindgen (wasm-bindgen-cli), then its post_build hook
+# (scripts/split-app.sh) splits the .wasm with wasm-split-cli (crate wasm_split_cli_support) and
+# runs wasm-opt (npm binaryen 132, not Debian's binaryen, whose wasm-opt 108 emits .wasm that
+# browsers reject) and terser (npm), both from e2e/node_modules.
 # Without --locked for wasm-bindgen-cli: a dependency version it locks is missing from the
 # registry mirror here.
 setup_app_build() {
   ensure_cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
   ensure_cargo_tool trunk "$TRUNK_VERSION" trunk --locked
+  ensure_cargo_tool wasm_split_cli_support "$WASM_SPLIT_VERSION" wasm-split-cli \
+    "--locked --features build-binary"
 }
 
 case "$what" in
   run)
     setup_app_build
-    # binaryen only: playwright-core is a dev dependency, for the tests.
+    # binaryen and terser only: playwright-core is a dev dependency, for the tests.
     ensure_npm e2e --omit=dev
     ;;
   test)

@@ -57,6 +57,8 @@
 //! - Components: [`App`] (here), [`status_bar`], [`nickname_form`], [`room_list`],
 //!   [`room_view`], [`message_list`], [`member_list`], [`composer`]. Each takes signals and
 //!   callbacks, so `tests/components.rs` mounts them alone.
+//! - [`chat_screen`] ([`ChatScreen`]): the room list and the room shown, in a .wasm of its own
+//!   that is fetched as the user types a nickname, so the first load is the nickname screen only.
 //! - [`decode`]: server text to `ServerMessage`, cheaply. [`clock`]: the wall clock and a ticking
 //!   signal of it.
 #![warn(missing_docs)]
@@ -64,6 +66,7 @@
 pub mod autoscroll;
 pub mod chat_client;
 pub mod chat_line;
+pub mod chat_screen;
 pub mod chat_state;
 pub mod clock;
 pub mod composer;
@@ -82,17 +85,12 @@ pub mod typing;
 pub mod use_socket;
 
 pub use chat_client::ChatClient;
+pub use chat_screen::ChatScreen;
 pub use chat_state::ChatState;
 pub use use_socket::{UseSocket, use_socket};
 
 use crate::{
-    clock::use_clock,
-    member_list::MemberEntry,
-    nickname_form::NicknameForm,
-    room_list::{RoomList, RoomSummary},
-    room_view::RoomView,
-    status_bar::StatusBar,
-    typing::typing_text,
+    chat_screen::Loading, clock::use_clock, nickname_form::NicknameForm, status_bar::StatusBar,
 };
 use leptos::prelude::*;
 use std::time::Duration;
@@ -124,27 +122,23 @@ fn Chat(
     let state = client.state;
     let now = use_clock(Duration::from_millis(500));
     let nickname = Memo::new(move |_| state.with(|s| s.nickname.clone()));
-    let current = Memo::new(move |_| state.with(|s| s.current.clone()));
-    let rooms = Signal::derive(move || {
-        state.with(|s| {
-            s.rooms
-                .iter()
-                .map(|room| RoomSummary {
-                    name: room.name.clone(),
-                    unread: room.unread,
-                    joined: room.joined,
-                })
-                .collect::<Vec<_>>()
-        })
-    });
     // Memos where a change rebuilds a subtree: the chat is built once the nickname is set, not
     // again on every message.
     let named = Memo::new(move |_| nickname.with(Option::is_some));
+    // Fetched as the user starts typing a nickname (below), or once one is set; after a failed
+    // fetch, again when the connection comes back.
+    let screen = ChatScreen::new();
+    Effect::new(move |_| {
+        client.socket.is_connected.track();
+        if named.get() {
+            screen.load();
+        }
+    });
     let notice = Memo::new(move |_| state.with(|s| s.notice.clone()));
     let announcement = Signal::derive(move || state.with(|s| s.announcement.clone()));
     let welcome = move || {
         view! {
-            <main class="welcome">
+            <main class="welcome" on:input=move |_| screen.load()>
                 <NicknameForm on_submit=Callback::new(move |name: String| client.set_nickname(name)) />
             </main>
         }
@@ -171,11 +165,16 @@ fn Chat(
                         }
                     })
             }}
+            // The loading state is read only once named: the nickname form must not be rebuilt,
+            // losing what was typed, when the chat screen arrives while the user types.
             {move || {
-                if named.get() {
-                    rooms_and_room(client, rooms, current, now).into_any()
-                } else {
-                    welcome().into_any()
+                if !named.get() {
+                    return welcome().into_any();
+                }
+                match screen.state().get() {
+                    Loading::Ready(render) => render(client, now),
+                    Loading::Idle | Loading::Pending => loading(screen, false).into_any(),
+                    Loading::Failed => loading(screen, true).into_any(),
                 }
             }}
             <div class="sr-only" aria-live="polite" aria-atomic="true">{announcement}</div>
@@ -183,81 +182,21 @@ fn Chat(
     }
 }
 
-/// The room list beside the room shown.
-fn rooms_and_room(
-    client: ChatClient,
-    rooms: Signal<Vec<RoomSummary>>,
-    current: Memo<Option<String>>,
-    now: Signal<u64>,
-) -> impl IntoView {
+/// Shown while the chat screen loads, and with "Try again" if it `failed` to load.
+fn loading(screen: ChatScreen, failed: bool) -> impl IntoView {
+    let text = if failed {
+        "The chat could not be loaded from the server."
+    } else {
+        "Loading the chat…"
+    };
     view! {
-        <div class="chat">
-            <RoomList
-                rooms=rooms
-                current=current
-                on_join=Callback::new(move |name: String| client.join(&name))
-                on_select=Callback::new(move |name: String| client.select(&name))
-                on_leave=Callback::new(move |name: String| client.leave(&name))
-            />
-            <main class="room-pane">
-                // Rebuilt only when another room is shown: `current` is a memo.
-                {move || match current.get() {
-                    Some(room) => room_pane(client, room, now).into_any(),
-                    None => {
-                        view! {
-                            <div class="empty">
-                                <h2>"No room yet"</h2>
-                                <p>"Join a room to start chatting: try " <code>"lobby"</code> "."</p>
-                            </div>
-                        }
-                            .into_any()
-                    }
-                }}
-            </main>
-        </div>
-    }
-}
-
-/// The [`RoomView`] of `room`, fed from the client's state.
-fn room_pane(client: ChatClient, room: String, now: Signal<u64>) -> impl IntoView {
-    let state = client.state;
-    let name = room.clone();
-    let lines = Signal::derive(move || {
-        state.with(|s| s.room(&name).map(|r| r.lines.clone()).unwrap_or_default())
-    });
-    let name = room.clone();
-    let joined = Signal::derive(move || state.with(|s| s.room(&name).is_some_and(|r| r.joined)));
-    let name = room.clone();
-    let members = Signal::derive(move || {
-        state.with(|s| {
-            let me = s.client_id.as_deref();
-            s.room(&name)
-                .map(|r| {
-                    r.members
-                        .iter()
-                        .map(|m| MemberEntry {
-                            user_id: m.user_id.clone(),
-                            name: m.display_name(),
-                            me: Some(m.user_id.as_str()) == me,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        })
-    });
-    let name = room.clone();
-    let typing =
-        Signal::derive(move || typing_text(&state.with(|s| s.typing_names(&name, now.get()))));
-    view! {
-        <RoomView
-            room=room
-            joined=joined
-            lines=lines
-            members=members
-            typing=typing
-            on_send=Callback::new(move |text: String| client.send(&text))
-            on_typing=Callback::new(move |()| client.typing())
-            on_retry=Callback::new(move |key: u64| client.retry(key))
-        />
+        <main class="welcome">
+            <div class="card" role="status">
+                <p>{text}</p>
+                <button type="button" hidden=!failed on:click=move |_| screen.load()>
+                    "Try again"
+                </button>
+            </div>
+        </main>
     }
 }

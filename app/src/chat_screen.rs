@@ -1,0 +1,206 @@
+//! `ChatScreen`: the room list beside the room shown, loaded on demand.
+//!
+//! The chat screen is a third of the app's code and nobody needs it before they have picked a
+//! nickname. `#[wasm_split]` marks its entry point as a split point: a release build
+//! (`scripts/split-app.sh`, run by trunk after every build) moves everything only it reaches into
+//! a .wasm of its own, which the page fetches when [`ChatScreen::load`] is first called: as the
+//! user starts typing a nickname. Without the split (native tests) the call is direct.
+//!
+//! What comes back is the screen's render function, so once loaded the screen is built
+//! synchronously, like any other view. The screen's styles (`chat_screen.css`) travel in the same
+//! .wasm and are added to the page's `<head>` the first time the screen is built.
+
+use crate::{
+    ChatClient,
+    member_list::MemberEntry,
+    room_list::{RoomList, RoomSummary},
+    room_view::RoomView,
+    typing::typing_text,
+};
+use leptos::{prelude::*, wasm_split::SplitLoaderError};
+use std::sync::Once;
+
+/// Builds the chat screen for a client, with a clock for typing notices.
+pub type Render = fn(ChatClient, Signal<u64>) -> AnyView;
+
+/// How far loading the chat screen has got.
+#[derive(Debug, Clone, Copy)]
+pub enum Loading {
+    /// Not asked for yet.
+    Idle,
+    /// Being fetched.
+    Pending,
+    /// Loaded: call it to build the screen.
+    Ready(Render),
+    /// The fetch failed (the server was unreachable, say); [`ChatScreen::load`] tries again.
+    Failed,
+}
+
+/// Loads the chat screen once and says how far it got. `Copy`, so handlers capture it freely.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatScreen {
+    state: RwSignal<Loading>,
+}
+
+impl Default for ChatScreen {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChatScreen {
+    /// A screen not loaded yet, owned by the current owner.
+    pub fn new() -> Self {
+        Self {
+            state: RwSignal::new(Loading::Idle),
+        }
+    }
+
+    /// Starts loading, unless it is loading or loaded already; after a failure, tries again.
+    pub fn load(self) {
+        if matches!(
+            self.state.get_untracked(),
+            Loading::Pending | Loading::Ready(_)
+        ) {
+            return;
+        }
+        self.state.set(Loading::Pending);
+        leptos::task::spawn_local(async move {
+            let loaded = match entry().await {
+                Ok(render) => Loading::Ready(render),
+                // The loader has logged why to the console.
+                Err(LoadError) => Loading::Failed,
+            };
+            // The owner may have gone while the fetch ran.
+            let _ = self.state.try_set(loaded);
+        });
+    }
+
+    /// How far loading has got.
+    pub fn state(self) -> Signal<Loading> {
+        self.state.into()
+    }
+}
+
+/// The split module could not be fetched or instantiated.
+#[derive(Debug)]
+struct LoadError;
+
+impl From<SplitLoaderError> for LoadError {
+    fn from(_: SplitLoaderError) -> Self {
+        LoadError
+    }
+}
+
+/// The split point: everything only this reaches goes into `split_chat_screen.wasm`.
+#[leptos::wasm_split::wasm_split(chat_screen, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn entry() -> Result<Render, LoadError> {
+    Ok(render)
+}
+
+/// The chat screen's stylesheet as a `<style>` element, added to the page by [`add_styles`].
+const STYLES: &str = concat!("<style>", include_str!("chat_screen.css"), "</style>");
+
+/// Adds [`STYLES`] to the page's `<head>`, once.
+fn add_styles() {
+    static ADDED: Once = Once::new();
+    ADDED.call_once(|| {
+        if let Some(head) = web_sys::window()
+            .and_then(|window| window.document())
+            .and_then(|document| document.head())
+        {
+            // A page that refuses it shows the screen unstyled, still usable.
+            let _ = head.insert_adjacent_html("beforeend", STYLES);
+        }
+    });
+}
+
+/// The room list beside the room shown.
+fn render(client: ChatClient, now: Signal<u64>) -> AnyView {
+    add_styles();
+    let state = client.state;
+    let current = Memo::new(move |_| state.with(|s| s.current.clone()));
+    let rooms = Signal::derive(move || {
+        state.with(|s| {
+            s.rooms
+                .iter()
+                .map(|room| RoomSummary {
+                    name: room.name.clone(),
+                    unread: room.unread,
+                    joined: room.joined,
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    view! {
+        <div class="chat">
+            <RoomList
+                rooms=rooms
+                current=current
+                on_join=Callback::new(move |name: String| client.join(&name))
+                on_select=Callback::new(move |name: String| client.select(&name))
+                on_leave=Callback::new(move |name: String| client.leave(&name))
+            />
+            <main class="room-pane">
+                // Rebuilt only when another room is shown: `current` is a memo.
+                {move || match current.get() {
+                    Some(room) => room_pane(client, room, now).into_any(),
+                    None => {
+                        view! {
+                            <div class="empty">
+                                <h2>"No room yet"</h2>
+                                <p>"Join a room to start chatting: try " <code>"lobby"</code> "."</p>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                }}
+            </main>
+        </div>
+    }
+    .into_any()
+}
+
+/// The [`RoomView`] of `room`, fed from the client's state.
+fn room_pane(client: ChatClient, room: String, now: Signal<u64>) -> impl IntoView {
+    let state = client.state;
+    let name = room.clone();
+    let lines = Signal::derive(move || {
+        state.with(|s| s.room(&name).map(|r| r.lines.clone()).unwrap_or_default())
+    });
+    let name = room.clone();
+    let joined = Signal::derive(move || state.with(|s| s.room(&name).is_some_and(|r| r.joined)));
+    let name = room.clone();
+    let members = Signal::derive(move || {
+        state.with(|s| {
+            let me = s.client_id.as_deref();
+            s.room(&name)
+                .map(|r| {
+                    r.members
+                        .iter()
+                        .map(|m| MemberEntry {
+                            user_id: m.user_id.clone(),
+                            name: m.display_name(),
+                            me: Some(m.user_id.as_str()) == me,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+    });
+    let name = room.clone();
+    let typing =
+        Signal::derive(move || typing_text(&state.with(|s| s.typing_names(&name, now.get()))));
+    view! {
+        <RoomView
+            room=room
+            joined=joined
+            lines=lines
+            members=members
+            typing=typing
+            on_send=Callback::new(move |text: String| client.send(&text))
+            on_typing=Callback::new(move |()| client.typing())
+            on_retry=Callback::new(move |key: u64| client.retry(key))
+        />
+    }
+}
