@@ -1,5 +1,5 @@
 //! Links the app's wasm32 binary with `--emit-relocs`: the relocations let wasm-split
-//! (`scripts/split-app.sh`) move the chat screen into a .wasm of its own.
+//! (`scripts/post-build.sh`) move the chat screen into a .wasm of its own.
 
 fn main() {
     if std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("wasm32") {

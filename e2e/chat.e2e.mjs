@@ -127,14 +127,24 @@ function chunkRequests(page) {
 test('the chat screen is fetched only once the user starts typing a nickname', async () => {
   const page = await newPage();
   const chunk = chunkRequests(page);
-  await page.goto(APP_URL);
+  const index = await page.goto(APP_URL);
+  assert.equal(index.headers()['content-encoding'], 'gzip', 'the build is sent gzipped');
   await page.locator('#nickname:focus').waitFor();
   await statusIs(page, 'Connected');
   await page.waitForTimeout(300);
   assert.deepEqual(chunk, [], 'the first load does not fetch the chat screen');
+  // What crossed the network for the first screen, headers included (the WebSocket aside).
+  const firstLoad = await page.evaluate(() =>
+    [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]
+      .reduce((sum, entry) => sum + entry.transferSize, 0),
+  );
+  console.log(`first load over the network: ${firstLoad} bytes`);
+  assert.ok(firstLoad > 50_000 && firstLoad < 110_000, `first load ${firstLoad} bytes`);
   const fetched = page.waitForResponse(/\/split_chat_screen-[0-9a-f]+\.wasm$/);
   await page.keyboard.type('D');
-  assert.ok((await fetched).ok(), 'the chat screen arrives');
+  const response = await fetched;
+  assert.ok(response.ok(), 'the chat screen arrives');
+  assert.equal(response.headers()['content-encoding'], 'gzip');
   await page.keyboard.type('ana');
   assert.equal(await page.locator('#nickname').inputValue(), 'Dana', 'typing went on undisturbed');
   const submitted = Date.now();

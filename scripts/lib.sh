@@ -92,7 +92,7 @@ ensure_npm() {
 build_app() {
   export PATH="$PWD/e2e/node_modules/.bin:$PATH"
   if [ -f dist/index.html ] && [ -z "$(find app client-wasm/src client-wasm/Cargo.toml protocol/src \
-    index.html Trunk.toml Cargo.toml Cargo.lock scripts/split-app.sh -newer dist/index.html -print -quit)" ]; then
+    index.html Trunk.toml Cargo.toml Cargo.lock scripts/post-build.sh -newer dist/index.html -print -quit)" ]; then
     log "the app in dist/ is up to date"
     return
   fi

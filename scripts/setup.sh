@@ -29,7 +29,7 @@ TRUNK_VERSION=0.21.14
 WASM_SPLIT_VERSION=0.2.4
 
 # The app's build: trunk runs cargo and wasm-bindgen (wasm-bindgen-cli), then its post_build hook
-# (scripts/split-app.sh) splits the .wasm with wasm-split-cli (crate wasm_split_cli_support) and
+# (scripts/post-build.sh) splits the .wasm with wasm-split-cli (crate wasm_split_cli_support) and
 # runs wasm-opt (npm binaryen 132, not Debian's binaryen, whose wasm-opt 108 emits .wasm that
 # browsers reject) and terser (npm), both from e2e/node_modules.
 # Without --locked for wasm-bindgen-cli: a dependency version it locks is missing from the

@@ -2,7 +2,7 @@
 //!
 //! The chat screen is a third of the app's code and nobody needs it before they have picked a
 //! nickname. `#[wasm_split]` marks its entry point as a split point: a release build
-//! (`scripts/split-app.sh`, run by trunk after every build) moves everything only it reaches into
+//! (`scripts/post-build.sh`, run by trunk after every build) moves everything only it reaches into
 //! a .wasm of its own, which the page fetches when [`ChatScreen::load`] is first called: as the
 //! user starts typing a nickname. Without the split (native tests) the call is direct.
 //!

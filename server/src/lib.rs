@@ -30,6 +30,8 @@
 //! - [`peer`], [`outbox`], [`frame`], [`write_batch`]: a connected client, its bounded outgoing
 //!   queue, a message encoded once (as a whole WebSocket frame) for every recipient, and the
 //!   frames being written to one socket with vectored writes.
+//! - [`static_files`]: the built app on `/`, gzipped when the build made `.gz` files, cached by
+//!   file name (a year when the name has a content hash, revalidated otherwise).
 //! - [`origin`], [`metrics`], [`config`], [`client_id`]: the rest; [`fault`]: simulated failures for
 //!   tests, enabled only by `--test-mode`.
 #![warn(missing_docs)]
@@ -50,6 +52,7 @@ pub mod refusal;
 pub mod rooms;
 pub mod server;
 pub mod session;
+pub mod static_files;
 pub mod write_batch;
 
 pub use client_id::ClientId;

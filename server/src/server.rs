@@ -4,6 +4,7 @@ use crate::{
     ClientId, Config, Handshake, MemoryRooms, Metrics, OriginPolicy, Outbox, Peer, Rooms, Session,
     connection,
     fault::{Fault, FaultQuery},
+    static_files,
 };
 use axum::{
     Router,
@@ -18,7 +19,6 @@ use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Instant};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tower_http::services::{ServeDir, ServeFile};
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -119,8 +119,7 @@ fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics));
     let dir = &state.config.static_dir;
     let app = if dir.is_dir() {
-        // `fallback`, not `not_found_service`: a path the app routes itself is a page, 200.
-        app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html"))))
+        app.fallback_service(static_files::router(dir))
     } else {
         tracing::info!(dir = %dir.display(), "no built app; / shows a note");
         app.route("/", get(no_app))

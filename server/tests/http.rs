@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{TestServer, config, metric_value};
+use common::{HttpResponse, TestServer, config, metric_value};
 use std::{
     path::PathBuf,
     sync::atomic::{AtomicUsize, Ordering},
@@ -153,4 +153,70 @@ async fn the_server_routes_win_over_the_built_app() {
     assert_eq!(server.get("/metrics").await.status, 200);
     let mut client = server.connect().await;
     client.expect_nothing_pending().await;
+}
+
+/// A server with a release-like build: fingerprinted files, and `.gz` beside some of them.
+async fn serving_a_release_build() -> (TestServer, TempDir) {
+    let dir = TempDir::new();
+    let write = |name: &str, content: &[u8]| {
+        std::fs::write(dir.0.join(name), content).unwrap_or_else(|e| panic!("write {name}: {e}"));
+    };
+    write("index.html", INDEX.as_bytes());
+    write("index.html.gz", b"index, gzipped");
+    write("tether-app-0123456789abcdef.js", b"console.log('app');\n");
+    write("tether-app-0123456789abcdef.js.gz", b"app, gzipped");
+    write("__wasm_split.js", b"export {};\n");
+    let server = TestServer::with(config().static_dir(&dir.0)).await;
+    (server, dir)
+}
+
+#[tokio::test]
+async fn fingerprinted_files_are_cached_for_good_and_the_rest_revalidated() {
+    let (server, _dir) = serving_a_release_build().await;
+    let cache = |response: &HttpResponse| response.header("cache-control").map(str::to_owned);
+    let app = server.get("/tether-app-0123456789abcdef.js").await;
+    assert_eq!(app.status, 200);
+    assert_eq!(
+        cache(&app).as_deref(),
+        Some("public, max-age=31536000, immutable")
+    );
+    for path in ["/", "/index.html", "/__wasm_split.js", "/rooms/lobby"] {
+        let response = server.get(path).await;
+        assert_eq!(response.status, 200, "{path}");
+        assert_eq!(cache(&response).as_deref(), Some("no-cache"), "{path}");
+    }
+    // Not for the server's own routes, nor for what is not there.
+    assert_eq!(server.get("/healthz").await.header("cache-control"), None);
+}
+
+#[tokio::test]
+async fn a_browser_that_accepts_gzip_gets_the_gz_file() {
+    let (server, _dir) = serving_a_release_build().await;
+    let gzip = [("Accept-Encoding", "gzip, deflate, br")];
+    let app = server
+        .get_with("/tether-app-0123456789abcdef.js", &gzip)
+        .await;
+    assert_eq!(app.status, 200);
+    assert_eq!(app.header("content-encoding"), Some("gzip"));
+    assert_eq!(app.body, b"app, gzipped");
+    assert!(
+        app.header("content-type")
+            .is_some_and(|t| t.starts_with("text/javascript")),
+        "typed by the original name: {:?}",
+        app.header("content-type")
+    );
+    assert_eq!(app.header("vary"), Some("accept-encoding"));
+    // A page of the app falls back to index.html, gzipped too.
+    let page = server.get_with("/rooms/lobby", &gzip).await;
+    assert_eq!(
+        (page.status, page.body.as_slice()),
+        (200, &b"index, gzipped"[..])
+    );
+    // Without Accept-Encoding, or for a file with no .gz: the file itself.
+    let plain = server.get("/tether-app-0123456789abcdef.js").await;
+    assert_eq!(plain.header("content-encoding"), None);
+    assert_eq!(plain.text(), "console.log('app');\n");
+    let link = server.get_with("/__wasm_split.js", &gzip).await;
+    assert_eq!(link.header("content-encoding"), None);
+    assert_eq!(link.text(), "export {};\n");
 }

@@ -147,6 +147,11 @@ impl TestServer {
         http_get(self.addr, path, &[]).await
     }
 
+    /// GETs a path with extra request headers.
+    pub(crate) async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+        http_get(self.addr, path, headers).await
+    }
+
     /// The `/metrics` text.
     pub(crate) async fn metrics(&self) -> String {
         let response = self.get("/metrics").await;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Trunk's post_build hook (Trunk.toml), for `trunk build` and `trunk serve` alike: splits the chat
-# app's .wasm so that the first load carries only what the nickname screen needs.
+# Trunk's post_build hook (Trunk.toml), for `trunk build` and `trunk serve` alike. It splits the
+# chat app's .wasm so that the first load carries only what the nickname screen needs.
 #
 # Trunk has built the app with cargo (linked with --emit-relocs: app/build.rs) and run
 # wasm-bindgen on it; wasm-bindgen drops the relocations that splitting needs, so this starts
@@ -9,9 +9,10 @@
 #      module, one split_<name>.wasm per split point, and __wasm_split.js, which fetches them;
 #   2. wasm-bindgen turns the main module into the same <name>.js and <name>_bg.wasm that trunk
 #      made and index.html loads (data-integrity="none" there: the files change here);
-#   3. release only: wasm-opt -Oz --converge on every .wasm, terser on both .js files, and each
-#      split_<name>.wasm renamed with a hash of its content, so a browser never pairs a cached
-#      chunk with a newer main module.
+#   3. release only: wasm-opt -Oz --converge on every .wasm, terser on both .js files, each
+#      split_<name>.wasm renamed with a hash of its content (so a browser never pairs a cached
+#      chunk with a newer main module), and every file gzipped beside itself (file.gz), which
+#      tether-server sends to browsers that accept gzip.
 # Needs wasm-split-cli, wasm-bindgen, and wasm-opt 132 and terser from e2e/node_modules on PATH
 # (scripts/setup.sh installs them; scripts/lib.sh's build_app sets PATH).
 set -euo pipefail
@@ -28,7 +29,7 @@ input="$target_dir/wasm32-unknown-unknown/$profile/tether-app.wasm"
 # The name trunk gave the app's JS (tether-app-<hash>.js); the main module keeps it.
 glue=("$staging"/tether-app-*.js)
 [ ${#glue[@]} -eq 1 ] && [ -f "${glue[0]}" ] || {
-  echo "split-app: expected one tether-app-*.js in $staging, found: ${glue[*]}" >&2
+  echo "post-build: expected one tether-app-*.js in $staging, found: ${glue[*]}" >&2
   exit 1
 }
 name="$(basename "${glue[0]}" .js)"
@@ -52,7 +53,7 @@ if [ "${TRUNK_PROFILE:-}" = release ]; then
     mv "$chunk" "$work/$hashed"
     sed -i "s|\"\\./$base\\.wasm\"|\"./$hashed\"|" "$link"
     grep -q "\"./$hashed\"" "$link" || {
-      echo "split-app: $base.wasm is not named in __wasm_split.js" >&2
+      echo "post-build: $base.wasm is not named in __wasm_split.js" >&2
       exit 1
     }
   done
@@ -61,4 +62,7 @@ if [ "${TRUNK_PROFILE:-}" = release ]; then
   done
 fi
 mv "$work"/split_*.wasm "$link" "$staging/"
-echo "split-app: $name.js, ${name}_bg.wasm, __wasm_split.js and $(cd "$staging" && echo split_*.wasm)"
+if [ "${TRUNK_PROFILE:-}" = release ]; then
+  find "$staging" -maxdepth 1 -type f ! -name '*.gz' -exec gzip -9 --keep --force {} +
+fi
+echo "post-build: $name.js, ${name}_bg.wasm, __wasm_split.js and $(cd "$staging" && echo split_*.wasm)"
