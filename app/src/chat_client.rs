@@ -29,6 +29,10 @@ pub const TYPING_THROTTLE: Duration = Duration::from_secs(2);
 /// time from load to connected, which the end-to-end test reads.
 pub const CONNECTED_MARK: &str = "tether:connected";
 
+/// The room half of [`ChatState::apply`] ([`ChatState::apply_room`]), which the chat screen
+/// hands over when it loads (see [`ChatClient::handle_room_events`]).
+pub type RoomEvents = fn(&mut ChatState, ServerMessage, u64) -> Vec<Followup>;
+
 /// The chat's state and actions over one socket. `Copy`, so handlers capture it freely.
 #[derive(Debug, Clone, Copy)]
 pub struct ChatClient {
@@ -37,6 +41,7 @@ pub struct ChatClient {
     /// Everything the chat shows.
     pub state: RwSignal<ChatState>,
     typing: StoredValue<Throttle>,
+    room_events: StoredValue<Option<RoomEvents>>,
 }
 
 impl ChatClient {
@@ -46,6 +51,7 @@ impl ChatClient {
             socket,
             state: RwSignal::new(ChatState::default()),
             typing: StoredValue::new(Throttle::new(TYPING_THROTTLE)),
+            room_events: StoredValue::new(None),
         };
         socket.on_event(move |event| match event {
             SocketEvent::Message(message) => client.receive(message),
@@ -67,9 +73,17 @@ impl ChatClient {
         if matches!(message, ServerMessage::Connected(_)) {
             mark_connected();
         }
+        let room_events = self.room_events.try_get_value().flatten();
         let followups = self
             .state
-            .try_update(|state| state.apply(message, now_ms()))
+            .try_update(|state| {
+                let event = state.apply_connection(message)?;
+                // Before the chat screen there are no rooms, and `apply_room` would ignore an
+                // event for a room it does not have anyway.
+                let apply_room = room_events?;
+                Some(apply_room(state, event, now_ms()))
+            })
+            .flatten()
             .unwrap_or_default();
         for followup in followups {
             match followup {
@@ -95,6 +109,12 @@ impl ChatClient {
         if joined {
             let _ = self.socket.send("presence", &RoomRef::new(room));
         }
+    }
+
+    /// Takes in room events from now on, with `apply` ([`ChatState::apply_room`]). Until then
+    /// only connection messages are: the first page does not carry the room logic.
+    pub fn handle_room_events(&self, apply: RoomEvents) {
+        self.room_events.set_value(Some(apply));
     }
 
     /// Sets the nickname and tells the server (`identify`). It is sent again after every

@@ -1,17 +1,21 @@
 //! `ChatScreen`: the room list beside the room shown, loaded on demand.
 //!
 //! The chat screen is a third of the app's code and nobody needs it before they have picked a
-//! nickname. `#[wasm_split]` marks its entry point as a split point: a release build
-//! (`scripts/post-build.sh`, run by trunk after every build) moves everything only it reaches into
-//! a .wasm of its own, which the page fetches when [`ChatScreen::load`] is first called: as the
-//! user starts typing a nickname. Without the split (native tests) the call is direct.
+//! nickname. `#[wasm_split]` marks its entry point as a split point: every trunk build runs
+//! `scripts/post-build.sh`, which moves everything only that entry point reaches into a .wasm of
+//! its own, fetched when [`ChatScreen::load`] is first called: as the user starts typing a
+//! nickname. Without the split (native tests) the call is direct.
 //!
 //! What comes back is the screen's render function, so once loaded the screen is built
-//! synchronously, like any other view. The screen's styles (`chat_screen.css`) travel in the same
-//! .wasm and are added to the page's `<head>` the first time the screen is built.
+//! synchronously like any other view, and the room half of the chat's state machine
+//! ([`ChatState::apply_room`](crate::ChatState::apply_room)), which the client uses from then
+//! on: room events only answer joins, which only this screen makes. The screen's styles
+//! (`chat_screen.css`) travel in the same .wasm and are added to the page's `<head>` the first
+//! time the screen is built.
 
 use crate::{
-    ChatClient,
+    ChatClient, ChatState,
+    chat_client::RoomEvents,
     member_list::MemberEntry,
     room_list::{RoomList, RoomSummary},
     room_view::RoomView,
@@ -36,22 +40,26 @@ pub enum Loading {
     Failed,
 }
 
-/// Loads the chat screen once and says how far it got. `Copy`, so handlers capture it freely.
+/// What the chat screen's module hands over when it has loaded.
+#[derive(Debug, Clone, Copy)]
+struct Module {
+    render: Render,
+    room_events: RoomEvents,
+}
+
+/// Loads the chat screen for a client, once, and says how far it got. `Copy`, so handlers
+/// capture it freely.
 #[derive(Debug, Clone, Copy)]
 pub struct ChatScreen {
+    client: ChatClient,
     state: RwSignal<Loading>,
 }
 
-impl Default for ChatScreen {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl ChatScreen {
-    /// A screen not loaded yet, owned by the current owner.
-    pub fn new() -> Self {
+    /// The screen of `client`, not loaded yet, owned by the current owner.
+    pub fn new(client: ChatClient) -> Self {
         Self {
+            client,
             state: RwSignal::new(Loading::Idle),
         }
     }
@@ -67,7 +75,10 @@ impl ChatScreen {
         self.state.set(Loading::Pending);
         leptos::task::spawn_local(async move {
             let loaded = match entry().await {
-                Ok(render) => Loading::Ready(render),
+                Ok(module) => {
+                    self.client.handle_room_events(module.room_events);
+                    Loading::Ready(module.render)
+                }
                 // The loader has logged why to the console.
                 Err(LoadError) => Loading::Failed,
             };
@@ -94,8 +105,11 @@ impl From<SplitLoaderError> for LoadError {
 
 /// The split point: everything only this reaches goes into `split_chat_screen.wasm`.
 #[leptos::wasm_split::wasm_split(chat_screen, wasm_split_path = ::leptos::wasm_split, fallible)]
-fn entry() -> Result<Render, LoadError> {
-    Ok(render)
+fn entry() -> Result<Module, LoadError> {
+    Ok(Module {
+        render,
+        room_events: ChatState::apply_room,
+    })
 }
 
 /// The chat screen's stylesheet as a `<style>` element, added to the page by [`add_styles`].

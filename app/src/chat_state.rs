@@ -156,10 +156,34 @@ impl ChatState {
         }
     }
 
-    /// Takes in a message from the server, received at `now_ms`, and says what to send back.
+    /// Takes in a message from the server, received at `now_ms`, and says what to send back:
+    /// [`apply_connection`](Self::apply_connection), then
+    /// [`apply_room`](Self::apply_room) with what it hands back.
     pub fn apply(&mut self, message: ServerMessage, now_ms: u64) -> Vec<Followup> {
+        match self.apply_connection(message) {
+            Some(room_event) => self.apply_room(room_event, now_ms),
+            None => Vec::new(),
+        }
+    }
+
+    /// Takes in a message about the connection itself (`connected`, `error`) and hands back any
+    /// other. The app runs this half from the first page and loads the other with the chat
+    /// screen (`chat_screen`): room events only come for rooms joined there.
+    pub fn apply_connection(&mut self, message: ServerMessage) -> Option<ServerMessage> {
         match message {
             ServerMessage::Connected(connected) => self.client_id = Some(connected.client_id),
+            ServerMessage::Error(error) => self.notice = Some(error.message),
+            other => return Some(other),
+        }
+        None
+    }
+
+    /// Takes in a message about rooms (joins, members, typing, chat messages), received at
+    /// `now_ms`, and says what to send back. Anything else is ignored: acks resolve their
+    /// requests inside tether-client; private messages, pongs and anything newer are not part
+    /// of this UI.
+    pub fn apply_room(&mut self, message: ServerMessage, now_ms: u64) -> Vec<Followup> {
+        match message {
             ServerMessage::Joined(joined) => {
                 let me = self.client_id.clone();
                 let nickname = self.nickname.clone();
@@ -239,9 +263,6 @@ impl ChatState {
                     });
                 }
             }
-            ServerMessage::Error(error) => self.notice = Some(error.message),
-            // Acks resolve their requests inside tether-client; private messages, pongs and
-            // anything newer are not part of this UI.
             _ => {}
         }
         Vec::new()
@@ -592,5 +613,41 @@ mod tests {
         let text = "<img src=x onerror=alert(1)>";
         chat.apply(message("lobby", "b", None, text), 0);
         assert_eq!(texts(&chat, "lobby"), [text]);
+    }
+
+    #[test]
+    fn the_connection_half_takes_its_messages_and_hands_back_room_events() {
+        let mut chat = ChatState::default();
+        let connected = ServerMessage::Connected(Connected {
+            client_id: "me-id".into(),
+        });
+        assert_eq!(chat.apply_connection(connected), None);
+        assert_eq!(chat.client_id.as_deref(), Some("me-id"));
+        let error = ServerMessage::Error(ErrorPayload {
+            message: "refused".into(),
+            code: None,
+        });
+        assert_eq!(chat.apply_connection(error), None);
+        assert_eq!(chat.notice.as_deref(), Some("refused"));
+        let before = chat.clone();
+        for event in [
+            joined("lobby"),
+            message("lobby", "b", None, "hi"),
+            typing("lobby", "b", "B"),
+        ] {
+            assert_eq!(chat.apply_connection(event.clone()), Some(event));
+        }
+        assert_eq!(chat, before, "room events leave the connection half alone");
+    }
+
+    #[test]
+    fn the_room_half_ignores_connection_messages() {
+        let mut chat = in_lobby();
+        let before = chat.clone();
+        let connected = ServerMessage::Connected(Connected {
+            client_id: "other-id".into(),
+        });
+        assert_eq!(chat.apply_room(connected, 0), []);
+        assert_eq!(chat, before);
     }
 }

@@ -127,7 +127,7 @@ fn Chat(
     let named = Memo::new(move |_| nickname.with(Option::is_some));
     // Fetched as the user starts typing a nickname (below), or once one is set; after a failed
     // fetch, again when the connection comes back.
-    let screen = ChatScreen::new();
+    let screen = ChatScreen::new(client);
     Effect::new(move |_| {
         client.socket.is_connected.track();
         if named.get() {
