@@ -115,11 +115,14 @@ async function control(path) {
   assert.ok(response.ok, `supervisor refused ${path}`);
 }
 
+/** The URL of the chat screen's split module, content-hashed by scripts/post-build.sh. */
+const CHUNK = /\/split_chat_screen-[0-9a-f]+\.wasm$/;
+
 /** The URLs of the chat screen's split module that `page` has requested so far. */
 function chunkRequests(page) {
   const urls = [];
   page.on('request', (request) => {
-    if (/\/split_chat_screen-[0-9a-f]+\.wasm$/.test(request.url())) urls.push(request.url());
+    if (CHUNK.test(request.url())) urls.push(request.url());
   });
   return urls;
 }
@@ -140,7 +143,7 @@ test('the chat screen is fetched only once the user starts typing a nickname', a
   );
   console.log(`first load over the network: ${firstLoad} bytes`);
   assert.ok(firstLoad > 50_000 && firstLoad < 110_000, `first load ${firstLoad} bytes`);
-  const fetched = page.waitForResponse(/\/split_chat_screen-[0-9a-f]+\.wasm$/);
+  const fetched = page.waitForResponse(CHUNK);
   await page.keyboard.type('D');
   const response = await fetched;
   assert.ok(response.ok(), 'the chat screen arrives');
@@ -160,13 +163,13 @@ test('the chat screen is fetched only once the user starts typing a nickname', a
 
 test('a chat screen that fails to load says so, and "Try again" loads it', async () => {
   const page = await newPage();
-  await page.route(/\/split_chat_screen-[0-9a-f]+\.wasm$/, (route) => route.abort());
+  await page.route(CHUNK, (route) => route.abort());
   await page.goto(APP_URL);
   await page.locator('#nickname:focus').waitFor();
   await page.keyboard.type('Erin');
   await page.keyboard.press('Enter');
   await page.locator('[role="status"]', { hasText: 'The chat could not be loaded' }).waitFor();
-  await page.unroute(/\/split_chat_screen-[0-9a-f]+\.wasm$/);
+  await page.unroute(CHUNK);
   await page.getByRole('button', { name: 'Try again' }).click();
   await page.locator('#room-name').waitFor();
   await join(page, 'retry-room');

@@ -18,10 +18,12 @@
 set -euo pipefail
 
 staging="${TRUNK_STAGING_DIR:?this is trunk\'s post_build hook: run trunk build}"
-case "${TRUNK_PROFILE:-}" in
-  release) profile=wasm-release ;; # data-cargo-profile-release in index.html
-  *) profile=debug ;;
-esac
+release=false
+profile=debug
+if [ "${TRUNK_PROFILE:-}" = release ]; then
+  release=true
+  profile=wasm-release # data-cargo-profile-release in index.html
+fi
 target_dir="$(cargo metadata --format-version 1 --no-deps --offline |
   node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')"
 input="$target_dir/wasm32-unknown-unknown/$profile/tether-app.wasm"
@@ -39,18 +41,19 @@ trap 'rm -rf "$work"' EXIT
 wasm-split-cli --target web --out-name "$name" "$input" "$work"
 wasm-bindgen --target web --keep-lld-exports --no-typescript \
   --out-dir "$staging" --out-name "$name" "$work/$name.wasm"
-link="$work/__wasm_split.js"
+mv "$work"/split_*.wasm "$work/__wasm_split.js" "$staging/"
+link="$staging/__wasm_split.js"
 
-if [ "${TRUNK_PROFILE:-}" = release ]; then
-  for wasm in "$staging/${name}_bg.wasm" "$work"/split_*.wasm; do
+if $release; then
+  for wasm in "$staging/${name}_bg.wasm" "$staging"/split_*.wasm; do
     # A split module keeps a label-names subsection that wasm-opt does not know (and drops).
     wasm-opt -Oz --converge --enable-bulk-memory --enable-nontrapping-float-to-int "$wasm" -o "$wasm" \
       2> >(grep -v "unknown name subsection" >&2)
   done
-  for chunk in "$work"/split_*.wasm; do
+  for chunk in "$staging"/split_*.wasm; do
     base="$(basename "$chunk" .wasm)"
     hashed="$base-$(sha256sum "$chunk" | cut -c1-16).wasm"
-    mv "$chunk" "$work/$hashed"
+    mv "$chunk" "$staging/$hashed"
     sed -i "s|\"\\./$base\\.wasm\"|\"./$hashed\"|" "$link"
     grep -q "\"./$hashed\"" "$link" || {
       echo "post-build: $base.wasm is not named in __wasm_split.js" >&2
@@ -60,9 +63,6 @@ if [ "${TRUNK_PROFILE:-}" = release ]; then
   for js in "$staging/$name.js" "$link"; do
     terser "$js" --module --compress --mangle --output "$js"
   done
-fi
-mv "$work"/split_*.wasm "$link" "$staging/"
-if [ "${TRUNK_PROFILE:-}" = release ]; then
   find "$staging" -maxdepth 1 -type f ! -name '*.gz' -exec gzip -9 --keep --force {} +
 fi
 echo "post-build: $name.js, ${name}_bg.wasm, __wasm_split.js and $(cd "$staging" && echo split_*.wasm)"
