@@ -468,6 +468,7 @@ mod tests {
                         name: Some("Bob".into()),
                     },
                 ],
+                total: None,
             }),
             0,
         );
@@ -499,6 +500,7 @@ mod tests {
                     name: name.map(Into::into),
                 })
                 .collect(),
+            total: None,
         })
     }
 
@@ -598,6 +600,7 @@ mod tests {
             ServerMessage::Error(ErrorPayload {
                 message: "room id is longer than 128 bytes".into(),
                 code: None,
+                retry_after_ms: None,
             }),
             0,
         );
@@ -626,6 +629,7 @@ mod tests {
         let error = ServerMessage::Error(ErrorPayload {
             message: "refused".into(),
             code: None,
+            retry_after_ms: None,
         });
         assert_eq!(chat.apply_connection(error), None);
         assert_eq!(chat.notice.as_deref(), Some("refused"));

@@ -62,10 +62,12 @@ pub fn decode(text: &str) -> Option<ServerMessage> {
                     })
                 })
                 .collect::<Option<_>>()?,
+            total: p.get("total").and_then(|n| n.as_u64()).map(|n| n as usize),
         }),
         "error" => ServerMessage::Error(ErrorPayload {
             message: p.string("message")?,
             code: p.string("code").map(|code| ErrorCode::from_name(&code)),
+            retry_after_ms: p.get("retryAfterMs").and_then(|n| n.as_u64()),
         }),
         _ => return None,
     })

@@ -54,14 +54,17 @@ fn agrees_with_the_protocol_types() {
                 user_id: "5b1f".into(),
                 name: Some("Alice".into()),
             }],
+            total: None,
         }),
         ServerMessage::Error(ErrorPayload {
             message: "not in room \"lobby\"".into(),
             code: None,
+            retry_after_ms: None,
         }),
         ServerMessage::Error(ErrorPayload {
             message: "not in room".into(),
             code: Some(ErrorCode::NotInRoom),
+            retry_after_ms: None,
         }),
     ];
     for message in messages {
@@ -98,6 +101,7 @@ fn a_code_from_a_newer_server_is_unknown() {
         Some(ServerMessage::Error(ErrorPayload {
             message: "slow down".into(),
             code: Some(ErrorCode::Unknown),
+            retry_after_ms: None,
         }))
     );
 }

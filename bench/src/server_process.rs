@@ -177,6 +177,18 @@ async fn spawn(kind: ServerKind, programs: &Programs, port: u16) -> Result<Child
                 // No static files: only the WebSocket is measured.
                 .arg("--static-dir")
                 .arg("/nonexistent")
+                // The generator's clients send as fast as acks come back, from 8 addresses, and
+                // the peers have no limits: measure throughput, not the per-connection rate
+                // limits or the per-address connection limit (BENCHMARKS.md).
+                .args([
+                    "--message-rate",
+                    "0",
+                    "--join-rate",
+                    "0",
+                    "--typing-rate",
+                    "0",
+                ])
+                .args(["--max-connections-per-ip", "0"])
                 // As the Node servers: no log line per connection.
                 .env("RUST_LOG", "warn");
             command

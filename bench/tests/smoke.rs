@@ -19,6 +19,8 @@ impl Server {
         let listener = tether_server::bind(addr, 1024).expect("bind");
         let addr = listener.local_addr().expect("address");
         let config = Config::default()
+            .unlimited_rates()
+            .max_connections_per_ip(0)
             .static_dir("/nonexistent/tether-bench-test")
             .shutdown_grace(Duration::from_secs(2));
         let (stop, signal) = oneshot::channel::<()>();

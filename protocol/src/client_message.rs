@@ -13,24 +13,31 @@ use serde::{Deserialize, Serialize};
 pub enum ClientMessage {
     /// `join {roomId}`: enter a room, creating it if it does not exist. Answered by `joined`.
     #[serde(rename = "join")]
+    #[serde(deserialize_with = "crate::object_only::object")]
     Join(RoomRef),
     /// `leave {roomId}`: leave a room; the others get `user:left`.
     #[serde(rename = "leave")]
+    #[serde(deserialize_with = "crate::object_only::object")]
     Leave(RoomRef),
     /// `message {roomId, text}`: send a text to every other member of a room.
     #[serde(rename = "message")]
+    #[serde(deserialize_with = "crate::object_only::object")]
     Message(SendText),
     /// `typing {roomId}`: tell the room's other members that this client is typing.
     #[serde(rename = "typing")]
+    #[serde(deserialize_with = "crate::object_only::object")]
     Typing(RoomRef),
     /// `private:message {to, text}`: send a text to one client, by its client id.
     #[serde(rename = "private:message")]
+    #[serde(deserialize_with = "crate::object_only::object")]
     Private(PrivateSend),
     /// `presence {roomId}`: ask for the room's member list. Answered by `presence`.
     #[serde(rename = "presence")]
+    #[serde(deserialize_with = "crate::object_only::object")]
     Presence(RoomRef),
     /// `identify {name}`: set the display name the server attaches to this client's events.
     #[serde(rename = "identify")]
+    #[serde(deserialize_with = "crate::object_only::object")]
     Identify(Identify),
     /// `ping`: an app-level heartbeat. Answered by `pong`.
     #[serde(rename = "ping")]

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     TooManyRooms,
     /// A private message named a client that is not connected.
     NoSuchClient,
+    /// The client sent faster than its rate; `retryAfterMs` says when to try again.
+    RateLimited,
     /// A code this version of the crate does not know (sent by a newer server).
     #[serde(other)]
     Unknown,
@@ -35,7 +37,7 @@ impl ErrorCode {
     /// Every code this version knows, [`Unknown`](Self::Unknown) last. A new code goes here and
     /// in [`as_str`](Self::as_str) (where the compiler insists), or `from_name` misses it.
     // The test below checks both against serde, code by code.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::InvalidJson,
         Self::UnknownType,
         Self::InvalidPayload,
@@ -44,6 +46,7 @@ impl ErrorCode {
         Self::NotInRoom,
         Self::TooManyRooms,
         Self::NoSuchClient,
+        Self::RateLimited,
         Self::Unknown,
     ];
 
@@ -58,6 +61,7 @@ impl ErrorCode {
             Self::NotInRoom => "not_in_room",
             Self::TooManyRooms => "too_many_rooms",
             Self::NoSuchClient => "no_such_client",
+            Self::RateLimited => "rate_limited",
             Self::Unknown => "unknown",
         }
     }

@@ -38,6 +38,7 @@
 pub mod client_message;
 pub mod close_code;
 pub mod error_code;
+mod object_only;
 pub mod request_id;
 pub mod server_message;
 

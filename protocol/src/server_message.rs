@@ -110,18 +110,23 @@ pub struct Typing {
     pub name: Option<String>,
 }
 
-/// `{message, code?}`: the payload of `error`.
+/// `{message, code?, retryAfterMs?}`: the payload of `error`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ErrorPayload {
     /// What went wrong, for people.
     pub message: String,
     /// What went wrong, for programs. The guide's server sent none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<ErrorCode>,
+    /// With `rate_limited`: how long to wait before sending again, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
-/// `{id, ok, error?, code?}`: the payload of `ack`.
+/// `{id, ok, error?, code?, retryAfterMs?}`: the payload of `ack`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Ack {
     /// The id of the request this answers.
     pub id: RequestId,
@@ -133,6 +138,9 @@ pub struct Ack {
     /// Why not, for programs, when `ok` is false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<ErrorCode>,
+    /// With `rate_limited`: how long to wait before sending again, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl Ack {
@@ -143,6 +151,7 @@ impl Ack {
             ok: true,
             error: None,
             code: None,
+            retry_after_ms: None,
         }
     }
 
@@ -153,6 +162,7 @@ impl Ack {
             ok: false,
             error: Some(error.into()),
             code: Some(code),
+            retry_after_ms: None,
         }
     }
 }
@@ -174,14 +184,18 @@ pub struct PrivateMessage {
     pub name: Option<String>,
 }
 
-/// `{roomId, members}`: the payload of a server's `presence`.
+/// `{roomId, members, total?}`: the payload of a server's `presence`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Presence {
     /// The room.
     pub room_id: String,
-    /// Everyone in it, the asking client included, in no particular order.
+    /// Everyone in it, the asking client included, in no particular order; in a room larger
+    /// than the server lists, as many as it lists.
     pub members: Vec<Member>,
+    /// How many members the room has, sent only when `members` lists fewer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<usize>,
 }
 
 /// `{userId, name?}`: one entry of a [`Presence`] list.

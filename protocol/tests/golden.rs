@@ -158,6 +158,7 @@ fn server_messages_from_the_guide() {
         ServerMessage::Error(ErrorPayload {
             message: "Invalid message format".into(),
             code: None,
+            retry_after_ms: None,
         }),
         json!({"type": "error", "payload": {"message": "Invalid message format"}}),
     );
@@ -177,6 +178,7 @@ fn server_extensions() {
         ServerMessage::Error(ErrorPayload {
             message: "not in room \"r\"".into(),
             code: Some(ErrorCode::NotInRoom),
+            retry_after_ms: None,
         }),
         json!({"type": "error", "payload": {"message": "not in room \"r\"", "code": "not_in_room"}}),
     );
@@ -219,12 +221,65 @@ fn server_extensions() {
                     name: None,
                 },
             ],
+            total: None,
         }),
         json!({"type": "presence", "payload": {"roomId": "r", "members": [
             {"userId": "a", "name": "Alice"}, {"userId": "b"}
         ]}}),
     );
+    golden(
+        ServerMessage::Presence(Presence {
+            room_id: "big".into(),
+            members: vec![Member {
+                user_id: "a".into(),
+                name: None,
+            }],
+            total: Some(5000),
+        }),
+        json!({"type": "presence", "payload": {"roomId": "big", "members": [{"userId": "a"}], "total": 5000}}),
+    );
+    golden(
+        ServerMessage::Error(ErrorPayload {
+            message: "too many messages: wait 20 ms".into(),
+            code: Some(ErrorCode::RateLimited),
+            retry_after_ms: Some(20),
+        }),
+        json!({"type": "error", "payload": {
+            "message": "too many messages: wait 20 ms", "code": "rate_limited", "retryAfterMs": 20
+        }}),
+    );
+    golden(
+        ServerMessage::Ack(Ack {
+            retry_after_ms: Some(20),
+            ..Ack::failed(
+                3.into(),
+                ErrorCode::RateLimited,
+                "too many messages: wait 20 ms",
+            )
+        }),
+        json!({"type": "ack", "payload": {
+            "id": 3, "ok": false, "error": "too many messages: wait 20 ms", "code": "rate_limited",
+            "retryAfterMs": 20
+        }}),
+    );
     golden(ServerMessage::Pong, json!({"type": "pong"}));
+}
+
+#[test]
+fn payloads_are_objects_never_arrays() {
+    for text in [
+        r#"{"type":"join","payload":["x"]}"#,
+        r#"{"payload":["x"],"type":"join"}"#,
+        r#"{"type":"message","payload":["r","hi"]}"#,
+        r#"{"type":"identify","payload":["Eve"]}"#,
+        r#"{"type":"private:message","payload":["c1","hi"],"id":1}"#,
+    ] {
+        let err = serde_json::from_str::<ClientFrame>(text).expect_err(text);
+        assert!(err.to_string().contains("sequence"), "{text}: {err}");
+    }
+    let join: ClientFrame = serde_json::from_str(r#"{"payload":{"roomId":"x"},"type":"join"}"#)
+        .expect("an object in either order");
+    assert_eq!(join.message, ClientMessage::Join(RoomRef::new("x")));
 }
 
 #[test]
@@ -238,6 +293,7 @@ fn an_unknown_error_code_from_a_newer_server_still_parses() {
         ServerMessage::Error(ErrorPayload {
             message: "m".into(),
             code: Some(ErrorCode::Unknown),
+            retry_after_ms: None,
         })
     );
 }

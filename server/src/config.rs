@@ -1,11 +1,13 @@
 //! Server configuration: command-line flags, environment variables and their defaults.
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 /// Everything the server can be told. Every field has a flag and an environment variable; the
-/// defaults (see [`Config::default`]) run a development server on `127.0.0.1:8080` with no
-/// configuration at all.
+/// defaults run a development server on `127.0.0.1:8080` with no configuration at all.
+///
+/// The flag definitions below are the one place a default is written: [`Config::default`] is
+/// the command line with no flags and no environment, so the two cannot drift.
 ///
 /// Library users start from [`Config::default`] and change what they need with the setters:
 ///
@@ -62,33 +64,102 @@ pub struct Config {
     #[arg(long, env = "TETHER_MAX_ROOMS_PER_CLIENT", default_value_t = 100)]
     pub max_rooms_per_client: usize,
 
+    /// The most members one `presence` answer lists; a larger room's answer lists this many and
+    /// gives the full count in `total`. Keeps the answer well inside the asker's queue.
+    #[arg(long, env = "TETHER_MAX_PRESENCE_MEMBERS", default_value_t = 1000)]
+    pub max_presence_members: usize,
+
     /// How many bytes may wait to be sent to one client. Typing notices are dropped first when it
     /// fills; a client that still cannot keep up is closed with 1013 (a slow consumer).
     #[arg(long, env = "TETHER_MAX_QUEUE_BYTES", default_value_t = 512 * 1024)]
     pub max_queue_bytes: usize,
 
+    /// How many bytes of control frames (pongs, pings, the close) may wait for a client that does
+    /// not read. Past it, the replies to its pings are coalesced into one pong (RFC 6455 allows
+    /// answering only the latest ping), so a ping flood cannot grow the server.
+    #[arg(long, env = "TETHER_MAX_CONTROL_BYTES", default_value_t = 4096)]
+    pub max_control_bytes: usize,
+
     /// How long one write to a client may stall before the client is closed as a slow consumer.
     #[arg(long, env = "TETHER_WRITE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub write_timeout: Duration,
 
-    /// Origins allowed to open a WebSocket besides the server's own origin, comma-separated
-    /// (`https://chat.example.com`), or `*` for any. Browsers send `Origin`; a request from a
-    /// foreign one gets 403 (Cross-Site WebSocket Hijacking). Clients that send no `Origin`
-    /// (non-browsers) are always allowed.
+    /// How long a connection may take to send a complete HTTP request head: from the moment it is
+    /// accepted (so a connection that never sends a byte is closed after this long) and again
+    /// for each request on a kept-alive connection.
+    #[arg(long, env = "TETHER_REQUEST_HEAD_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub request_head_timeout: Duration,
+
+    /// The largest HTTP request head (request line and headers), in bytes; at least 8192. A larger
+    /// one is answered with 431.
+    #[arg(long, env = "TETHER_MAX_REQUEST_HEAD_BYTES", default_value_t = 16 * 1024, value_parser = clap::value_parser!(u32).range(8192..))]
+    pub max_request_head_bytes: u32,
+
+    /// The most TCP connections open at once, WebSockets and plain HTTP together; one more is
+    /// answered with 503 and closed. 0: the process's open-file limit, less a reserve.
+    #[arg(long, env = "TETHER_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// The most TCP connections one IP address may hold open at once; one more is answered with
+    /// 429 and closed. 0: no limit (behind a proxy on the same host, every client has the
+    /// proxy's address).
+    #[arg(long, env = "TETHER_MAX_CONNECTIONS_PER_IP", default_value_t = 1024)]
+    pub max_connections_per_ip: usize,
+
+    /// Messages one connection may send per second on average (every message but `typing` and
+    /// `join`, which have their own rates, and WebSocket pings). Over it, a message is refused
+    /// with `rate_limited` and a `retryAfterMs`. 0: no limit.
+    #[arg(long, env = "TETHER_MESSAGE_RATE", default_value_t = 50)]
+    pub message_rate: u32,
+
+    /// How many messages one connection may send at once above its rate (after a reconnect, a
+    /// client flushes what it queued while offline).
+    #[arg(long, env = "TETHER_MESSAGE_BURST", default_value_t = 200)]
+    pub message_burst: u32,
+
+    /// Typing notices one connection may send per second; the rest are dropped silently.
+    /// 0: no limit.
+    #[arg(long, env = "TETHER_TYPING_RATE", default_value_t = 2)]
+    pub typing_rate: u32,
+
+    /// Typing notices one connection may send at once above its rate.
+    #[arg(long, env = "TETHER_TYPING_BURST", default_value_t = 5)]
+    pub typing_burst: u32,
+
+    /// Joins one connection may make per second; over it, a join is refused with `rate_limited`.
+    /// 0: no limit.
+    #[arg(long, env = "TETHER_JOIN_RATE", default_value_t = 10)]
+    pub join_rate: u32,
+
+    /// Joins one connection may make at once above its rate (a reconnecting client rejoins all its
+    /// rooms at once: keep it at least `--max-rooms-per-client`).
+    #[arg(long, env = "TETHER_JOIN_BURST", default_value_t = 100)]
+    pub join_burst: u32,
+
+    /// Refusals for rate one connection may collect within 10 seconds. One more, and it is closed
+    /// with 1008 ("rate limit exceeded"): a client that keeps flooding after being told to wait.
+    #[arg(long, env = "TETHER_FLOOD_STRIKES", default_value_t = 200)]
+    pub flood_strikes: u32,
+
+    /// The public origins of the chat: the pages allowed to open a WebSocket, comma-separated
+    /// (`https://chat.example.com`), or `*` for any. Browsers send `Origin`; a request from
+    /// another gets 403 (Cross-Site WebSocket Hijacking, DNS rebinding). The request's own `Host`
+    /// is never trusted for this. Clients that send no `Origin` (non-browsers) are allowed.
     #[arg(
         long = "allow-origin",
+        visible_alias = "public-origin",
         env = "TETHER_ALLOWED_ORIGINS",
         value_delimiter = ','
     )]
     pub allowed_origins: Vec<String>,
 
     /// Whether pages served from localhost, 127.0.0.1 or [::1] (on any port) may connect, for
-    /// development with `trunk serve`.
+    /// development with `trunk serve` and for the chat served by this server on localhost.
     #[arg(long, env = "TETHER_ALLOW_LOCALHOST", default_value_t = true, action = ArgAction::Set)]
     pub allow_localhost: bool,
 
-    /// How long shutdown (SIGINT, SIGTERM) waits for clients to answer the 1001 close before it
-    /// drops them and exits.
+    /// How long shutdown (SIGINT, SIGTERM) waits for clients to answer the 1001 close, and for
+    /// unfinished HTTP requests, before it drops them and exits.
     #[arg(long, env = "TETHER_SHUTDOWN_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 
@@ -96,93 +167,88 @@ pub struct Config {
     /// overflows in a reconnect storm, and every dropped SYN costs the client a 1 s retransmit.
     #[arg(long, env = "TETHER_BACKLOG", default_value_t = 4096)]
     pub backlog: u32,
-
-    /// Lets `/ws?fault=...` simulate a hung server, a close code or an echo, for the browser
-    /// client's tests. Never turn this on in production.
-    #[arg(long, env = "TETHER_TEST_MODE", default_value_t = false, hide = true)]
-    pub test_mode: bool,
 }
 
 impl Default for Config {
+    /// The command line with no flags, read without the environment.
     fn default() -> Self {
-        Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            static_dir: PathBuf::from("dist"),
-            heartbeat_interval: Duration::from_secs(30),
-            max_message_bytes: 64 * 1024,
-            max_text_bytes: 8 * 1024,
-            max_room_id_bytes: 128,
-            max_name_bytes: 64,
-            max_rooms_per_client: 100,
-            max_queue_bytes: 512 * 1024,
-            write_timeout: Duration::from_secs(10),
-            allowed_origins: Vec::new(),
-            allow_localhost: true,
-            shutdown_grace: Duration::from_secs(5),
-            backlog: 4096,
-            test_mode: false,
-        }
+        let command = Self::command().mut_args(|arg| arg.env(None));
+        let matches = command
+            .try_get_matches_from(["tether-server"])
+            .expect("every flag has a default");
+        Self::from_arg_matches(&matches).expect("the defaults parse")
     }
 }
 
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.$name = value;
+                self
+            }
+        )*
+    };
+}
+
 impl Config {
-    /// Sets the address to listen on.
-    pub fn addr(mut self, addr: SocketAddr) -> Self {
-        self.addr = addr;
-        self
+    setters! {
+        /// Sets the address to listen on.
+        addr: SocketAddr;
+        /// Sets how often the server pings each client.
+        heartbeat_interval: Duration;
+        /// Sets the largest message a client may send, in bytes.
+        max_message_bytes: usize;
+        /// Sets the longest chat text, in bytes.
+        max_text_bytes: usize;
+        /// Sets the longest room id, in bytes.
+        max_room_id_bytes: usize;
+        /// Sets the longest display name, in bytes.
+        max_name_bytes: usize;
+        /// Sets how many rooms one connection may be in.
+        max_rooms_per_client: usize;
+        /// Sets the most members one `presence` answer lists.
+        max_presence_members: usize;
+        /// Sets how many bytes may wait to be sent to one client.
+        max_queue_bytes: usize;
+        /// Sets how many bytes of control frames may wait for one client.
+        max_control_bytes: usize;
+        /// Sets how long a write may stall before the client is closed as a slow consumer.
+        write_timeout: Duration;
+        /// Sets how long a connection may take to send a request head.
+        request_head_timeout: Duration;
+        /// Sets the largest request head, in bytes (at least 8192).
+        max_request_head_bytes: u32;
+        /// Sets the most connections open at once (0: the open-file limit less a reserve).
+        max_connections: usize;
+        /// Sets the most connections one IP address may hold (0: no limit).
+        max_connections_per_ip: usize;
+        /// Sets the messages per second one connection may send (0: no limit).
+        message_rate: u32;
+        /// Sets how many messages may come at once above the rate.
+        message_burst: u32;
+        /// Sets the typing notices per second one connection may send (0: no limit).
+        typing_rate: u32;
+        /// Sets how many typing notices may come at once above the rate.
+        typing_burst: u32;
+        /// Sets the joins per second one connection may make (0: no limit).
+        join_rate: u32;
+        /// Sets how many joins may come at once above the rate.
+        join_burst: u32;
+        /// Sets how many refusals for rate within 10 s close a connection.
+        flood_strikes: u32;
+        /// Sets whether pages on localhost may connect.
+        allow_localhost: bool;
+        /// Sets how long shutdown waits for clients and unfinished requests.
+        shutdown_grace: Duration;
+        /// Sets the listen backlog.
+        backlog: u32;
     }
 
     /// Sets the folder of the built app served on `/`.
     pub fn static_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.static_dir = dir.into();
-        self
-    }
-
-    /// Sets how often the server pings each client.
-    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
-        self.heartbeat_interval = interval;
-        self
-    }
-
-    /// Sets the largest message a client may send, in bytes.
-    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
-        self.max_message_bytes = bytes;
-        self
-    }
-
-    /// Sets the longest chat text, in bytes.
-    pub fn max_text_bytes(mut self, bytes: usize) -> Self {
-        self.max_text_bytes = bytes;
-        self
-    }
-
-    /// Sets the longest room id, in bytes.
-    pub fn max_room_id_bytes(mut self, bytes: usize) -> Self {
-        self.max_room_id_bytes = bytes;
-        self
-    }
-
-    /// Sets the longest display name, in bytes.
-    pub fn max_name_bytes(mut self, bytes: usize) -> Self {
-        self.max_name_bytes = bytes;
-        self
-    }
-
-    /// Sets how many rooms one connection may be in.
-    pub fn max_rooms_per_client(mut self, rooms: usize) -> Self {
-        self.max_rooms_per_client = rooms;
-        self
-    }
-
-    /// Sets how many bytes may wait to be sent to one client.
-    pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
-        self.max_queue_bytes = bytes;
-        self
-    }
-
-    /// Sets how long a write may stall before the client is closed as a slow consumer.
-    pub fn write_timeout(mut self, timeout: Duration) -> Self {
-        self.write_timeout = timeout;
         self
     }
 
@@ -192,28 +258,10 @@ impl Config {
         self
     }
 
-    /// Sets whether pages on localhost may connect.
-    pub fn allow_localhost(mut self, allow: bool) -> Self {
-        self.allow_localhost = allow;
-        self
-    }
-
-    /// Sets how long shutdown waits for clients.
-    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.shutdown_grace = grace;
-        self
-    }
-
-    /// Sets the listen backlog.
-    pub fn backlog(mut self, backlog: u32) -> Self {
-        self.backlog = backlog;
-        self
-    }
-
-    /// Enables the `/ws?fault=...` switches used by tests.
-    pub fn test_mode(mut self, enabled: bool) -> Self {
-        self.test_mode = enabled;
-        self
+    /// Turns every per-connection rate limit off: for load generators and benchmarks, which send
+    /// far faster than any person.
+    pub fn unlimited_rates(self) -> Self {
+        self.message_rate(0).typing_rate(0).join_rate(0)
     }
 }
 
@@ -222,8 +270,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flag_defaults_equal_default() {
-        assert_eq!(Config::parse_from(["tether-server"]), Config::default());
+    fn defaults_are_the_flag_defaults() {
+        let config = Config::default();
+        assert_eq!(config.addr, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(config.heartbeat_interval, Duration::from_secs(30));
+        assert_eq!(config.max_queue_bytes, 512 * 1024);
+        assert_eq!(config.max_request_head_bytes, 16 * 1024);
+        assert!(config.allow_localhost);
+        assert!(config.allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn default_reads_no_environment_variable() {
+        // `Default` parses an empty command line with every flag's `env` removed, so a variable
+        // set for the binary can never leak into a library user's defaults.
+        let command = Config::command().mut_args(|arg| arg.env(None));
+        assert!(command.get_arguments().all(|arg| arg.get_env().is_none()));
     }
 
     #[test]
@@ -246,8 +308,14 @@ mod tests {
     }
 
     #[test]
+    fn a_request_head_limit_under_8192_is_refused() {
+        assert!(
+            Config::try_parse_from(["tether-server", "--max-request-head-bytes", "4096"]).is_err()
+        );
+    }
+
+    #[test]
     fn clap_definition_is_consistent() {
-        use clap::CommandFactory;
         Config::command().debug_assert();
     }
 }

@@ -1,11 +1,11 @@
 //! The task that drives one WebSocket: reads, batched writes, heartbeat and closing.
 
-use crate::{Config, Metrics, Peer, Session, WriteBatch, fault::Fault};
+use crate::{Config, Metrics, Peer, Session, WriteBatch, session::Verdict};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::{sync::Arc, time::Duration};
 use tether_protocol::CloseCode;
 use tokio::{
-    io::{AsyncRead, AsyncWrite},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     time::{Instant, MissedTickBehavior, interval_at, timeout},
 };
 use tokio_tungstenite::{
@@ -16,8 +16,11 @@ use tokio_tungstenite::{
     },
 };
 
-/// How long the server waits for a client's answer to its close frame, when it waits at all.
+/// How long the server waits, after sending its close frame, for the client to close its side.
 const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(1);
+
+/// The most bytes read and discarded while waiting for a closed client to hang up.
+const CLOSE_DRAIN_LIMIT: usize = 1 << 20;
 
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,10 +39,10 @@ pub enum Ending {
     InvalidUtf8,
     /// The client broke the WebSocket protocol (closed with 1002).
     ProtocolError,
+    /// The client kept sending faster than its rate after being refused (closed with 1008).
+    Flood,
     /// Reading or writing failed at the transport level.
     Broken,
-    /// A test asked for this close code (`--test-mode` only).
-    TestFault(u16),
 }
 
 /// Runs one connection until it ends, then closes it with the code the ending calls for.
@@ -57,15 +60,14 @@ pub enum Ending {
 /// other byte stream, such as an in-memory pipe in tests.
 ///
 /// The future is kept small, because every idle connection holds one: the socket is borrowed
-/// (its owner holds it once), and what is rare or short-lived (the heartbeat's ping, a test
-/// echo, the closing sequence) is boxed for as long as it runs instead of reserving room in
-/// the state machine for the connection's whole life.
+/// (its owner holds it once), and what is rare or short-lived (the heartbeat's ping, the closing
+/// sequence) is boxed for as long as it runs instead of reserving room in the state machine
+/// for the connection's whole life.
 pub async fn run<T>(
     socket: &mut WebSocketStream<T>,
     mut session: Session,
     config: &Config,
     metrics: &Metrics,
-    fault: Fault,
 ) -> Ending
 where
     T: AsyncRead + AsyncWrite + Unpin + Send,
@@ -78,8 +80,6 @@ where
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // The guide's isAlive: set by every pong, cleared by every ping.
     let mut alive = true;
-    // Batches written so far; test faults act after the first (`connected`).
-    let mut batches = 0u64;
     // The batch being written lives out here, not in the write future: if shutdown interrupts a
     // write blocked on a full socket, what was not yet handed to the socket is still here, in
     // order, for the drain.
@@ -92,11 +92,6 @@ where
             () = kill.cancelled() => break killed(outbox.overflowed()),
             () = outbox.ready() => {
                 writing.extend(outbox.take());
-                if fault == Fault::Mute && batches > 0 {
-                    writing.clear();
-                    continue;
-                }
-                batches += 1;
                 // Most batches fit in the socket's buffer and are written in one go: try that
                 // first, without arming a timer (each costs a trip through tokio's timer wheel).
                 // Only a write that has to wait gets the write timeout and the kill token; what
@@ -115,23 +110,26 @@ where
                 if let Err(ending) = written {
                     break ending;
                 }
-                if let Fault::Close(code) = fault {
-                    break Ending::TestFault(code);
-                }
             }
-            incoming = socket.next() => match incoming {
-                Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) if fault == Fault::Echo => {
-                    if Box::pin(socket.send(message)).await.is_err() {
-                        break Ending::Broken;
+            incoming = socket.next() => {
+                let verdict = match incoming {
+                    Some(Ok(Message::Text(text))) => session.handle_text(text.as_str()),
+                    Some(Ok(Message::Binary(bytes))) => session.handle_binary(&bytes),
+                    Some(Ok(Message::Pong(_))) => {
+                        alive = true;
+                        session.handle_control()
                     }
+                    // Tungstenite answers pings by itself (coalescing the pongs of a client that
+                    // does not read); the ping still counts against the client's rate.
+                    Some(Ok(Message::Ping(_))) => session.handle_control(),
+                    // Never yielded when reading.
+                    Some(Ok(Message::Frame(_))) => Verdict::Continue,
+                    Some(Ok(Message::Close(_))) | None => break Ending::ClientClosed,
+                    Some(Err(err)) => break classify(err),
+                };
+                if verdict == Verdict::Flood {
+                    break Ending::Flood;
                 }
-                Some(Ok(Message::Text(text))) => session.handle_text(text.as_str()),
-                Some(Ok(Message::Binary(bytes))) => session.handle_binary(&bytes),
-                Some(Ok(Message::Pong(_))) => alive = true,
-                // Tungstenite answers pings by itself; it never yields raw frames when reading.
-                Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
-                Some(Ok(Message::Close(_))) | None => break Ending::ClientClosed,
-                Some(Err(err)) => break classify(err),
             },
             _ = heartbeat.tick() => {
                 if !alive {
@@ -141,8 +139,11 @@ where
                 let ping = timeout(config.write_timeout, socket.send(Message::Ping(Default::default())));
                 match Box::pin(ping).await {
                     Ok(Ok(())) => {}
+                    // Control frames are piling up for a client that does not read.
+                    Ok(Err(tungstenite::Error::WriteBufferFull(_))) | Err(_) => {
+                        break Ending::SlowConsumer;
+                    }
                     Ok(Err(_)) => break Ending::Broken,
-                    Err(_) => break Ending::SlowConsumer,
                 }
             }
         }
@@ -169,38 +170,70 @@ async fn finish<T>(
     T: AsyncRead + AsyncWrite + Unpin,
 {
     let socket = &mut *socket;
-    match ending {
+    let (code, reason) = match ending {
         Ending::ClientClosed => {
             // Let tungstenite send its reply to the client's close frame (the sink's close
             // flushes the reply it queued; `WebSocketStream::close` would try to send another).
             let _ = timeout(CLOSE_REPLY_WAIT, SinkExt::close(socket)).await;
+            return;
         }
+        // As the guide's `ws.terminate()`: a client that does not answer pings gets no close frame.
+        Ending::HeartbeatTimeout | Ending::Broken => return,
         Ending::Shutdown => {
             // Drain: deliver the rest of an interrupted batch and what is queued behind it, in
-            // order, then close and wait for the client's answer.
+            // order, then close.
             writing.extend(peer.outbox().take());
-            let _ = timeout(config.write_timeout, write_batch(socket, &mut writing)).await;
-            close(socket, CloseCode::GOING_AWAY, "server shutting down", true).await;
+            (CloseCode::GOING_AWAY, "server shutting down")
         }
         Ending::SlowConsumer => {
             metrics.slow_consumer_closes.inc();
-            close(socket, CloseCode::TRY_AGAIN_LATER, "slow consumer", false).await;
+            // What was queued is given up, but a frame already begun must be finished, or the
+            // close frame would land inside it and the client would read garbage, not 1013.
+            writing.keep_partial_frame();
+            (CloseCode::TRY_AGAIN_LATER, "slow consumer")
         }
-        Ending::TooBig => {
-            close(socket, CloseCode::MESSAGE_TOO_BIG, "message too big", false).await;
+        Ending::Flood => {
+            metrics.flood_closes.inc();
+            writing.keep_partial_frame();
+            (CloseCode::POLICY_VIOLATION, "rate limit exceeded")
         }
-        Ending::InvalidUtf8 => {
-            close(socket, CloseCode::INVALID_PAYLOAD, "invalid UTF-8", false).await;
-        }
-        Ending::ProtocolError => {
-            close(socket, CloseCode::PROTOCOL_ERROR, "protocol error", false).await;
-        }
-        Ending::TestFault(code) => {
-            close(socket, CloseCode(code), "test fault", true).await;
-        }
-        // As the guide's `ws.terminate()`: a client that does not answer pings gets no close frame.
-        Ending::HeartbeatTimeout | Ending::Broken => {}
+        Ending::TooBig => (CloseCode::MESSAGE_TOO_BIG, "message too big"),
+        Ending::InvalidUtf8 => (CloseCode::INVALID_PAYLOAD, "invalid UTF-8"),
+        Ending::ProtocolError => (CloseCode::PROTOCOL_ERROR, "protocol error"),
+    };
+    let frame = CloseFrame {
+        code: WsCloseCode::from(code.0),
+        reason: reason.into(),
+    };
+    // A slow reader needs time to reach the close frame: as long as one write may stall.
+    let sent = timeout(config.write_timeout, async {
+        write_batch(socket, &mut writing).await?;
+        socket.send(Message::Close(Some(frame))).await
+    })
+    .await;
+    if matches!(sent, Ok(Ok(()))) {
+        hang_up(socket.get_mut()).await;
     }
+}
+
+/// Ends the TCP connection after the close frame: sends FIN, then reads and discards what the
+/// client still sends (its close frame) until it hangs up too, for a moment at most. Dropping a
+/// socket with unread data makes the kernel reset the connection, and a reset can destroy what
+/// the client has not read yet, the close frame included.
+async fn hang_up<T: AsyncRead + AsyncWrite + Unpin>(io: &mut T) {
+    let _ = timeout(CLOSE_REPLY_WAIT, async {
+        io.shutdown().await?;
+        let mut sink = [0u8; 512];
+        let mut drained = 0;
+        while drained < CLOSE_DRAIN_LIMIT {
+            match io.read(&mut sink).await? {
+                0 => break,
+                n => drained += n,
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
 }
 
 fn killed(overflowed: bool) -> Ending {
@@ -225,36 +258,6 @@ where
     Ok(())
 }
 
-/// Sends a close frame, and, when `wait`, waits briefly for the client's answer.
-async fn close<T>(
-    socket: &mut WebSocketStream<T>,
-    code: CloseCode,
-    reason: &'static str,
-    wait: bool,
-) where
-    T: AsyncRead + AsyncWrite + Unpin,
-{
-    let frame = CloseFrame {
-        code: WsCloseCode::from(code.0),
-        reason: reason.into(),
-    };
-    if timeout(CLOSE_REPLY_WAIT, socket.send(Message::Close(Some(frame))))
-        .await
-        .is_err()
-        || !wait
-    {
-        return;
-    }
-    let _ = timeout(CLOSE_REPLY_WAIT, async {
-        while let Some(Ok(message)) = socket.next().await {
-            if matches!(message, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
-}
-
 /// Maps a read error to the ending (and close code) it calls for.
 fn classify(err: tungstenite::Error) -> Ending {
     use tungstenite::error::{CapacityError, Error};
@@ -262,6 +265,7 @@ fn classify(err: tungstenite::Error) -> Ending {
         Error::Capacity(CapacityError::MessageTooLong { .. }) => Ending::TooBig,
         Error::Utf8(_) => Ending::InvalidUtf8,
         Error::Protocol(_) => Ending::ProtocolError,
+        Error::Io(err) if crate::frame_guard::is_bad_length(&err) => Ending::ProtocolError,
         _ => Ending::Broken,
     }
 }

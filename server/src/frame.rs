@@ -130,6 +130,7 @@ mod tests {
         let frame = Frame::encode(&ServerMessage::Error(tether_protocol::ErrorPayload {
             message: "no".into(),
             code: None,
+            retry_after_ms: None,
         }));
         assert_eq!(
             frame.as_str(),

@@ -4,6 +4,7 @@
 //! stream itself: it writes broadcast frames, encoded once for every recipient, straight to the
 //! socket with vectored writes (see `connection.rs`), and axum's `WebSocket` hides its stream.
 
+use crate::frame_guard::FrameGuard;
 use axum::{
     body::Body,
     http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header},
@@ -19,8 +20,9 @@ use tokio_tungstenite::{
     },
 };
 
-/// The upgraded connection a handshake yields.
-pub type UpgradedSocket = WebSocketStream<TokioIo<Upgraded>>;
+/// The upgraded connection a handshake yields: its incoming frames' headers checked by a
+/// [`FrameGuard`] on the way to tungstenite.
+pub type UpgradedSocket = WebSocketStream<FrameGuard<TokioIo<Upgraded>>>;
 
 /// A valid WebSocket upgrade request, accepted: [`response`](Self::response) is the 101 to send
 /// back, and [`into_socket`](Self::into_socket) resolves once hyper has handed over the stream.
@@ -37,7 +39,8 @@ impl Handshake {
     ///
     /// Refusals: 405 for a method other than GET; 426 with `Upgrade: websocket` for a request
     /// that does not ask for an upgrade, or that cannot be upgraded (HTTP/2); 426 with
-    /// `Sec-WebSocket-Version: 13` for another version; 400 without a key.
+    /// `Sec-WebSocket-Version: 13` for another version; 400 for a missing or repeated `Host`,
+    /// and for a key that is missing, repeated, or not 16 bytes in base64 (RFC 6455, 4.2.1).
     // The refusal is an HTTP response, built once and returned as is: boxing it buys nothing.
     #[allow(clippy::result_large_err)]
     pub fn accept(
@@ -69,12 +72,18 @@ impl Handshake {
             )
                 .into_response());
         }
-        let key = match headers.get(header::SEC_WEBSOCKET_KEY) {
-            Some(key) if !key.is_empty() => key.as_bytes(),
-            _ => {
-                return Err(
-                    (StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key\n").into_response()
-                );
+        if headers.get_all(header::HOST).iter().count() != 1 {
+            return Err(bad_request("a request needs exactly one Host header\n"));
+        }
+        let mut keys = headers.get_all(header::SEC_WEBSOCKET_KEY).iter();
+        let key = match (keys.next(), keys.next()) {
+            (Some(key), None) if is_websocket_key(key.as_bytes()) => key.as_bytes(),
+            (None, _) => return Err(bad_request("missing Sec-WebSocket-Key\n")),
+            (Some(_), Some(_)) => return Err(bad_request("more than one Sec-WebSocket-Key\n")),
+            (Some(_), None) => {
+                return Err(bad_request(
+                    "Sec-WebSocket-Key must be 16 bytes in base64 (24 characters)\n",
+                ));
             }
         };
         let accept = HeaderValue::from_str(&derive_accept_key(key))
@@ -118,11 +127,23 @@ impl Handshake {
         config: WebSocketConfig,
     ) -> Result<UpgradedSocket, hyper::Error> {
         let upgraded = self.on_upgrade.await?;
-        Ok(
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                .await,
+        Ok(WebSocketStream::from_raw_socket(
+            FrameGuard::new(TokioIo::new(upgraded)),
+            Role::Server,
+            Some(config),
         )
+        .await)
     }
+}
+
+fn bad_request(why: &'static str) -> Response {
+    (StatusCode::BAD_REQUEST, why).into_response()
+}
+
+/// Whether `key` is 16 bytes in base64: 22 characters of the alphabet and `==`.
+fn is_websocket_key(key: &[u8]) -> bool {
+    let is_base64 = |c: &u8| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/';
+    key.len() == 24 && key[22..] == *b"==" && key[..22].iter().all(is_base64)
 }
 
 fn upgrade_required() -> Response {
@@ -161,7 +182,8 @@ mod tests {
         request
     }
 
-    const UPGRADE: [(&str, &str); 4] = [
+    const UPGRADE: [(&str, &str); 5] = [
+        ("host", "chat.example"),
         ("connection", "keep-alive, Upgrade"),
         ("upgrade", "websocket"),
         ("sec-websocket-version", "13"),
@@ -220,18 +242,55 @@ mod tests {
         let old = [
             UPGRADE[0],
             UPGRADE[1],
+            UPGRADE[2],
             ("sec-websocket-version", "8"),
-            UPGRADE[3],
+            UPGRADE[4],
         ];
         assert_eq!(
             status(Handshake::accept(&mut request(&old), &[])),
             StatusCode::UPGRADE_REQUIRED
         );
-        let keyless = &UPGRADE[..3];
+        let keyless = &UPGRADE[..4];
         assert_eq!(
             status(Handshake::accept(&mut request(keyless), &[])),
             StatusCode::BAD_REQUEST
         );
+    }
+
+    #[test]
+    fn keys_that_are_not_16_bytes_in_base64_get_400() {
+        for key in [
+            "",
+            "dGhlIHNhbXBsZSBub25jZQ",
+            "dGhlIHNhbXBsZSBub25jZQ===",
+            "dGhlIHNhbXBsZSBub25jZQ!=",
+            "dGhlIHNhbXBsZSBub25jZSBhbmQgbW9yZQ==",
+            "not a key at all",
+        ] {
+            let mut headers = UPGRADE.to_vec();
+            headers[4] = ("sec-websocket-key", key);
+            assert_eq!(
+                status(Handshake::accept(&mut request(&headers), &[])),
+                StatusCode::BAD_REQUEST,
+                "{key:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_repeated_key_or_host_or_none_gets_400() {
+        let mut two_keys = UPGRADE.to_vec();
+        two_keys.push(("sec-websocket-key", "AAAAAAAAAAAAAAAAAAAAAA=="));
+        let mut two_hosts = UPGRADE.to_vec();
+        two_hosts.push(("host", "evil.example"));
+        let hostless = &UPGRADE[1..];
+        for headers in [&two_keys[..], &two_hosts[..], hostless] {
+            assert_eq!(
+                status(Handshake::accept(&mut request(headers), &[])),
+                StatusCode::BAD_REQUEST,
+                "{headers:?}"
+            );
+        }
     }
 
     #[test]

@@ -27,27 +27,33 @@
 //! - [`decode`]: client text to message, or a precise [`Refusal`].
 //! - [`rooms`]: the [`Rooms`] seam (join, leave, publish, members); [`memory_rooms`] implements it
 //!   in this process, a backplane can implement it across nodes.
+//! - [`frame_guard`]: the framing rules tungstenite leaves unchecked (minimal length encodings).
 //! - [`peer`], [`outbox`], [`frame`], [`write_batch`]: a connected client, its bounded outgoing
 //!   queue, a message encoded once (as a whole WebSocket frame) for every recipient, and the
 //!   frames being written to one socket with vectored writes.
 //! - [`static_files`]: the built app on `/`, gzipped when the build made `.gz` files, cached by
 //!   file name (a year when the name has a content hash, revalidated otherwise).
-//! - [`origin`], [`metrics`], [`config`], [`client_id`]: the rest; [`fault`]: simulated failures for
-//!   tests, enabled only by `--test-mode`.
+//! - [`admission`]: how many TCP connections the server holds, in all and per address (429/503
+//!   past them); [`rates`]: how fast one connection may send, and when it is flooding.
+//! - [`display_name`]: what `identify` accepts.
+//! - [`origin`], [`metrics`], [`config`], [`client_id`]: the rest.
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod client_id;
 pub mod config;
 pub mod connection;
 pub mod decode;
-pub mod fault;
+pub mod display_name;
 pub mod frame;
+pub mod frame_guard;
 pub mod handshake;
 pub mod memory_rooms;
 pub mod metrics;
 pub mod origin;
 pub mod outbox;
 pub mod peer;
+pub mod rates;
 pub mod refusal;
 pub mod rooms;
 pub mod server;

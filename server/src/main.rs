@@ -18,12 +18,28 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
+    raise_open_file_limit();
     let config = Config::parse();
     let listener =
         bind(config.addr, config.backlog).with_context(|| format!("binding {}", config.addr))?;
     tracing::info!(addr = %listener.local_addr()?, "listening on http://{}", listener.local_addr()?);
     run(listener, config, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit, as servers that hold many sockets do:
+/// the soft limit is often 1024, and `--max-connections` follows it.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(err) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!(%err, soft, hard, "could not raise the open-file limit");
+            }
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!(%err, "could not read the open-file limit"),
+    }
 }
 
 /// Resolves on SIGINT (ctrl-c) or SIGTERM.

@@ -5,10 +5,12 @@ use axum::http::{HeaderMap, Uri, header};
 /// The origin allowlist, checked before the upgrade.
 ///
 /// Browsers attach cookies to WebSocket handshakes from any page and send that page's `Origin`, so
-/// without this check any site a user visits could open a socket in the user's name. Allowed are:
-/// the server's own origin (the `Origin`'s host and port equal the `Host` header), localhost pages
-/// when enabled (for `trunk serve`), and the configured origins. A request with no `Origin` is not
-/// from a browser page and is allowed.
+/// without this check any site a user visits could open a socket in the user's name. Allowed are
+/// the configured public origins of the chat and, when enabled, pages on localhost (the chat
+/// served by this server on 127.0.0.1, and `trunk serve`). The request's `Host` header is never
+/// compared with the `Origin`: a DNS-rebinding page makes both name the attacker's domain. A
+/// request with no `Origin` is not from a browser page and is allowed; one with several is
+/// refused, since no browser sends that.
 #[derive(Debug, Clone)]
 pub struct OriginPolicy {
     any: bool,
@@ -27,14 +29,18 @@ impl OriginPolicy {
                 .iter()
                 .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
                 .filter(|o| !o.is_empty() && o != "*")
+                .map(|o| with_default_port_removed(&o))
                 .collect(),
         }
     }
 
     /// Whether a handshake with these headers may proceed.
     pub fn allows(&self, headers: &HeaderMap) -> bool {
-        let Some(origin) = headers.get(header::ORIGIN) else {
-            return true;
+        let mut origins = headers.get_all(header::ORIGIN).iter();
+        let origin = match (origins.next(), origins.next()) {
+            (None, _) => return true,
+            (Some(origin), None) => origin,
+            (Some(_), Some(_)) => return false,
         };
         if self.any {
             return true;
@@ -42,7 +48,7 @@ impl OriginPolicy {
         let Ok(origin) = origin.to_str() else {
             return false;
         };
-        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        let origin = with_default_port_removed(&origin.trim_end_matches('/').to_ascii_lowercase());
         if self.allowed.contains(&origin) {
             return true;
         }
@@ -50,25 +56,26 @@ impl OriginPolicy {
         let Ok(uri) = origin.parse::<Uri>() else {
             return false;
         };
-        let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+        let (Some("http" | "https"), Some(host)) = (uri.scheme_str(), uri.host()) else {
             return false;
         };
-        if self.localhost && is_localhost(host) {
-            return true;
-        }
-        let port = uri.port_u16().or(match scheme {
-            "http" | "ws" => Some(80),
-            "https" | "wss" => Some(443),
-            _ => None,
-        });
-        headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
-            .is_some_and(|own| {
-                own.host().eq_ignore_ascii_case(host) && own.port_u16().or(port) == port
-            })
+        self.localhost && is_localhost(host)
     }
+}
+
+/// `https://a.example:443` is `https://a.example`: browsers omit the default port, a
+/// configuration may not.
+fn with_default_port_removed(origin: &str) -> String {
+    origin
+        .strip_suffix(":443")
+        .filter(|o| o.starts_with("https://"))
+        .or_else(|| {
+            origin
+                .strip_suffix(":80")
+                .filter(|o| o.starts_with("http://"))
+        })
+        .unwrap_or(origin)
+        .to_owned()
 }
 
 fn is_localhost(host: &str) -> bool {
@@ -90,19 +97,47 @@ mod tests {
     }
 
     #[test]
-    fn same_origin_is_allowed() {
-        let policy = OriginPolicy::new(&[], false);
-        assert!(policy.allows(&headers(
+    fn the_host_header_is_never_trusted() {
+        // DNS rebinding: the attacker's page and its request both name the attacker's domain.
+        let policy = OriginPolicy::new(&[], true);
+        assert!(!policy.allows(&headers(Some("http://evil.example"), "evil.example")));
+        assert!(!policy.allows(&headers(
             Some("http://chat.example:8080"),
             "chat.example:8080"
         )));
-        assert!(policy.allows(&headers(Some("https://chat.example"), "chat.example")));
-        assert!(policy.allows(&headers(Some("https://Chat.Example"), "chat.example:443")));
-        assert!(!policy.allows(&headers(
-            Some("http://chat.example:9090"),
-            "chat.example:8080"
-        )));
-        assert!(!policy.allows(&headers(Some("https://evil.example"), "chat.example")));
+    }
+
+    #[test]
+    fn configured_public_origins_match_with_or_without_default_ports() {
+        let policy = OriginPolicy::new(
+            &[
+                "https://chat.example:443".into(),
+                "http://lan.example:8080".into(),
+            ],
+            false,
+        );
+        assert!(policy.allows(&headers(Some("https://chat.example"), "anything")));
+        assert!(policy.allows(&headers(Some("https://Chat.Example/"), "anything")));
+        assert!(policy.allows(&headers(Some("http://lan.example:8080"), "anything")));
+        assert!(!policy.allows(&headers(Some("http://lan.example"), "anything")));
+        assert!(!policy.allows(&headers(Some("http://chat.example"), "anything")));
+    }
+
+    #[test]
+    fn two_origin_headers_are_refused() {
+        let policy = OriginPolicy::new(&["https://chat.example".into()], true);
+        let mut two = headers(Some("https://chat.example"), "chat.example");
+        two.append(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
+        assert!(!policy.allows(&two));
+        let mut reversed = headers(Some("http://evil.example"), "chat.example");
+        reversed.append(
+            header::ORIGIN,
+            HeaderValue::from_static("https://chat.example"),
+        );
+        assert!(!policy.allows(&reversed));
     }
 
     #[test]

@@ -143,6 +143,7 @@ mod tests {
         Frame::encode(&ServerMessage::Error(tether_protocol::ErrorPayload {
             message: "x".repeat(n),
             code: None,
+            retry_after_ms: None,
         }))
     }
 

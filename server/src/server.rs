@@ -1,24 +1,39 @@
-//! The HTTP side: routes, the WebSocket upgrade, and running until shutdown.
+//! The HTTP side: accepting connections, routes, the WebSocket upgrade, and running until
+//! shutdown.
 
 use crate::{
     ClientId, Config, Handshake, MemoryRooms, Metrics, OriginPolicy, Outbox, Peer, Rooms, Session,
-    connection,
-    fault::{Fault, FaultQuery},
-    static_files,
+    admission::{self, Admission, Refused, Ticket},
+    connection, static_files,
 };
 use axum::{
     Router,
     body::Body,
-    extract::{ConnectInfo, Query, Request, State},
+    extract::{ConnectInfo, Request, State},
     http::{StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::get,
-    serve::ListenerExt,
 };
-use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Instant};
-use tokio::net::TcpListener;
+use hyper::{body::Incoming, server::conn::http1};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::{
+    future::Future,
+    io,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    time::timeout,
+};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tower::ServiceExt;
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -29,7 +44,7 @@ struct AppState {
     origins: Arc<OriginPolicy>,
     // Cancelled when shutdown begins; every connection's kill token is a child of it.
     shutdown: CancellationToken,
-    // Tracks upgraded connections, which axum's graceful shutdown does not see.
+    // Every connection's task, HTTP and upgraded alike, so shutdown can wait for them.
     connections: TaskTracker,
 }
 
@@ -51,7 +66,8 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 /// Serves the chat on `listener` until `shutdown` resolves, with in-memory rooms.
 ///
 /// On shutdown it stops accepting, closes every WebSocket with 1001 after delivering what was
-/// queued for it, waits up to [`Config::shutdown_grace`] for the clients to answer, and returns.
+/// queued for it, ends idle HTTP connections, waits up to [`Config::shutdown_grace`] for clients
+/// and unfinished requests, and returns: nothing a client does can hold it longer.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -67,6 +83,16 @@ pub async fn run_with_rooms(
     rooms: Arc<dyn Rooms>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let max_connections = match config.max_connections {
+        0 => admission::default_max_connections(),
+        n => n,
+    };
+    let metrics = Arc::new(Metrics::default());
+    let admission = Admission::new(
+        max_connections,
+        config.max_connections_per_ip,
+        metrics.tcp_connections.clone(),
+    );
     let state = AppState {
         origins: Arc::new(OriginPolicy::new(
             &config.allowed_origins,
@@ -74,42 +100,194 @@ pub async fn run_with_rooms(
         )),
         config: Arc::new(config),
         rooms,
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         shutdown: CancellationToken::new(),
         connections: TaskTracker::new(),
     };
-    let grace = state.config.shutdown_grace;
-    let token = state.shutdown.clone();
-    let connections = state.connections.clone();
-    let app = router(state);
-    // Small frames must not wait for delayed ACKs (about 40 ms at the p99 without this).
-    let listener = listener.tap_io(|tcp| {
+    tracing::info!(
+        max_connections,
+        per_ip = state.config.max_connections_per_ip,
+        "accepting connections"
+    );
+    let http = http_builder(&state.config);
+    let app = router(state.clone());
+    let refusing = Arc::new(AtomicUsize::new(0));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, remote) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    accept_failed(&err).await;
+                    continue;
+                }
+            },
+        };
+        // Small frames must not wait for delayed ACKs (about 40 ms at the p99 without this).
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::warn!(%err, "could not set TCP_NODELAY");
         }
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down");
-        token.cancel();
-    })
-    .await?;
-    connections.close();
-    if tokio::time::timeout(grace, connections.wait())
-        .await
-        .is_err()
-    {
+        match admission.admit(remote.ip()) {
+            Ok(ticket) => {
+                let task = serve_http(
+                    tcp,
+                    remote,
+                    Arc::new(ticket),
+                    app.clone(),
+                    http.clone(),
+                    state.shutdown.clone(),
+                    Arc::clone(&state.metrics),
+                );
+                state.connections.spawn(task);
+            }
+            Err(refused) => refuse(tcp, remote, refused, &state.metrics, &refusing),
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down");
+    state.shutdown.cancel();
+    let grace = state.config.shutdown_grace;
+    state.connections.close();
+    if timeout(grace, state.connections.wait()).await.is_err() {
+        // What is left is dropped with the runtime (the binary returns from `main` now); nothing
+        // a client does keeps the process alive past the grace.
         tracing::warn!(
-            remaining = connections.len(),
-            "clients did not close within the grace period"
+            remaining = state.connections.len(),
+            "connections did not close within the grace period"
         );
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The HTTP/1.1 server settings that bound what a connection may cost before it is upgraded.
+fn http_builder(config: &Config) -> http1::Builder {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        // Runs from the moment the connection is accepted, so it also ends connections that
+        // never send a byte, and again for each request on a kept-alive connection.
+        .header_read_timeout(config.request_head_timeout)
+        // Hyper's read buffer for a request head grows up to this, then answers 431.
+        .max_buf_size(config.max_request_head_bytes as usize);
+    http
+}
+
+/// Serves one admitted TCP connection over HTTP/1.1 until it closes or is upgraded. Once
+/// shutdown begins, an idle connection is closed at once and a busy one after its request; one
+/// still sending its request head is left to the head timeout, and `run` stops waiting for it
+/// when the grace ends.
+async fn serve_http(
+    tcp: TcpStream,
+    remote: SocketAddr,
+    ticket: Arc<Ticket>,
+    app: Router,
+    http: http1::Builder,
+    shutdown: CancellationToken,
+    metrics: Arc<Metrics>,
+) {
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(remote));
+        request.extensions_mut().insert(Arc::clone(&ticket));
+        app.clone().oneshot(request)
+    });
+    let connection = http
+        .serve_connection(TokioIo::new(tcp), service)
+        .with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(err) = result {
+        log_http_error(remote, &err, &metrics);
+    }
+}
+
+fn log_http_error(remote: SocketAddr, err: &hyper::Error, metrics: &Metrics) {
+    if err.is_timeout() {
+        metrics.head_timeouts.inc();
+        tracing::debug!(%remote, "request head not received in time");
+    } else if err.is_parse_too_large() {
+        metrics.heads_too_large.inc();
+        tracing::debug!(%remote, "request head too large");
+    } else {
+        tracing::debug!(%remote, %err, "HTTP connection ended with an error");
+    }
+}
+
+/// How many refused connections may be getting their answer at once; past it, a refused
+/// connection is closed without one, so refusing cannot itself become the flood.
+const MAX_REFUSING: usize = 256;
+
+/// How long a refused connection is given to read its answer.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+
+/// Answers a connection over a limit with 429 (its address holds too many) or 503 (the server
+/// does), and closes it.
+fn refuse(
+    tcp: TcpStream,
+    remote: SocketAddr,
+    refused: Refused,
+    metrics: &Metrics,
+    refusing: &Arc<AtomicUsize>,
+) {
+    let (status, counter) = match refused {
+        Refused::PerIp => ("429 Too Many Requests", &metrics.refused_per_ip),
+        Refused::Full => ("503 Service Unavailable", &metrics.refused_full),
+    };
+    counter.inc();
+    tracing::debug!(%remote, status, "refused a connection");
+    if refusing.fetch_add(1, Ordering::Relaxed) >= MAX_REFUSING {
+        refusing.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
+    let refusing = Arc::clone(refusing);
+    tokio::spawn(async move {
+        let _ = timeout(REFUSAL_LINGER, answer_and_close(tcp, status)).await;
+        refusing.fetch_sub(1, Ordering::Relaxed);
+    });
+}
+
+/// Writes a complete response without reading the request, then closes the sending side and
+/// reads (and discards) what the client sent until it closes too: closing a socket with unread
+/// data makes the kernel reset the connection, and the client would see the reset, not the
+/// answer.
+async fn answer_and_close(mut tcp: TcpStream, status: &str) -> io::Result<()> {
+    let body = "too many connections\n";
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n\
+         retry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(response.as_bytes()).await?;
+    tcp.shutdown().await?;
+    let mut sink = [0u8; 1024];
+    let mut read = 0;
+    while read < 64 * 1024 {
+        match tcp.read(&mut sink).await? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    Ok(())
+}
+
+/// Backs off after a failed `accept`. Running out of file descriptors fails every accept until
+/// a connection closes; retrying at once would spin a core.
+async fn accept_failed(err: &io::Error) {
+    use io::ErrorKind::*;
+    if matches!(
+        err.kind(),
+        ConnectionAborted | ConnectionReset | ConnectionRefused
+    ) {
+        return;
+    }
+    tracing::error!(%err, "accept failed; retrying in 100 ms");
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 fn router(state: AppState) -> Router {
@@ -141,17 +319,16 @@ async fn upgrade(
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
     let config = &state.config;
-    // Parsed only in test mode, so that no query string can make a normal handshake fail.
-    let fault = if config.test_mode {
-        Query::<FaultQuery>::try_from_uri(request.uri()).map_or(Fault::None, |q| q.fault())
-    } else {
-        Fault::None
-    };
     // The guide's browser client offers `['chat', 'json']`; browsers fail a handshake that offered
     // subprotocols and got none back, so accept those two.
     let handshake = match Handshake::accept(&mut request, &["chat", "json"]) {
         Ok(handshake) => handshake,
         Err(refusal) => return refusal,
+    };
+    // Moves with the connection into its WebSocket task, so it counts against the limits for as
+    // long as the socket is open.
+    let Some(ticket) = request.extensions_mut().remove::<Arc<Ticket>>() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let response = handshake.response();
     let websocket = WebSocketConfig::default()
@@ -162,9 +339,13 @@ async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         // Tungstenite writes only control frames (pong, ping, close), each at once; the chat's
         // frames bypass it (see `connection::run`), so no connection keeps a write buffer.
-        .write_buffer_size(0);
+        .write_buffer_size(0)
+        // What tungstenite may hold for a client that does not read. Once it is full, tungstenite
+        // keeps a single pending pong and replaces it with each new one, so a ping flood costs
+        // this much at most.
+        .max_write_buffer_size(config.max_control_bytes.max(1));
     let connections = state.connections.clone();
-    connections.spawn(serve_socket(handshake, websocket, remote, state, fault));
+    connections.spawn(serve_socket(handshake, websocket, remote, state, ticket));
     response
 }
 
@@ -178,7 +359,7 @@ async fn serve_socket(
     websocket: WebSocketConfig,
     remote: SocketAddr,
     state: AppState,
-    fault: Fault,
+    ticket: Arc<Ticket>,
 ) {
     // Boxed: the upgrade's future is needed once, and would otherwise reserve its room in this
     // task for the connection's whole life.
@@ -200,8 +381,9 @@ async fn serve_socket(
     );
     tracing::info!(client = %id, %remote, "connected");
     let started = Instant::now();
-    let ending = connection::run(&mut socket, session, &state.config, &state.metrics, fault).await;
+    let ending = connection::run(&mut socket, session, &state.config, &state.metrics).await;
     tracing::info!(client = %id, ?ending, seconds = started.elapsed().as_secs(), "disconnected");
+    drop(ticket);
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

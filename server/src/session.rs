@@ -3,7 +3,9 @@
 use crate::{
     ClientId, Config, Frame, Metrics, Peer, Refusal, Rooms,
     decode::{DecodeError, decode},
-    refusal::truncate,
+    display_name,
+    rates::{Admit, Kind, Rates},
+    refusal::{too_long, truncate},
     rooms::{self, Delivery},
 };
 use std::{
@@ -27,6 +29,18 @@ pub struct Session {
     metrics: Arc<Metrics>,
     // The rooms this client is in, so a disconnect can leave them without asking the room map.
     joined: HashSet<Arc<str>>,
+    // How fast this client may send; checked before any message is carried out.
+    rates: Rates,
+}
+
+/// What the connection should do after a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Verdict {
+    /// Keep serving the client.
+    Continue,
+    /// The client keeps sending after being refused for its rate: close it (1008).
+    Flood,
 }
 
 impl Session {
@@ -43,6 +57,7 @@ impl Session {
         let session = Self {
             peer,
             rooms,
+            rates: Rates::new(&config),
             config,
             metrics,
             joined: HashSet::new(),
@@ -64,38 +79,95 @@ impl Session {
     }
 
     /// Handles one text message from the client.
-    pub fn handle_text(&mut self, text: &str) {
+    pub fn handle_text(&mut self, text: &str) -> Verdict {
         self.metrics.messages_in.inc();
         // The guide's `WebSocketClient` pings with the bare text `ping` and expects `pong`.
         if text == RAW_PING {
-            self.push(Frame::raw(RAW_PONG));
-            return;
+            return match self.rates.admit(Kind::Message) {
+                Admit::Allowed | Admit::Drop => {
+                    self.push(Frame::raw(RAW_PONG));
+                    Verdict::Continue
+                }
+                Admit::Refused(wait) => self.refuse_for_rate(None, "messages", wait),
+                Admit::Flood => Verdict::Flood,
+            };
         }
-        match decode(text) {
+        let (id, result) = match decode(text) {
             Ok(frame) => {
-                let result = self.dispatch(frame.message);
-                self.answer(frame.id, result);
+                let (kind, what) = match &frame.message {
+                    ClientMessage::Join(_) => (Kind::Join, "joins"),
+                    ClientMessage::Typing(_) => (Kind::Typing, "typing notices"),
+                    _ => (Kind::Message, "messages"),
+                };
+                match self.rates.admit(kind) {
+                    Admit::Allowed => (frame.id, self.dispatch(frame.message)),
+                    // A typing notice is a hint; one too many is simply not passed on.
+                    Admit::Drop => {
+                        self.metrics.typing_over_rate.inc();
+                        (frame.id, Ok(()))
+                    }
+                    Admit::Refused(wait) => return self.refuse_for_rate(frame.id, what, wait),
+                    Admit::Flood => return Verdict::Flood,
+                }
             }
-            Err(DecodeError { id, refusal }) => self.answer(id, Err(refusal)),
-        }
+            // Undecodable text costs the server as much as a message, and counts as one.
+            Err(DecodeError { id, refusal }) => match self.rates.admit(Kind::Message) {
+                Admit::Allowed | Admit::Drop => (id, Err(refusal)),
+                Admit::Refused(wait) => return self.refuse_for_rate(id, "messages", wait),
+                Admit::Flood => return Verdict::Flood,
+            },
+        };
+        self.answer(id, result);
+        Verdict::Continue
     }
 
     /// Handles one binary message. Like the guide's Node server, which hands any frame to
     /// `JSON.parse`, the server reads binary messages as UTF-8 JSON.
-    pub fn handle_binary(&mut self, bytes: &[u8]) {
+    pub fn handle_binary(&mut self, bytes: &[u8]) -> Verdict {
         match std::str::from_utf8(bytes) {
             Ok(text) => self.handle_text(text),
             Err(_) => {
                 self.metrics.messages_in.inc();
-                self.answer(
-                    None,
-                    Err(Refusal::new(
-                        ErrorCode::InvalidJson,
-                        "invalid JSON: a binary message must hold UTF-8 JSON",
-                    )),
+                let refusal = Refusal::new(
+                    ErrorCode::InvalidJson,
+                    "invalid JSON: a binary message must hold UTF-8 JSON",
                 );
+                match self.rates.admit(Kind::Message) {
+                    Admit::Allowed | Admit::Drop => {
+                        self.answer(None, Err(refusal));
+                        Verdict::Continue
+                    }
+                    Admit::Refused(wait) => self.refuse_for_rate(None, "messages", wait),
+                    Admit::Flood => Verdict::Flood,
+                }
             }
         }
+    }
+
+    /// Counts a WebSocket ping or pong from the client against its message rate: a ping costs
+    /// the server a pong, and a flood of them must end like any other flood. There is no one to
+    /// tell about a refusal here, so only the flood matters.
+    pub fn handle_control(&mut self) -> Verdict {
+        self.metrics.control_frames_in.inc();
+        match self.rates.admit(Kind::Message) {
+            Admit::Flood => Verdict::Flood,
+            Admit::Refused(_) => {
+                self.metrics.rate_limited.inc();
+                Verdict::Continue
+            }
+            Admit::Allowed | Admit::Drop => Verdict::Continue,
+        }
+    }
+
+    fn refuse_for_rate(
+        &self,
+        id: Option<RequestId>,
+        what: &str,
+        wait: std::time::Duration,
+    ) -> Verdict {
+        self.metrics.rate_limited.inc();
+        self.answer(id, Err(Refusal::rate_limited(what, wait)));
+        Verdict::Continue
     }
 
     fn answer(&self, id: Option<RequestId>, result: Result<(), Refusal>) {
@@ -105,13 +177,17 @@ impl Session {
                 self.reply(&ServerMessage::Error(ErrorPayload {
                     message: refusal.message.clone(),
                     code: Some(refusal.code),
+                    retry_after_ms: refusal.retry_after_ms(),
                 }));
             }
         }
         if let Some(id) = id {
             let ack = match result {
                 Ok(()) => Ack::ok(id),
-                Err(refusal) => Ack::failed(id, refusal.code, refusal.message),
+                Err(refusal) => Ack {
+                    retry_after_ms: refusal.retry_after_ms(),
+                    ..Ack::failed(id, refusal.code, refusal.message)
+                },
             };
             self.reply(&ServerMessage::Ack(ack));
         }
@@ -242,9 +318,15 @@ impl Session {
 
     fn presence(&self, room_id: &str) -> Result<(), Refusal> {
         self.check_member(room_id)?;
-        let members = self
-            .rooms
-            .members(room_id)
+        let peers = self.rooms.members(room_id);
+        // A room can be larger than what one answer should put in the asker's queue: list the
+        // first `max_presence_members` and say how many there are.
+        let listed = peers.len().min(self.config.max_presence_members);
+        let total = (listed < peers.len()).then_some(peers.len());
+        if total.is_some() {
+            self.metrics.presence_truncated.inc();
+        }
+        let members = peers[..listed]
             .iter()
             .map(|peer| Member {
                 user_id: peer.id().to_string(),
@@ -254,24 +336,13 @@ impl Session {
         self.reply(&ServerMessage::Presence(Presence {
             room_id: room_id.to_owned(),
             members,
+            total,
         }));
         Ok(())
     }
 
     fn identify(&self, name: &str) -> Result<(), Refusal> {
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(Refusal::new(ErrorCode::Empty, "name is blank"));
-        }
-        if name.len() > self.config.max_name_bytes {
-            return Err(too_long("name", self.config.max_name_bytes));
-        }
-        if name.chars().any(char::is_control) {
-            return Err(Refusal::new(
-                ErrorCode::InvalidPayload,
-                "name contains control characters",
-            ));
-        }
+        let name = display_name::check(name, self.config.max_name_bytes)?;
         self.peer.set_name(Arc::from(name));
         Ok(())
     }
@@ -351,13 +422,6 @@ fn not_in_room(room_id: &str) -> Refusal {
     Refusal::new(
         ErrorCode::NotInRoom,
         format!("not in room \"{}\"", truncate(room_id, 128)),
-    )
-}
-
-fn too_long(what: &str, max: usize) -> Refusal {
-    Refusal::new(
-        ErrorCode::TooLong,
-        format!("{what} is longer than {max} bytes"),
     )
 }
 

@@ -51,9 +51,14 @@ impl WriteBatch {
         }
     }
 
-    /// Drops every frame unwritten (a muted connection, in test mode).
-    pub fn clear(&mut self) {
-        *self = Self::default();
+    /// Drops every frame not yet begun, keeping only the rest of one partly written: what a
+    /// connection being closed still owes so that its close frame starts on a frame boundary.
+    pub fn keep_partial_frame(&mut self) {
+        if self.written == 0 {
+            *self = Self::default();
+        } else {
+            self.frames.truncate(1);
+        }
     }
 
     /// Writes the whole batch to `io` and flushes it.
@@ -185,6 +190,30 @@ mod tests {
         batch.extend(frames(&["ghi"]));
         assert_eq!(batch.frames.len(), 2);
         assert_eq!(batch.written, 2);
+    }
+
+    #[tokio::test]
+    async fn keeping_the_partial_frame_ends_the_output_on_a_frame_boundary() {
+        let mut batch = WriteBatch::new();
+        batch.extend(frames(&["abc", "def", "ghi"]));
+        let first = Frame::raw("abc");
+        batch.advance(2);
+        batch.keep_partial_frame();
+        let mut io = Trickle {
+            step: 1,
+            out: Vec::new(),
+        };
+        batch.write_to(&mut io).await.expect("written");
+        assert_eq!(
+            io.out,
+            first.wire()[2..],
+            "the rest of the first frame, nothing after it"
+        );
+
+        let mut untouched = WriteBatch::new();
+        untouched.extend(frames(&["abc", "def"]));
+        untouched.keep_partial_frame();
+        assert!(untouched.is_empty(), "no frame begun: nothing owed");
     }
 
     #[tokio::test]

@@ -269,7 +269,8 @@ async fn shutdown_delivers_every_queued_message_in_order_to_a_backed_up_client()
     let mut server = TestServer::with(
         config()
             .max_queue_bytes(64 << 20)
-            .shutdown_grace(Duration::from_secs(5)),
+            .shutdown_grace(Duration::from_secs(5))
+            .unlimited_rates(),
     )
     .await;
     let mut sender = server.connect().await;

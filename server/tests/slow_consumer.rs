@@ -154,7 +154,7 @@ impl Flood {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_whose_queue_overflows_is_closed_and_counted_while_the_room_keeps_up() {
     // A write stall alone would take 10 s to count; the queue limit is what trips here.
-    let mut flood = Flood::start(config().max_queue_bytes(QUEUE)).await;
+    let mut flood = Flood::start(config().unlimited_rates().max_queue_bytes(QUEUE)).await;
     flood.until_slow_close().await;
     flood.assert_room_kept_up().await;
 }
@@ -164,6 +164,7 @@ async fn a_client_whose_writes_stall_past_the_write_timeout_is_closed_and_counte
     // A queue larger than the whole flood can fill, so only the stalled write can trip.
     let mut flood = Flood::start(
         config()
+            .unlimited_rates()
             .max_queue_bytes(2 * MAX_MESSAGES * TEXT)
             .write_timeout(Duration::from_millis(300)),
     )
@@ -190,7 +191,7 @@ async fn read_to_the_end(client: &mut Client) -> Option<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typing_notices_are_dropped_for_a_slow_reader_instead_of_closing_it() {
-    let server = TestServer::with(config().max_queue_bytes(QUEUE)).await;
+    let server = TestServer::with(config().unlimited_rates().max_queue_bytes(QUEUE)).await;
     let mut typist = server.connect().await;
     typist.join("r").await;
     let mut slow = server.connect_small_buffer().await;

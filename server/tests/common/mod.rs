@@ -244,6 +244,11 @@ impl Client {
         self.send_raw(Message::text(text)).await;
     }
 
+    /// Sends a text, or says why it could not.
+    pub(crate) async fn try_send_text(&mut self, text: &str) -> Result<(), tungstenite::Error> {
+        self.ws.send(Message::text(text)).await
+    }
+
     pub(crate) async fn send_raw(&mut self, message: Message) {
         timeout(WAIT, self.ws.send(message))
             .await
@@ -481,6 +486,52 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Sends `request` as is over a fresh connection and reads one response (head, and a body of
+/// its `content-length`): the response, or `None` when the server closed without answering.
+pub(crate) async fn raw_exchange(
+    addr: SocketAddr,
+    request: &[u8],
+    limit: Duration,
+) -> Option<HttpResponse> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.write_all(request).await?;
+        let mut raw = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = parse_response(&raw[..at + 4]);
+                let body: usize = head
+                    .header("content-length")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                if raw.len() >= at + 4 + body {
+                    break;
+                }
+            }
+            match stream.read(&mut chunk).await {
+                // A reset after the answer still leaves the answer read.
+                Ok(0) | Err(_) => break,
+                Ok(n) => raw.extend_from_slice(&chunk[..n]),
+            }
+        }
+        io::Result::Ok(raw)
+    };
+    let raw = timeout(limit, exchange)
+        .await
+        .expect("no complete answer in time")
+        .expect("connect");
+    (!raw.is_empty()).then(|| parse_response(&raw))
+}
+
+/// A WebSocket upgrade request for `addr` with `extra` header lines (each ending in CRLF).
+pub(crate) fn upgrade_request(addr: SocketAddr, extra: &str) -> String {
+    format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+}
+
 /// A metric's value in Prometheus text: the line `name value` (labels are not used here).
 pub(crate) fn metric_value(text: &str, name: &str) -> Option<f64> {
     text.lines().find_map(|line| {
@@ -522,8 +573,34 @@ pub(crate) struct RawWs {
 impl RawWs {
     /// Connects and performs the opening handshake.
     pub(crate) async fn connect(addr: SocketAddr) -> Self {
+        let stream = timeout(WAIT, TcpStream::connect(addr))
+            .await
+            .expect("connect timed out")
+            .expect("connect");
+        Self::handshake(stream, addr).await
+    }
+
+    /// Connects over a socket with the smallest receive buffer the kernel allows, so that what
+    /// the server sends and this client does not read backs up at the server quickly.
+    pub(crate) async fn connect_small_buffer(addr: SocketAddr) -> Self {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(1024).expect("SO_RCVBUF");
+        let stream = timeout(WAIT, socket.connect(addr))
+            .await
+            .expect("connect timed out")
+            .expect("connect");
+        Self::handshake(stream, addr).await
+    }
+
+    /// Sends bytes as they are: frames a client library would never make.
+    pub(crate) async fn send_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+        timeout(WAIT, self.stream.write_all(bytes))
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+    }
+
+    async fn handshake(mut stream: TcpStream, addr: SocketAddr) -> Self {
         let handshake = async {
-            let mut stream = TcpStream::connect(addr).await?;
             let request = format!(
                 "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                  Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
