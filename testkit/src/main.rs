@@ -1,16 +1,20 @@
 //! `tether-supervisor`: runs the real `tether-server` as a child process and kills or restarts it
-//! when a test asks, over a small HTTP control API. Browser tests cannot kill a process
-//! themselves; they `fetch` this instead.
+//! when a test asks, over a small HTTP control API, and puts a [`FaultProxy`] in front of it.
+//! Browser tests cannot kill a process or make the server misbehave themselves; they `fetch`
+//! this, and open their WebSocket through the proxy, instead.
 //!
 //! ```text
-//! tether-supervisor --server target/debug/tether-server --ready-file /tmp/tether.env -- --test-mode
+//! tether-supervisor --server target/debug/tether-server --ready-file /tmp/tether.env
 //! ```
 //!
-//! It picks a free port for the server (kept across restarts), starts it with the arguments after
-//! `--`, waits until it answers `/healthz`, and writes `TETHER_TEST_URL=ws://…/ws` and
-//! `TETHER_TEST_CONTROL=http://…` to the ready file. Control API (CORS open, loopback only):
+//! It picks a free port for the server and one for the proxy (both kept across restarts), starts
+//! the server with the arguments after `--`, waits until it accepts connections, and writes
+//! `TETHER_TEST_URL=ws://…/ws` (the server), `TETHER_TEST_FAULT_URL=ws://…/ws` (the proxy: add
+//! `?fault=mute`, `?fault=close&code=N` or `?fault=echo`, or nothing for a plain pass-through)
+//! and `TETHER_TEST_CONTROL=http://…` to the ready file. Control API (CORS open, loopback only):
 //!
-//! - `POST /kill`: SIGKILL the server (clients see their connections drop: close 1006).
+//! - `POST /kill`: SIGKILL the server (clients see their connections drop: close 1006; new
+//!   connections through the proxy fail as they would to the dead server).
 //! - `POST /start`: start it again on the same port; answers once it is ready.
 //! - `POST /restart?down_ms=N`: kill, answer at once, start again N ms later.
 //! - `GET /status`: `up` or `down`.
@@ -27,7 +31,12 @@ use axum::{
 use clap::Parser;
 use serde::Deserialize;
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
-use tokio::{net::TcpListener, process::Child, sync::Mutex};
+use tether_testkit::FaultProxy;
+use tokio::{
+    net::TcpListener,
+    process::Child,
+    sync::{Mutex, oneshot},
+};
 use tower_http::cors::CorsLayer;
 
 #[derive(Debug, Parser)]
@@ -112,13 +121,25 @@ async fn main() -> anyhow::Result<()> {
     }));
     supervised.lock().await.start().await?;
 
+    // The proxy outlives the server's restarts: it connects anew for each client, so a client
+    // that arrives while the server is down fails as it would without the proxy.
+    let proxy = TcpListener::bind("127.0.0.1:0").await?;
+    let proxy_addr = proxy.local_addr()?;
+    let (stop_proxy, proxy_stopped) = oneshot::channel::<()>();
+    let proxy = tokio::spawn(FaultProxy::new(proxy, addr).run(async move {
+        let _ = proxy_stopped.await;
+    }));
+
     let control = TcpListener::bind("127.0.0.1:0").await?;
     let control_addr = control.local_addr()?;
     std::fs::write(
         &args.ready_file,
-        format!("TETHER_TEST_URL=ws://{addr}/ws\nTETHER_TEST_CONTROL=http://{control_addr}\n"),
+        format!(
+            "TETHER_TEST_URL=ws://{addr}/ws\nTETHER_TEST_FAULT_URL=ws://{proxy_addr}/ws\n\
+             TETHER_TEST_CONTROL=http://{control_addr}\n"
+        ),
     )?;
-    tracing::info!(%addr, %control_addr, "supervising");
+    tracing::info!(%addr, %proxy_addr, %control_addr, "supervising");
 
     let app = Router::new()
         .route("/kill", post(kill))
@@ -137,6 +158,9 @@ async fn main() -> anyhow::Result<()> {
             }
         })
         .await?;
+    // The proxy has no graceful part: stopping it drops its connections, as the server's kill does.
+    let _ = stop_proxy.send(());
+    proxy.await.context("the fault proxy panicked")?;
     supervised.lock().await.kill().await;
     Ok(())
 }
