@@ -16,6 +16,7 @@
 use crate::{
     ChatClient, ChatState,
     chat_client::RoomEvents,
+    chat_line::ChatLine,
     member_list::MemberEntry,
     room_list::{RoomList, RoomSummary},
     room_view::RoomView,
@@ -180,7 +181,19 @@ fn room_pane(client: ChatClient, room: String, now: Signal<u64>) -> impl IntoVie
     let state = client.state;
     let name = room.clone();
     let lines = Signal::derive(move || {
-        state.with(|s| s.room(&name).map(|r| r.lines.clone()).unwrap_or_default())
+        state.with(|s| {
+            s.room(&name)
+                .map(|r| {
+                    r.lines
+                        .iter()
+                        .map(|line| ChatLine {
+                            name: r.distinct_name(&line.from, &line.name),
+                            ..line.clone()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
     });
     let name = room.clone();
     let joined = Signal::derive(move || state.with(|s| s.room(&name).is_some_and(|r| r.joined)));
@@ -194,7 +207,7 @@ fn room_pane(client: ChatClient, room: String, now: Signal<u64>) -> impl IntoVie
                         .iter()
                         .map(|m| MemberEntry {
                             user_id: m.user_id.clone(),
-                            name: m.display_name(),
+                            name: r.distinct_name(&m.user_id, &m.display_name()),
                             me: Some(m.user_id.as_str()) == me,
                         })
                         .collect()

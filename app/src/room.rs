@@ -51,6 +51,21 @@ pub struct Room {
 }
 
 impl Room {
+    /// The name to show for `user_id`: `name`, followed by the start of its id when another
+    /// member of the room goes by the same name (ignoring case), so that nobody can pass for
+    /// someone else by taking their name.
+    pub fn distinct_name(&self, user_id: &str, name: &str) -> String {
+        let taken = self.members.iter().any(|m| {
+            m.user_id != user_id && m.display_name().to_lowercase() == name.to_lowercase()
+        });
+        if taken {
+            let short: String = user_id.chars().take(4).collect();
+            format!("{name} #{short}")
+        } else {
+            name.to_owned()
+        }
+    }
+
     /// A room being joined.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
@@ -135,6 +150,26 @@ pub fn parse_room_name(input: &str) -> Result<String, String> {
 mod tests {
     use super::*;
     use crate::chat_line::Delivery;
+
+    #[test]
+    fn a_shared_name_is_shown_with_the_start_of_each_id() {
+        let mut room = Room::new("r");
+        for (id, name) in [
+            ("aaaa1111", "Alice"),
+            ("bbbb2222", "alice"),
+            ("cccc3333", "Bob"),
+        ] {
+            room.members.push(Member {
+                user_id: id.into(),
+                name: Some(name.into()),
+            });
+        }
+        assert_eq!(room.distinct_name("aaaa1111", "Alice"), "Alice #aaaa");
+        assert_eq!(room.distinct_name("bbbb2222", "alice"), "alice #bbbb");
+        assert_eq!(room.distinct_name("cccc3333", "Bob"), "Bob");
+        // Someone who left: nobody in the room shares the name any more.
+        assert_eq!(room.distinct_name("dddd4444", "Carol"), "Carol");
+    }
 
     fn line(key: u64) -> ChatLine {
         ChatLine {
