@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_cargo
 
-start_test_server --test-mode
+start_test_server
 
 # Each browser test waits for real reconnects; the runner's default 20 s per-run limit is too
 # short for the whole file.

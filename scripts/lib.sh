@@ -101,9 +101,10 @@ build_app() {
 }
 
 # start_test_server [SERVER_ARGS...]: builds tether-server and tether-supervisor (debug), starts the
-# supervisor (which runs the server with SERVER_ARGS on a free port and can kill and restart it
-# when a test asks), waits until it is ready, and exports TETHER_TEST_URL and TETHER_TEST_CONTROL.
-# The supervisor stops when the calling script exits.
+# supervisor (which runs the server with SERVER_ARGS on a free port, can kill and restart it when
+# a test asks, and puts a fault proxy in front of it), waits until it is ready, and exports
+# TETHER_TEST_URL (the server), TETHER_TEST_FAULT_URL (the proxy, for `?fault=...`) and
+# TETHER_TEST_CONTROL (the supervisor). The supervisor stops when the calling script exits.
 start_test_server() {
   cargo build --locked -p tether-server -p tether-testkit
   TETHER_READY_FILE="$(mktemp)"
@@ -129,7 +130,7 @@ start_test_server() {
   # shellcheck source=/dev/null
   source "$TETHER_READY_FILE"
   set +a
-  log "test server at $TETHER_TEST_URL, supervisor at $TETHER_TEST_CONTROL"
+  log "test server at $TETHER_TEST_URL, fault proxy at $TETHER_TEST_FAULT_URL, supervisor at $TETHER_TEST_CONTROL"
 }
 
 stop_test_server() {

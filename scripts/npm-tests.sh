@@ -56,7 +56,7 @@ vite="$PWD/client-wasm/npm/node_modules/.bin/vite"
 grep -q 'type="module"' "$test_dir/vite-dist/index.html"
 ls "$test_dir"/vite-dist/assets/*.wasm >/dev/null
 
-start_test_server --test-mode
+start_test_server
 
 log "tether-ws in a plain page, headless Chromium and Firefox"
 TETHER_NPM_TEST_DIR="$test_dir" CHROMIUM="$(command -v chromium)" FIREFOX="$(command -v firefox-esr)" \

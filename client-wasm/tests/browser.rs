@@ -1,8 +1,10 @@
 //! The client in real browsers (headless Chromium and Firefox) against the real server.
 //!
-//! `scripts/test.sh` starts `tether-supervisor`, which runs `tether-server --test-mode` and can
-//! kill and restart it, and compiles these tests with `TETHER_TEST_URL` (the server's `/ws`) and
-//! `TETHER_TEST_CONTROL` (the supervisor) set. Run by hand:
+//! `scripts/test.sh` starts `tether-supervisor`, which runs `tether-server`, can kill and restart
+//! it, and puts a fault proxy in front of it, and compiles these tests with `TETHER_TEST_URL`
+//! (the server's `/ws`), `TETHER_TEST_FAULT_URL` (the proxy's: `?fault=mute`, `?fault=echo`,
+//! `?fault=close&code=N` make it play a failing server) and `TETHER_TEST_CONTROL` (the
+//! supervisor) set. Run by hand:
 //!
 //! ```text
 //! source /tmp/tether-test.env   # written by the supervisor
@@ -33,8 +35,16 @@ fn server_url() -> &'static str {
     }
 }
 
+/// The fault proxy's URL with `query`, which names the fault (see `tether_testkit::FaultProxy`).
 fn fault_url(query: &str) -> String {
-    format!("{}?{query}", server_url())
+    match option_env!("TETHER_TEST_FAULT_URL") {
+        Some(url) => format!("{url}?{query}"),
+        None => {
+            panic!(
+                "TETHER_TEST_FAULT_URL is not set: run the browser tests through scripts/test.sh"
+            )
+        }
+    }
 }
 
 /// Asks the supervisor to do something to the server process (`kill`, `start`, `restart?...`).

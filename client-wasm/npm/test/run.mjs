@@ -5,9 +5,9 @@
 // runner prints the count per browser and part.
 //
 // scripts/npm-tests.sh sets it up: TETHER_NPM_TEST_DIR is a folder holding page.html, page.js and
-// node_modules/tether-ws installed from the packed tarball; TETHER_TEST_URL and
-// TETHER_TEST_CONTROL come from tether-supervisor; CHROMIUM, FIREFOX and GECKODRIVER are the
-// browsers and the driver.
+// node_modules/tether-ws installed from the packed tarball; TETHER_TEST_URL,
+// TETHER_TEST_FAULT_URL and TETHER_TEST_CONTROL come from tether-supervisor; CHROMIUM, FIREFOX
+// and GECKODRIVER are the browsers and the driver.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -46,7 +46,12 @@ async function serve() {
 
 const server = await serve();
 const pageUrl = (impl, page = 'page.html') => {
-  const query = new URLSearchParams({ impl, url: env('TETHER_TEST_URL'), control: env('TETHER_TEST_CONTROL') });
+  const query = new URLSearchParams({
+    impl,
+    url: env('TETHER_TEST_URL'),
+    fault: env('TETHER_TEST_FAULT_URL'),
+    control: env('TETHER_TEST_CONTROL'),
+  });
   return `http://127.0.0.1:${server.address().port}/${page}?${query}`;
 };
 
