@@ -195,14 +195,9 @@ impl ChatClient {
     }
 
     fn deliver(&self, room: String, key: u64, text: String) {
-        let reply = self.socket.request(
-            "message",
-            &SendText {
-                room_id: room.clone(),
-                text,
-            },
-            ACK_TIMEOUT,
-        );
+        let reply = self
+            .socket
+            .request("message", &SendText::new(room.clone(), text), ACK_TIMEOUT);
         let state = self.state;
         leptos::task::spawn_local(async move {
             let delivery = match reply.await {

@@ -33,7 +33,7 @@ pub const PRESENCE_RETRY: std::time::Duration = std::time::Duration::from_millis
 /// let mut chat = ChatState::default();
 /// chat.open_room("lobby");
 /// let followups = chat.apply(
-///     ServerMessage::Joined(Joined { room_id: "lobby".into(), members: 1 }),
+///     ServerMessage::Joined(Joined::new("lobby", 1)),
 ///     0,
 /// );
 /// assert_eq!(followups, [Followup::Presence("lobby".into())]);
@@ -289,10 +289,7 @@ mod tests {
     };
 
     fn joined(room: &str) -> ServerMessage {
-        ServerMessage::Joined(Joined {
-            room_id: room.into(),
-            members: 1,
-        })
+        ServerMessage::Joined(Joined::new(room, 1))
     }
 
     fn message(room: &str, from: &str, name: Option<&str>, text: &str) -> ServerMessage {
@@ -302,6 +299,7 @@ mod tests {
             text: text.into(),
             timestamp: 1_700_000_000_000,
             name: name.map(Into::into),
+            seq: None,
         })
     }
 

@@ -32,10 +32,12 @@ pub fn decode(text: &str) -> Option<ServerMessage> {
         "connected" => ServerMessage::Connected(Connected {
             client_id: p.string("clientId")?,
         }),
-        "joined" => ServerMessage::Joined(Joined {
-            room_id: p.string("roomId")?,
-            members: usize::try_from(p.get("members")?.as_u64()?).ok()?,
-        }),
+        // The history fields (`epoch`, `seq`, `recovered`) are not read yet: the app does not
+        // resume rooms by position.
+        "joined" => ServerMessage::Joined(Joined::new(
+            p.string("roomId")?,
+            usize::try_from(p.get("members")?.as_u64()?).ok()?,
+        )),
         "user:joined" => ServerMessage::UserJoined(user_event(&p)?),
         "user:left" => ServerMessage::UserLeft(user_event(&p)?),
         "message" => ServerMessage::Message(ChatMessage {
@@ -44,6 +46,7 @@ pub fn decode(text: &str) -> Option<ServerMessage> {
             text: p.string("text")?,
             timestamp: p.get("timestamp")?.as_u64()?,
             name: p.string("name"),
+            seq: p.get("seq").and_then(|n| n.as_u64()),
         }),
         "typing" => ServerMessage::Typing(Typing {
             user_id: p.string("userId")?,

@@ -22,10 +22,7 @@ fn agrees_with_the_protocol_types() {
         ServerMessage::Connected(Connected {
             client_id: "5b1f".into(),
         }),
-        ServerMessage::Joined(Joined {
-            room_id: "lobby".into(),
-            members: 2,
-        }),
+        ServerMessage::Joined(Joined::new("lobby", 2)),
         ServerMessage::UserJoined(UserEvent {
             user_id: "9d2c".into(),
             room_id: "lobby".into(),
@@ -42,6 +39,7 @@ fn agrees_with_the_protocol_types() {
             text: "<img src=x onerror=alert(1)> \"quoted\" \\ é".into(),
             timestamp: 1_795_491_640_941,
             name: Some("Alice".into()),
+            seq: None,
         }),
         ServerMessage::Typing(Typing {
             user_id: "5b1f".into(),

@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "type", content = "payload")]
 #[non_exhaustive]
 pub enum ClientMessage {
-    /// `join {roomId}`: enter a room, creating it if it does not exist. Answered by `joined`.
+    /// `join {roomId, since?, recent?}`: enter a room, creating it if it does not exist.
+    /// Answered by `joined`, then by the messages missed since `since`, or the `recent` latest.
     #[serde(rename = "join")]
     #[serde(deserialize_with = "crate::object_only::object")]
-    Join(RoomRef),
+    Join(JoinRoom),
     /// `leave {roomId}`: leave a room; the others get `user:left`.
     #[serde(rename = "leave")]
     #[serde(deserialize_with = "crate::object_only::object")]
@@ -39,6 +40,11 @@ pub enum ClientMessage {
     #[serde(rename = "identify")]
     #[serde(deserialize_with = "crate::object_only::object")]
     Identify(Identify),
+    /// `history {roomId, before?, limit?}`: ask for a page of a room's older messages.
+    /// Answered by `history`.
+    #[serde(rename = "history")]
+    #[serde(deserialize_with = "crate::object_only::object")]
+    History(HistoryRequest),
     /// `ping`: an app-level heartbeat. Answered by `pong`.
     #[serde(rename = "ping")]
     Ping,
@@ -54,6 +60,7 @@ impl ClientMessage {
         "private:message",
         "presence",
         "identify",
+        "history",
         "ping",
     ];
 
@@ -67,6 +74,7 @@ impl ClientMessage {
             Self::Private(_) => "private:message",
             Self::Presence(_) => "presence",
             Self::Identify(_) => "identify",
+            Self::History(_) => "history",
             Self::Ping => "ping",
         }
     }
@@ -106,7 +114,7 @@ impl From<ClientMessage> for ClientFrame {
     }
 }
 
-/// `{roomId}`: the payload of `join`, `leave`, `typing` and `presence`.
+/// `{roomId}`: the payload of `leave`, `typing` and `presence`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", expecting = "an object {roomId}")]
 pub struct RoomRef {
@@ -123,7 +131,44 @@ impl RoomRef {
     }
 }
 
-/// `{roomId, text}`: the payload of a client's `message`.
+/// `{roomId, since?, recent?}`: the payload of `join`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "an object {roomId}")]
+pub struct JoinRoom {
+    /// The room's id: any non-empty string up to the server's limit (128 bytes by default).
+    pub room_id: String,
+    /// Where the client left off (the position of the last message it has from this room): the
+    /// server sends every message after it, then live ones, or says it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Position>,
+    /// For a fresh join: how many of the room's latest messages to send first (at most 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent: Option<u32>,
+}
+
+impl JoinRoom {
+    /// A plain join of the room with this id.
+    pub fn new(room_id: impl Into<String>) -> Self {
+        Self {
+            room_id: room_id.into(),
+            since: None,
+            recent: None,
+        }
+    }
+}
+
+/// `{epoch, seq}`: a position in a room's history: after the message `seq` of the room's history
+/// `epoch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(expecting = "an object {epoch, seq}")]
+pub struct Position {
+    /// The room's epoch: changes only when the server has lost the room's history.
+    pub epoch: String,
+    /// A message's `seq` (0: before the first message).
+    pub seq: u64,
+}
+
+/// `{roomId, text, cid?}`: the payload of a client's `message`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", expecting = "an object {roomId, text}")]
 pub struct SendText {
@@ -131,6 +176,35 @@ pub struct SendText {
     pub room_id: String,
     /// The text: non-empty, up to the server's limit (8 KiB by default).
     pub text: String,
+    /// A client-chosen id for this message (at most 64 bytes): the server keeps a message with a
+    /// `cid` once, however often it is sent again within the dedupe window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cid: Option<String>,
+}
+
+impl SendText {
+    /// A text for a room, without a `cid`.
+    pub fn new(room_id: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            room_id: room_id.into(),
+            text: text.into(),
+            cid: None,
+        }
+    }
+}
+
+/// `{roomId, before?, limit?}`: the payload of a client's `history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "an object {roomId}")]
+pub struct HistoryRequest {
+    /// The room; the client must have joined it.
+    pub room_id: String,
+    /// Only messages with a `seq` below this (absent: the latest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
+    /// How many at most (absent or above 100: 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
 }
 
 /// `{to, text}`: the payload of a client's `private:message`.

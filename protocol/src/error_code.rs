@@ -28,6 +28,9 @@ pub enum ErrorCode {
     NoSuchClient,
     /// The client sent faster than its rate; `retryAfterMs` says when to try again.
     RateLimited,
+    /// The server could not store the message (its store failed or is unreachable); nothing was
+    /// sent to anyone. Try again later.
+    Unavailable,
     /// A code this version of the crate does not know (sent by a newer server).
     #[serde(other)]
     Unknown,
@@ -37,7 +40,7 @@ impl ErrorCode {
     /// Every code this version knows, [`Unknown`](Self::Unknown) last. A new code goes here and
     /// in [`as_str`](Self::as_str) (where the compiler insists), or `from_name` misses it.
     // The test below checks both against serde, code by code.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::InvalidJson,
         Self::UnknownType,
         Self::InvalidPayload,
@@ -47,6 +50,7 @@ impl ErrorCode {
         Self::TooManyRooms,
         Self::NoSuchClient,
         Self::RateLimited,
+        Self::Unavailable,
         Self::Unknown,
     ];
 
@@ -62,6 +66,7 @@ impl ErrorCode {
             Self::TooManyRooms => "too_many_rooms",
             Self::NoSuchClient => "no_such_client",
             Self::RateLimited => "rate_limited",
+            Self::Unavailable => "unavailable",
             Self::Unknown => "unknown",
         }
     }

@@ -9,10 +9,10 @@
 //! close code.
 //!
 //! ```
-//! use tether_protocol::{ClientFrame, ClientMessage, RoomRef, ServerMessage};
+//! use tether_protocol::{ClientFrame, ClientMessage, JoinRoom, ServerMessage};
 //!
 //! // What a client sends to join a room, asking for an ack with id 1.
-//! let join = ClientFrame::new(ClientMessage::Join(RoomRef::new("lobby"))).with_id(1);
+//! let join = ClientFrame::new(ClientMessage::Join(JoinRoom::new("lobby"))).with_id(1);
 //! # let json = r#"{"type":"join","payload":{"roomId":"lobby"},"id":1}"#;
 //! # let _ = json;
 //!
@@ -42,12 +42,15 @@ mod object_only;
 pub mod request_id;
 pub mod server_message;
 
-pub use client_message::{ClientFrame, ClientMessage, Identify, PrivateSend, RoomRef, SendText};
+pub use client_message::{
+    ClientFrame, ClientMessage, HistoryRequest, Identify, JoinRoom, Position, PrivateSend, RoomRef,
+    SendText,
+};
 pub use close_code::CloseCode;
 pub use error_code::ErrorCode;
 pub use request_id::RequestId;
 pub use server_message::{
-    Ack, ChatMessage, Connected, ErrorPayload, Joined, Member, Presence, PrivateMessage,
+    Ack, ChatMessage, Connected, ErrorPayload, History, Joined, Member, Presence, PrivateMessage,
     ServerMessage, Typing, UserEvent,
 };
 

@@ -43,6 +43,10 @@ pub enum ServerMessage {
     /// `presence {roomId, members}`: the member list of a room, in answer to `presence`.
     #[serde(rename = "presence")]
     Presence(Presence),
+    /// `history {roomId, epoch, messages, more}`: a page of a room's older messages, in answer
+    /// to `history`.
+    #[serde(rename = "history")]
+    History(History),
     /// `pong`: the answer to an app-level `ping`.
     #[serde(rename = "pong")]
     Pong,
@@ -56,7 +60,7 @@ pub struct Connected {
     pub client_id: String,
 }
 
-/// `{roomId, members}`: the payload of `joined`.
+/// `{roomId, members, epoch?, seq?, recovered?, reason?}`: the payload of `joined`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Joined {
@@ -64,6 +68,33 @@ pub struct Joined {
     pub room_id: String,
     /// How many members the room has now, this client included.
     pub members: usize,
+    /// The room's history epoch (with a server that keeps history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
+    /// The `seq` of the room's latest message at the join (0 for none): live messages follow it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// For a join with `since`: whether every message after it follows (true), or none does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<bool>,
+    /// Why the messages missed could not be sent: `epoch_changed`, `too_old`, `too_many`,
+    /// `unavailable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Joined {
+    /// A `joined` without history fields, as the guide's server sent it.
+    pub fn new(room_id: impl Into<String>, members: usize) -> Self {
+        Self {
+            room_id: room_id.into(),
+            members,
+            epoch: None,
+            seq: None,
+            recovered: None,
+            reason: None,
+        }
+    }
 }
 
 /// `{userId, roomId, name?}`: the payload of `user:joined` and `user:left`.
@@ -95,6 +126,23 @@ pub struct ChatMessage {
     /// The sender's display name, if it sent `identify`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Its position in the room's history: counts up from 1 with no gaps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
+/// `{roomId, epoch, messages, more}`: the payload of a server's `history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct History {
+    /// The room.
+    pub room_id: String,
+    /// The room's history epoch.
+    pub epoch: String,
+    /// The messages, oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Whether older messages remain.
+    pub more: bool,
 }
 
 /// `{userId, roomId, name?}`: the payload of a server's `typing`.
@@ -141,6 +189,15 @@ pub struct Ack {
     /// With `rate_limited`: how long to wait before sending again, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// For a stored `message`: its `seq` in the room's history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// For a stored `message`: the room's history epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
+    /// For a `message` whose `cid` was already stored: true, and `seq` is the original's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
 }
 
 impl Ack {
@@ -152,6 +209,9 @@ impl Ack {
             error: None,
             code: None,
             retry_after_ms: None,
+            seq: None,
+            epoch: None,
+            duplicate: false,
         }
     }
 
@@ -163,6 +223,9 @@ impl Ack {
             error: Some(error.into()),
             code: Some(code),
             retry_after_ms: None,
+            seq: None,
+            epoch: None,
+            duplicate: false,
         }
     }
 }

@@ -23,7 +23,7 @@ fn client(message: ClientMessage, expected: Value) {
 #[test]
 fn client_messages_from_the_guide() {
     client(
-        ClientMessage::Join(RoomRef::new("room-123")),
+        ClientMessage::Join(JoinRoom::new("room-123")),
         json!({"type": "join", "payload": {"roomId": "room-123"}}),
     );
     client(
@@ -31,10 +31,7 @@ fn client_messages_from_the_guide() {
         json!({"type": "leave", "payload": {"roomId": "room-123"}}),
     );
     client(
-        ClientMessage::Message(SendText {
-            room_id: "room-123".into(),
-            text: "Hello!".into(),
-        }),
+        ClientMessage::Message(SendText::new("room-123", "Hello!")),
         json!({"type": "message", "payload": {"roomId": "room-123", "text": "Hello!"}}),
     );
     client(
@@ -68,7 +65,7 @@ fn client_extensions() {
 #[test]
 fn request_ids_are_numbers_or_strings_next_to_type_and_payload() {
     golden(
-        ClientFrame::new(ClientMessage::Join(RoomRef::new("r"))).with_id(7),
+        ClientFrame::new(ClientMessage::Join(JoinRoom::new("r"))).with_id(7),
         json!({"type": "join", "payload": {"roomId": "r"}, "id": 7}),
     );
     golden(
@@ -80,12 +77,9 @@ fn request_ids_are_numbers_or_strings_next_to_type_and_payload() {
 #[test]
 fn every_client_type_is_listed() {
     let all = [
-        ClientMessage::Join(RoomRef::new("r")),
+        ClientMessage::Join(JoinRoom::new("r")),
         ClientMessage::Leave(RoomRef::new("r")),
-        ClientMessage::Message(SendText {
-            room_id: "r".into(),
-            text: "t".into(),
-        }),
+        ClientMessage::Message(SendText::new("r", "t")),
         ClientMessage::Typing(RoomRef::new("r")),
         ClientMessage::Private(PrivateSend {
             to: "c".into(),
@@ -93,6 +87,11 @@ fn every_client_type_is_listed() {
         }),
         ClientMessage::Presence(RoomRef::new("r")),
         ClientMessage::Identify(Identify { name: "n".into() }),
+        ClientMessage::History(HistoryRequest {
+            room_id: "r".into(),
+            before: None,
+            limit: None,
+        }),
         ClientMessage::Ping,
     ];
     let names: Vec<_> = all.iter().map(ClientMessage::type_name).collect();
@@ -112,10 +111,7 @@ fn server_messages_from_the_guide() {
         json!({"type": "connected", "payload": {"clientId": "c1"}}),
     );
     golden(
-        ServerMessage::Joined(Joined {
-            room_id: "r".into(),
-            members: 3,
-        }),
+        ServerMessage::Joined(Joined::new("r", 3)),
         json!({"type": "joined", "payload": {"roomId": "r", "members": 3}}),
     );
     golden(
@@ -141,6 +137,7 @@ fn server_messages_from_the_guide() {
             text: "hi".into(),
             timestamp: 1_700_000_000_000,
             name: None,
+            seq: None,
         }),
         json!({"type": "message", "payload": {
             "from": "c2", "roomId": "r", "text": "hi", "timestamp": 1_700_000_000_000u64
@@ -279,7 +276,7 @@ fn payloads_are_objects_never_arrays() {
     }
     let join: ClientFrame = serde_json::from_str(r#"{"payload":{"roomId":"x"},"type":"join"}"#)
         .expect("an object in either order");
-    assert_eq!(join.message, ClientMessage::Join(RoomRef::new("x")));
+    assert_eq!(join.message, ClientMessage::Join(JoinRoom::new("x")));
 }
 
 #[test]
@@ -306,4 +303,104 @@ fn close_codes_say_which_are_transient() {
     for code in [1000, 1002, 1003, 1007, 1008, 1009, 4000] {
         assert!(!CloseCode(code).is_transient(), "{code}");
     }
+}
+
+#[test]
+fn history_shapes() {
+    let resume = ClientFrame::new(ClientMessage::Join(JoinRoom {
+        since: Some(Position {
+            epoch: "e1".into(),
+            seq: 41,
+        }),
+        ..JoinRoom::new("r")
+    }))
+    .with_id(1);
+    assert_eq!(
+        serde_json::to_value(&resume).unwrap(),
+        json!({"type": "join", "payload": {"roomId": "r", "since": {"epoch": "e1", "seq": 41}}, "id": 1})
+    );
+    let fresh = ClientMessage::Join(JoinRoom {
+        recent: Some(50),
+        ..JoinRoom::new("r")
+    });
+    assert_eq!(
+        serde_json::to_value(&fresh).unwrap(),
+        json!({"type": "join", "payload": {"roomId": "r", "recent": 50}})
+    );
+    let send = ClientMessage::Message(SendText {
+        cid: Some("m-1".into()),
+        ..SendText::new("r", "hi")
+    });
+    assert_eq!(
+        serde_json::to_value(&send).unwrap(),
+        json!({"type": "message", "payload": {"roomId": "r", "text": "hi", "cid": "m-1"}})
+    );
+    let page = ClientMessage::History(HistoryRequest {
+        room_id: "r".into(),
+        before: Some(41),
+        limit: Some(20),
+    });
+    assert_eq!(
+        serde_json::to_value(&page).unwrap(),
+        json!({"type": "history", "payload": {"roomId": "r", "before": 41, "limit": 20}})
+    );
+
+    golden(
+        ServerMessage::Joined(Joined {
+            epoch: Some("e1".into()),
+            seq: Some(44),
+            recovered: Some(true),
+            ..Joined::new("r", 2)
+        }),
+        json!({"type": "joined", "payload": {
+            "roomId": "r", "members": 2, "epoch": "e1", "seq": 44, "recovered": true
+        }}),
+    );
+    golden(
+        ServerMessage::Joined(Joined {
+            epoch: Some("e2".into()),
+            seq: Some(3),
+            recovered: Some(false),
+            reason: Some("epoch_changed".into()),
+            ..Joined::new("r", 1)
+        }),
+        json!({"type": "joined", "payload": {
+            "roomId": "r", "members": 1, "epoch": "e2", "seq": 3, "recovered": false,
+            "reason": "epoch_changed"
+        }}),
+    );
+    let stored = ChatMessage {
+        from: "c2".into(),
+        room_id: "r".into(),
+        text: "hi".into(),
+        timestamp: 5,
+        name: None,
+        seq: Some(42),
+    };
+    golden(
+        ServerMessage::Message(stored.clone()),
+        json!({"type": "message", "payload": {
+            "from": "c2", "roomId": "r", "text": "hi", "timestamp": 5, "seq": 42
+        }}),
+    );
+    golden(
+        ServerMessage::Ack(Ack {
+            seq: Some(42),
+            epoch: Some("e1".into()),
+            duplicate: true,
+            ..Ack::ok(9.into())
+        }),
+        json!({"type": "ack", "payload": {"id": 9, "ok": true, "seq": 42, "epoch": "e1", "duplicate": true}}),
+    );
+    golden(
+        ServerMessage::History(History {
+            room_id: "r".into(),
+            epoch: "e1".into(),
+            messages: vec![stored],
+            more: true,
+        }),
+        json!({"type": "history", "payload": {"roomId": "r", "epoch": "e1", "more": true, "messages": [
+            {"from": "c2", "roomId": "r", "text": "hi", "timestamp": 5, "seq": 42}
+        ]}}),
+    );
 }

@@ -1,6 +1,6 @@
 //! Server configuration: command-line flags, environment variables and their defaults.
 
-use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 /// Everything the server can be told. Every field has a flag and an environment variable; the
@@ -36,6 +36,34 @@ pub struct Config {
     /// `/` shows a short note instead.
     #[arg(long, env = "TETHER_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,
+
+    /// Where room history is kept: `sqlite` (a database in `--data-dir`, kept across restarts and
+    /// crashes) or `memory` (lost on exit; a new epoch for every room on each start).
+    #[arg(long, env = "TETHER_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
+    pub store: StoreKind,
+
+    /// The folder for the server's files: the history database (`tether.sqlite3`). Created if
+    /// missing; one server at a time may use it.
+    #[arg(long, env = "TETHER_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// The most messages kept per room; older ones are dropped.
+    #[arg(long, env = "TETHER_HISTORY_MESSAGES", default_value_t = 10_000)]
+    pub history_messages: usize,
+
+    /// How long messages are kept.
+    #[arg(long, env = "TETHER_HISTORY_AGE", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub history_age: Duration,
+
+    /// How long a message's `cid` is remembered: a message sent again with the same `cid` within
+    /// this time is not stored or delivered again.
+    #[arg(long, env = "TETHER_DEDUPE_WINDOW", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub dedupe_window: Duration,
+
+    /// The most messages a resuming join (`since`) replays; a client further behind gets
+    /// `recovered: false` and pages back with `history` instead.
+    #[arg(long, env = "TETHER_MAX_REPLAY", default_value_t = 1000)]
+    pub max_replay: u64,
 
     /// How often the server sends a WebSocket ping. A client that has not answered the previous
     /// ping when the next one is due is disconnected, so a dead client is found within two
@@ -169,6 +197,15 @@ pub struct Config {
     pub backlog: u32,
 }
 
+/// Where room history is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// SQLite, in the data folder: durable.
+    Sqlite,
+    /// In memory: gone with the process.
+    Memory,
+}
+
 impl Default for Config {
     /// The command line with no flags, read without the environment.
     fn default() -> Self {
@@ -196,6 +233,16 @@ impl Config {
     setters! {
         /// Sets the address to listen on.
         addr: SocketAddr;
+        /// Sets where room history is kept.
+        store: StoreKind;
+        /// Sets the most messages kept per room.
+        history_messages: usize;
+        /// Sets how long messages are kept.
+        history_age: Duration;
+        /// Sets how long a `cid` is remembered.
+        dedupe_window: Duration;
+        /// Sets the most messages a resuming join replays.
+        max_replay: u64;
         /// Sets how often the server pings each client.
         heartbeat_interval: Duration;
         /// Sets the largest message a client may send, in bytes.
@@ -250,6 +297,21 @@ impl Config {
     pub fn static_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.static_dir = dir.into();
         self
+    }
+
+    /// Sets the folder for the server's files.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = dir.into();
+        self
+    }
+
+    /// What the history keeps, as the stores take it.
+    pub fn retention(&self) -> crate::Retention {
+        crate::Retention {
+            messages: self.history_messages.max(1),
+            age: self.history_age,
+            dedupe_window: self.dedupe_window,
+        }
     }
 
     /// Allows one more origin (`scheme://host[:port]`), or any with `*`.

@@ -98,7 +98,7 @@ fn without_position(err: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tether_protocol::RoomRef;
+    use tether_protocol::JoinRoom;
 
     fn refusal(text: &str) -> (Option<RequestId>, ErrorCode, String) {
         let err = decode(text).expect_err("should be refused");
@@ -108,7 +108,7 @@ mod tests {
     #[test]
     fn decodes_guide_messages() {
         let frame = decode(r#"{"type":"join","payload":{"roomId":"r"}}"#).unwrap();
-        assert_eq!(frame.message, ClientMessage::Join(RoomRef::new("r")));
+        assert_eq!(frame.message, ClientMessage::Join(JoinRoom::new("r")));
         assert_eq!(frame.id, None);
     }
 

@@ -16,6 +16,8 @@ pub struct Frame {
     // Where the payload starts in `wire`: 2, 4 or 10.
     header_len: u8,
     droppable: bool,
+    // The room message's position in its room's history; 0 for anything else.
+    seq: u64,
 }
 
 impl Frame {
@@ -52,6 +54,7 @@ impl Frame {
             wire: wire.freeze(),
             header_len,
             droppable: false,
+            seq: 0,
         }
     }
 
@@ -60,6 +63,18 @@ impl Frame {
     pub fn droppable(mut self) -> Self {
         self.droppable = true;
         self
+    }
+
+    /// Marks the frame as the room message at `seq` (at least 1), so that rooms deliver a room's
+    /// messages once each, in order.
+    pub fn with_seq(mut self, seq: u64) -> Self {
+        self.seq = seq;
+        self
+    }
+
+    /// The room message's `seq`, if the frame is one.
+    pub fn seq(&self) -> Option<u64> {
+        (self.seq != 0).then_some(self.seq)
     }
 
     /// Whether the outbox may drop this frame under pressure.

@@ -27,6 +27,9 @@
 //! - [`decode`]: client text to message, or a precise [`Refusal`].
 //! - [`rooms`]: the [`Rooms`] seam (join, leave, publish, members); [`memory_rooms`] implements it
 //!   in this process, a backplane can implement it across nodes.
+//! - [`store`]: the [`Store`] seam, room history: messages numbered per room (`seq`, `epoch`),
+//!   kept and read back; [`sqlite_store`] (the default, durable) and [`memory_store`] implement
+//!   it. [`catch_up`]: a join that replays what a client missed, then goes live.
 //! - [`frame_guard`]: the framing rules tungstenite leaves unchecked (minimal length encodings).
 //! - [`peer`], [`outbox`], [`frame`], [`write_batch`]: a connected client, its bounded outgoing
 //!   queue, a message encoded once (as a whole WebSocket frame) for every recipient, and the
@@ -40,6 +43,7 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod catch_up;
 pub mod client_id;
 pub mod config;
 pub mod connection;
@@ -49,6 +53,7 @@ pub mod frame;
 pub mod frame_guard;
 pub mod handshake;
 pub mod memory_rooms;
+pub mod memory_store;
 pub mod metrics;
 pub mod origin;
 pub mod outbox;
@@ -58,7 +63,9 @@ pub mod refusal;
 pub mod rooms;
 pub mod server;
 pub mod session;
+pub mod sqlite_store;
 pub mod static_files;
+pub mod store;
 pub mod write_batch;
 
 pub use client_id::ClientId;
@@ -66,12 +73,15 @@ pub use config::Config;
 pub use frame::Frame;
 pub use handshake::Handshake;
 pub use memory_rooms::MemoryRooms;
+pub use memory_store::{MemoryStore, Retention};
 pub use metrics::Metrics;
 pub use origin::OriginPolicy;
 pub use outbox::Outbox;
 pub use peer::Peer;
 pub use refusal::Refusal;
 pub use rooms::Rooms;
-pub use server::{bind, run, run_with_rooms};
+pub use server::{bind, open_store, run, run_with};
 pub use session::Session;
+pub use sqlite_store::SqliteStore;
+pub use store::Store;
 pub use write_batch::WriteBatch;

@@ -9,21 +9,37 @@
 
 use anyhow::Context;
 use clap::Parser;
-use tether_server::{Config, bind, run};
+use std::sync::Arc;
+use tether_server::{Config, MemoryRooms, bind, open_store, run_with};
 use tracing_subscriber::EnvFilter;
 
+fn main() -> std::process::ExitCode {
+    match serve() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // One line, with every cause: "cannot open the database data/tether.sqlite3: file is
+            // not a database".
+            eprintln!("tether-server: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn serve() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     raise_open_file_limit();
     let config = Config::parse();
+    // The store first: a database that cannot be used stops the server before it listens.
+    let store = open_store(&config)?;
     let listener =
         bind(config.addr, config.backlog).with_context(|| format!("binding {}", config.addr))?;
     tracing::info!(addr = %listener.local_addr()?, "listening on http://{}", listener.local_addr()?);
-    run(listener, config, shutdown_signal()).await?;
+    let rooms = Arc::new(MemoryRooms::new());
+    run_with(listener, config, rooms, store, shutdown_signal()).await?;
     Ok(())
 }
 

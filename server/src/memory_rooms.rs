@@ -17,14 +17,35 @@ use std::{
 /// waits for a fan-out in another room.
 #[derive(Debug, Default)]
 pub struct MemoryRooms {
-    // Std mutexes: no critical section awaits. Lock order: `rooms`, then a room's `members`.
+    // Std mutexes: no critical section awaits. Lock order: `rooms`, then a room's `state`.
     rooms: Mutex<HashMap<Arc<str>, Arc<Room>>>,
     clients: Mutex<HashMap<ClientId, Arc<Peer>>>,
 }
 
 #[derive(Debug, Default)]
 struct Room {
-    members: Mutex<HashMap<ClientId, Arc<Peer>>>,
+    state: Mutex<RoomState>,
+}
+
+#[derive(Debug, Default)]
+struct RoomState {
+    members: HashMap<ClientId, Member>,
+    // The seq of the last room message delivered here: later publishes of it, or of anything
+    // older, are not delivered again.
+    published: u64,
+}
+
+#[derive(Debug)]
+struct Member {
+    peer: Arc<Peer>,
+    // What was published to the room for this member while it catches up (`join_held`).
+    held: Option<Held>,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    frames: Vec<Frame>,
+    bytes: usize,
 }
 
 impl MemoryRooms {
@@ -35,6 +56,40 @@ impl MemoryRooms {
 
     fn room(&self, room: &str) -> Option<Arc<Room>> {
         lock(&self.rooms).get(room).cloned()
+    }
+
+    /// Adds `peer` to `room` (created with `top` if new) and runs `then` under the room's lock.
+    fn add<T>(
+        &self,
+        room: &str,
+        peer: &Arc<Peer>,
+        top: u64,
+        held: bool,
+        then: impl FnOnce(Joined) -> T,
+    ) -> (Joined, T) {
+        let mut rooms = lock(&self.rooms);
+        let room = rooms.entry(Arc::from(room)).or_insert_with(|| {
+            Arc::new(Room {
+                state: Mutex::new(RoomState {
+                    members: HashMap::new(),
+                    published: top,
+                }),
+            })
+        });
+        let mut state = lock(&room.state);
+        let member = Member {
+            peer: Arc::clone(peer),
+            held: held.then(Held::default),
+        };
+        let new_member = state.members.insert(peer.id(), member).is_none();
+        let joined = Joined {
+            members: state.members.len(),
+            new_member,
+            seq: state.published,
+        };
+        // Still holding the room's lock, which every publish to this room takes.
+        let result = then(joined);
+        (joined, result)
     }
 }
 
@@ -57,29 +112,38 @@ impl Rooms for MemoryRooms {
         &self,
         room: &str,
         peer: &Arc<Peer>,
+        top: u64,
         welcome: &dyn Fn(Joined) -> Frame,
     ) -> (Joined, Push) {
-        let mut rooms = lock(&self.rooms);
-        let room = rooms.entry(Arc::from(room)).or_default();
-        let mut members = lock(&room.members);
-        let new_member = members.insert(peer.id(), Arc::clone(peer)).is_none();
-        let joined = Joined {
-            members: members.len(),
-            new_member,
+        // Nothing published to the room can be queued for this peer ahead of its welcome.
+        self.add(room, peer, top, false, |joined| peer.push(welcome(joined)))
+    }
+
+    fn join_held(&self, room: &str, peer: &Arc<Peer>, top: u64) -> Joined {
+        self.add(room, peer, top, true, |_| ()).0
+    }
+
+    fn open_gate(&self, room: &str, id: ClientId, first: Vec<Frame>) {
+        let Some(room) = self.room(room) else {
+            return;
         };
-        // Still holding the member lock, which every publish to this room takes: nothing
-        // published to the room can be queued for this peer ahead of its welcome.
-        let push = peer.push(welcome(joined));
-        (joined, push)
+        let mut state = lock(&room.state);
+        let Some(member) = state.members.get_mut(&id) else {
+            return;
+        };
+        let held = member.held.take().unwrap_or_default();
+        for frame in first.into_iter().chain(held.frames) {
+            member.peer.push(frame);
+        }
     }
 
     fn leave(&self, room_id: &str, id: ClientId) -> Option<usize> {
         let mut rooms = lock(&self.rooms);
         let room = rooms.get(room_id)?;
-        let mut members = lock(&room.members);
-        members.remove(&id)?;
-        let remaining = members.len();
-        drop(members);
+        let mut state = lock(&room.state);
+        state.members.remove(&id)?;
+        let remaining = state.members.len();
+        drop(state);
         if remaining == 0 {
             // Holding the map lock, no join can be adding a member to this room right now.
             rooms.remove(room_id);
@@ -92,10 +156,31 @@ impl Rooms for MemoryRooms {
         let Some(room) = self.room(room) else {
             return delivery;
         };
-        let members = lock(&room.members);
-        for (id, peer) in members.iter() {
-            if Some(*id) != except {
-                delivery.record(peer.push(frame.clone()));
+        let mut state = lock(&room.state);
+        if let Some(seq) = frame.seq() {
+            if seq <= state.published {
+                return delivery;
+            }
+            state.published = seq;
+        }
+        for (id, member) in state.members.iter_mut() {
+            if Some(*id) == except {
+                continue;
+            }
+            match &mut member.held {
+                None => delivery.record(member.peer.push(frame.clone())),
+                Some(held) => {
+                    held.bytes += frame.len();
+                    if held.bytes > member.peer.outbox().limit() {
+                        // It cannot catch up: as a slow consumer whose queue overflowed.
+                        member.held = None;
+                        member.peer.outbox().give_up();
+                        delivery.overflowed += 1;
+                    } else {
+                        held.frames.push(frame.clone());
+                        delivery.queued += 1;
+                    }
+                }
             }
         }
         delivery
@@ -108,7 +193,13 @@ impl Rooms for MemoryRooms {
 
     fn members(&self, room: &str) -> Vec<Arc<Peer>> {
         self.room(room)
-            .map(|room| lock(&room.members).values().cloned().collect())
+            .map(|room| {
+                lock(&room.state)
+                    .members
+                    .values()
+                    .map(|m| Arc::clone(&m.peer))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -131,7 +222,7 @@ mod tests {
     }
 
     fn join(rooms: &MemoryRooms, room: &str, peer: &Arc<Peer>) -> Joined {
-        rooms.join(room, peer, &|_| Frame::raw("joined")).0
+        rooms.join(room, peer, 0, &|_| Frame::raw("joined")).0
     }
 
     #[test]
@@ -139,7 +230,7 @@ mod tests {
         let rooms = MemoryRooms::new();
         let (a, b) = (peer(), peer());
         join(&rooms, "r", &a);
-        let (joined, push) = rooms.join("r", &b, &|j| {
+        let (joined, push) = rooms.join("r", &b, 0, &|j| {
             assert_eq!(j.members, 2);
             Frame::raw("welcome b")
         });
@@ -162,7 +253,8 @@ mod tests {
             join(&rooms, "r", &a),
             Joined {
                 members: 1,
-                new_member: true
+                new_member: true,
+                seq: 0,
             }
         );
         assert_eq!(join(&rooms, "r", &b).members, 2);
@@ -194,6 +286,58 @@ mod tests {
         assert_eq!(c.outbox().take().len(), 1);
         assert_eq!(outsider.outbox().take().len(), 0);
         assert_eq!(rooms.publish("nowhere", &frame, None), Delivery::default());
+    }
+
+    #[test]
+    fn a_room_message_is_delivered_once_in_order() {
+        let rooms = MemoryRooms::new();
+        let a = peer();
+        assert_eq!(join(&rooms, "r", &a).seq, 0);
+        a.outbox().take();
+        for seq in [1, 2, 2, 1, 3] {
+            rooms.publish("r", &Frame::raw("m").with_seq(seq), None);
+        }
+        let seqs: Vec<Option<u64>> = a.outbox().take().iter().map(Frame::seq).collect();
+        assert_eq!(seqs, [Some(1), Some(2), Some(3)]);
+        // A room created for a store that already holds 10 messages delivers from 11 on.
+        let b = peer();
+        let (joined, _) = rooms.join("new", &b, 10, &|_| Frame::raw("joined"));
+        assert_eq!(joined.seq, 10);
+        rooms.publish("new", &Frame::raw("old").with_seq(10), None);
+        rooms.publish("new", &Frame::raw("new").with_seq(11), None);
+        let texts: Vec<String> = b
+            .outbox()
+            .take()
+            .iter()
+            .map(|f| f.as_str().to_owned())
+            .collect();
+        assert_eq!(texts, ["joined", "new"]);
+    }
+
+    #[test]
+    fn a_held_member_gets_what_it_missed_then_what_was_held_in_order() {
+        let rooms = MemoryRooms::new();
+        let (a, b) = (peer(), peer());
+        join(&rooms, "r", &a);
+        rooms.publish("r", &Frame::raw("m1").with_seq(1), None);
+        let joined = rooms.join_held("r", &b, 0);
+        assert_eq!(joined.seq, 1);
+        rooms.publish("r", &Frame::raw("m2").with_seq(2), None);
+        rooms.publish("r", &Frame::raw("event"), None);
+        assert_eq!(b.outbox().take().len(), 0, "held back");
+        rooms.open_gate(
+            "r",
+            b.id(),
+            vec![Frame::raw("joined"), Frame::raw("m1").with_seq(1)],
+        );
+        rooms.publish("r", &Frame::raw("m3").with_seq(3), None);
+        let texts: Vec<String> = b
+            .outbox()
+            .take()
+            .iter()
+            .map(|f| f.as_str().to_owned())
+            .collect();
+        assert_eq!(texts, ["joined", "m1", "m2", "event", "m3"]);
     }
 
     #[test]

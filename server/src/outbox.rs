@@ -94,6 +94,22 @@ impl Outbox {
         Push::Queued
     }
 
+    /// The most bytes it queues.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Gives up on the client as a slow consumer: what is queued is dropped and the connection
+    /// closes with 1013, as when a push overflows.
+    pub fn give_up(&self) {
+        let mut state = self.lock();
+        state.overflowed = true;
+        state.frames = VecDeque::new();
+        state.bytes = 0;
+        drop(state);
+        self.kill.cancel();
+    }
+
     /// Waits until there is something to write.
     pub async fn ready(&self) {
         self.ready.notified().await;

@@ -20,18 +20,38 @@ pub trait Rooms: Send + Sync + fmt::Debug + 'static {
     /// `joined` reply) for it before anything published to the room can reach it: a client sees
     /// its own `joined` before any event of the room it joined. Returns what the join did and how
     /// the welcome was queued.
+    ///
+    /// `top` is the `seq` of the room's latest stored message: a room created by this join
+    /// delivers only messages after it (see [`publish`](Self::publish)).
     fn join(
         &self,
         room: &str,
         peer: &Arc<Peer>,
+        top: u64,
         welcome: &dyn Fn(Joined) -> Frame,
     ) -> (Joined, Push);
+
+    /// Adds a client to a room as [`join`](Self::join) does, but holds back everything published
+    /// to the room for it until [`open_gate`](Self::open_gate): the client is subscribed, and
+    /// nothing published from now on is missed, while what it missed before is read from the
+    /// store. `Joined::seq` is where the live messages take over.
+    fn join_held(&self, room: &str, peer: &Arc<Peer>, top: u64) -> Joined;
+
+    /// Queues `first` for a client joined with [`join_held`](Self::join_held) (its `joined` and
+    /// the messages it missed, up to `Joined::seq`), then what was held back for it, in order,
+    /// and delivers the room's messages to it directly from then on. Does nothing if the client
+    /// left the room meanwhile.
+    fn open_gate(&self, room: &str, id: ClientId, first: Vec<Frame>);
 
     /// Removes a client from a room, deleting the room once it is empty. Returns how many members
     /// remain, or `None` if the client was not in the room.
     fn leave(&self, room: &str, id: ClientId) -> Option<usize>;
 
     /// Queues a frame for every member of a room except `except`.
+    ///
+    /// A room message (a frame with a `seq`) is delivered only if it is newer than the last one
+    /// the room delivered: each member gets a room's messages once each, in `seq` order, however
+    /// often and from wherever they are published.
     fn publish(&self, room: &str, frame: &Frame, except: Option<ClientId>) -> Delivery;
 
     /// Queues a frame for one client. Returns `None` if no such client is connected.
@@ -51,6 +71,9 @@ pub struct Joined {
     pub members: usize,
     /// False if the client was already a member.
     pub new_member: bool,
+    /// The `seq` of the last room message delivered in the room before this join: what the
+    /// client gets live comes after it.
+    pub seq: u64,
 }
 
 /// What a publish did, member by member.

@@ -2,8 +2,10 @@
 //! shutdown.
 
 use crate::{
-    ClientId, Config, Handshake, MemoryRooms, Metrics, OriginPolicy, Outbox, Peer, Rooms, Session,
+    ClientId, Config, Handshake, MemoryRooms, MemoryStore, Metrics, OriginPolicy, Outbox, Peer,
+    Rooms, Session, SqliteStore, Store,
     admission::{self, Admission, Refused, Ticket},
+    config::StoreKind,
     connection, static_files,
 };
 use axum::{
@@ -40,6 +42,7 @@ use tower::ServiceExt;
 struct AppState {
     config: Arc<Config>,
     rooms: Arc<dyn Rooms>,
+    store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     origins: Arc<OriginPolicy>,
     // Cancelled when shutdown begins; every connection's kill token is a child of it.
@@ -63,7 +66,8 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-/// Serves the chat on `listener` until `shutdown` resolves, with in-memory rooms.
+/// Serves the chat on `listener` until `shutdown` resolves, with in-memory rooms and the history
+/// store `config` names ([`open_store`]).
 ///
 /// On shutdown it stops accepting, closes every WebSocket with 1001 after delivering what was
 /// queued for it, ends idle HTTP connections, waits up to [`Config::shutdown_grace`] for clients
@@ -73,14 +77,33 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    run_with_rooms(listener, config, Arc::new(MemoryRooms::new()), shutdown).await
+    let store = open_store(&config)?;
+    run_with(
+        listener,
+        config,
+        Arc::new(MemoryRooms::new()),
+        store,
+        shutdown,
+    )
+    .await
 }
 
-/// [`run`] with another [`Rooms`] implementation.
-pub async fn run_with_rooms(
+/// Opens the history store `config` names: the SQLite database in `--data-dir`, or memory.
+pub fn open_store(config: &Config) -> io::Result<Arc<dyn Store>> {
+    Ok(match config.store {
+        StoreKind::Memory => Arc::new(MemoryStore::new(config.retention())),
+        StoreKind::Sqlite => Arc::new(
+            SqliteStore::open(&config.data_dir, config.retention()).map_err(io::Error::other)?,
+        ),
+    })
+}
+
+/// [`run`] with the given [`Rooms`] and [`Store`].
+pub async fn run_with(
     listener: TcpListener,
     config: Config,
     rooms: Arc<dyn Rooms>,
+    store: Arc<dyn Store>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let max_connections = match config.max_connections {
@@ -100,6 +123,7 @@ pub async fn run_with_rooms(
         )),
         config: Arc::new(config),
         rooms,
+        store,
         metrics,
         shutdown: CancellationToken::new(),
         connections: TaskTracker::new(),
@@ -376,6 +400,7 @@ async fn serve_socket(
     let session = Session::start(
         peer,
         Arc::clone(&state.rooms),
+        Arc::clone(&state.store),
         Arc::clone(&state.config),
         Arc::clone(&state.metrics),
     );

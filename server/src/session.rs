@@ -2,11 +2,13 @@
 
 use crate::{
     ClientId, Config, Frame, Metrics, Peer, Refusal, Rooms,
+    catch_up::CatchUp,
     decode::{DecodeError, decode},
     display_name,
     rates::{Admit, Kind, Rates},
     refusal::{too_long, truncate},
     rooms::{self, Delivery},
+    store::{Appended, Entry, NewMessage, Store, StoreError},
 };
 use std::{
     collections::HashSet,
@@ -14,8 +16,9 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 use tether_protocol::{
-    Ack, ChatMessage, ClientMessage, Connected, ErrorCode, ErrorPayload, Joined, Member, Presence,
-    PrivateMessage, RAW_PING, RAW_PONG, RequestId, ServerMessage, Typing, UserEvent,
+    Ack, ChatMessage, ClientMessage, Connected, ErrorCode, ErrorPayload, HistoryRequest, JoinRoom,
+    Joined, Member, Presence, PrivateMessage, RAW_PING, RAW_PONG, RequestId, SendText,
+    ServerMessage, Typing, UserEvent,
 };
 
 /// The protocol side of one connection, free of any socket: it turns each incoming text into
@@ -25,6 +28,7 @@ use tether_protocol::{
 pub struct Session {
     peer: Arc<Peer>,
     rooms: Arc<dyn Rooms>,
+    store: Arc<dyn Store>,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
     // The rooms this client is in, so a disconnect can leave them without asking the room map.
@@ -48,6 +52,7 @@ impl Session {
     pub fn start(
         peer: Arc<Peer>,
         rooms: Arc<dyn Rooms>,
+        store: Arc<dyn Store>,
         config: Arc<Config>,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -57,6 +62,7 @@ impl Session {
         let session = Self {
             peer,
             rooms,
+            store,
             rates: Rates::new(&config),
             config,
             metrics,
@@ -100,7 +106,11 @@ impl Session {
                     _ => (Kind::Message, "messages"),
                 };
                 match self.rates.admit(kind) {
-                    Admit::Allowed => (frame.id, self.dispatch(frame.message)),
+                    Admit::Allowed => match self.dispatch(frame.message, frame.id.clone()) {
+                        Some(result) => (frame.id, result),
+                        // Answered once the store has settled it.
+                        None => return Verdict::Continue,
+                    },
                     // A typing notice is a hint; one too many is simply not passed on.
                     Admit::Drop => {
                         self.metrics.typing_over_rate.inc();
@@ -193,11 +203,18 @@ impl Session {
         }
     }
 
-    fn dispatch(&mut self, message: ClientMessage) -> Result<(), Refusal> {
-        match message {
-            ClientMessage::Join(r) => self.join(r.room_id),
+    /// Carries out one message. `None`: it is answered later, by whoever settles it (the store,
+    /// or a catch-up reading history), ack included.
+    fn dispatch(
+        &mut self,
+        message: ClientMessage,
+        id: Option<RequestId>,
+    ) -> Option<Result<(), Refusal>> {
+        Some(match message {
+            ClientMessage::Join(join) => return self.join(join, id),
+            ClientMessage::Message(send) => return self.message(send, id),
+            ClientMessage::History(request) => return self.history(request, id),
             ClientMessage::Leave(r) => self.leave(&r.room_id),
-            ClientMessage::Message(m) => self.message(&m.room_id, m.text),
             ClientMessage::Typing(r) => self.typing(&r.room_id),
             ClientMessage::Private(p) => self.private(&p.to, p.text),
             ClientMessage::Presence(r) => self.presence(&r.room_id),
@@ -213,38 +230,73 @@ impl Session {
                 ErrorCode::UnknownType,
                 format!("message type \"{}\" is not supported", other.type_name()),
             )),
-        }
+        })
     }
 
-    fn join(&mut self, room_id: String) -> Result<(), Refusal> {
-        self.check_room_id(&room_id)?;
+    fn join(&mut self, join: JoinRoom, id: Option<RequestId>) -> Option<Result<(), Refusal>> {
+        let room_id = join.room_id;
+        if let Err(refusal) = self.check_room_id(&room_id) {
+            return Some(Err(refusal));
+        }
         if !self.joined.contains(room_id.as_str())
             && self.joined.len() >= self.config.max_rooms_per_client
         {
-            return Err(Refusal::new(
+            return Some(Err(Refusal::new(
                 ErrorCode::TooManyRooms,
                 format!(
                     "already in {} rooms, the most allowed",
                     self.config.max_rooms_per_client
                 ),
-            ));
+            )));
         }
-        let welcome = |joined: rooms::Joined| {
-            Frame::encode(&ServerMessage::Joined(Joined {
-                room_id: room_id.clone(),
-                members: joined.members,
-            }))
+        let head = match self.store.head(&room_id) {
+            Ok(head) => head,
+            Err(err) => return Some(Err(unavailable(&err))),
         };
-        let (joined, push) = self.rooms.join(&room_id, &self.peer, &welcome);
-        let mut delivery = Delivery::default();
-        delivery.record(push);
-        self.count(delivery);
-        self.joined.insert(Arc::from(room_id.as_str()));
-        if joined.new_member {
-            let event = ServerMessage::UserJoined(self.user_event(room_id.clone()));
-            self.publish(&room_id, &Frame::encode(&event));
+        let recent = join.recent.unwrap_or(0).min(MAX_PAGE);
+        if join.since.is_none() && recent == 0 {
+            // A plain join: answered at once, with where the room's history stands.
+            let welcome = |joined: rooms::Joined| {
+                Frame::encode(&ServerMessage::Joined(Joined {
+                    epoch: Some(head.epoch.to_string()),
+                    seq: Some(joined.seq),
+                    ..Joined::new(room_id.clone(), joined.members)
+                }))
+            };
+            let (joined, push) = self.rooms.join(&room_id, &self.peer, head.seq, &welcome);
+            let mut delivery = Delivery::default();
+            delivery.record(push);
+            self.count(delivery);
+            self.joined_room(&room_id, joined.new_member);
+            return Some(Ok(()));
         }
-        Ok(())
+        // With `since` or `recent`: subscribed now, with the room's messages held back while what
+        // came before is read; `joined`, those messages and the ack follow from the catch-up.
+        let joined = self.rooms.join_held(&room_id, &self.peer, head.seq);
+        self.joined_room(&room_id, joined.new_member);
+        let catch_up = CatchUp {
+            rooms: Arc::clone(&self.rooms),
+            store: Arc::clone(&self.store),
+            peer: Arc::clone(&self.peer),
+            room: room_id,
+            epoch: head.epoch,
+            members: joined.members,
+            until: joined.seq,
+            since: join.since,
+            recent,
+            max_replay: self.config.max_replay,
+        };
+        tokio::spawn(catch_up.run(id));
+        None
+    }
+
+    /// Records a room joined and, for a new member, tells the room.
+    fn joined_room(&mut self, room_id: &str, new_member: bool) {
+        self.joined.insert(Arc::from(room_id));
+        if new_member {
+            let event = ServerMessage::UserJoined(self.user_event(room_id.to_owned()));
+            self.publish(room_id, &Frame::encode(&event));
+        }
     }
 
     fn leave(&mut self, room_id: &str) -> Result<(), Refusal> {
@@ -265,18 +317,122 @@ impl Session {
         }
     }
 
-    fn message(&self, room_id: &str, text: String) -> Result<(), Refusal> {
-        self.check_member(room_id)?;
-        self.check_text(&text)?;
-        let message = ServerMessage::Message(ChatMessage {
+    /// Stores a room message; once it is durable, the store's writer publishes it to the room and
+    /// acks it with its `seq`. Nothing is published or acked that was not stored.
+    fn message(&self, send: SendText, id: Option<RequestId>) -> Option<Result<(), Refusal>> {
+        let checked = self
+            .check_member(&send.room_id)
+            .and_then(|()| self.check_text(&send.text))
+            .and_then(|()| check_cid(send.cid.as_deref()));
+        if let Err(refusal) = checked {
+            return Some(Err(refusal));
+        }
+        let message = NewMessage {
+            room: Arc::from(send.room_id),
             from: self.id().to_string(),
-            room_id: room_id.to_owned(),
-            text,
-            timestamp: now_millis(),
             name: self.name(),
+            text: send.text,
+            timestamp: now_millis(),
+            cid: send.cid,
+        };
+        let sender = Arc::clone(&self.peer);
+        let rooms = Arc::clone(&self.rooms);
+        let metrics = Arc::clone(&self.metrics);
+        let room = Arc::clone(&message.room);
+        self.store.append(
+            message,
+            Box::new(move |settled| {
+                let ack = match settled {
+                    Ok(Appended::Stored { entry, epoch }) => {
+                        let seq = entry.seq;
+                        let frame =
+                            Frame::encode(&ServerMessage::Message(chat_message(&room, entry)))
+                                .with_seq(seq);
+                        let delivery = rooms.publish(&room, &frame, Some(sender.id()));
+                        metrics.messages_out.inc_by(delivery.queued);
+                        metrics.dropped.inc_by(delivery.dropped);
+                        id.map(|id| stored_ack(id, seq, &epoch, false))
+                    }
+                    Ok(Appended::Duplicate { seq, epoch }) => {
+                        id.map(|id| stored_ack(id, seq, &epoch, true))
+                    }
+                    Err(err) => {
+                        metrics.refused.inc();
+                        let refusal = unavailable(&err);
+                        Some(match id {
+                            Some(id) => {
+                                ServerMessage::Ack(Ack::failed(id, refusal.code, refusal.message))
+                            }
+                            None => ServerMessage::Error(ErrorPayload {
+                                message: refusal.message,
+                                code: Some(refusal.code),
+                                retry_after_ms: None,
+                            }),
+                        })
+                    }
+                };
+                if let Some(ack) = ack {
+                    sender.push(Frame::encode(&ack));
+                }
+            }),
+        );
+        None
+    }
+
+    /// Answers a page of the room's older messages, read off the runtime.
+    fn history(
+        &self,
+        request: HistoryRequest,
+        id: Option<RequestId>,
+    ) -> Option<Result<(), Refusal>> {
+        if let Err(refusal) = self.check_member(&request.room_id) {
+            return Some(Err(refusal));
+        }
+        let head = match self.store.head(&request.room_id) {
+            Ok(head) => head,
+            Err(err) => return Some(Err(unavailable(&err))),
+        };
+        let store = Arc::clone(&self.store);
+        let peer = Arc::clone(&self.peer);
+        let limit = request.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE) as usize;
+        let before = request.before.unwrap_or(u64::MAX);
+        let room = request.room_id;
+        tokio::spawn(async move {
+            let read = {
+                let room = room.clone();
+                tokio::task::spawn_blocking(move || store.before(&room, before, limit + 1)).await
+            };
+            let answer = match read {
+                Ok(Ok(mut entries)) => {
+                    let more = entries.len() > limit;
+                    if more {
+                        entries.remove(0);
+                    }
+                    let messages = entries
+                        .into_iter()
+                        .map(|e| chat_message(&room, e))
+                        .collect();
+                    peer.push(Frame::encode(&ServerMessage::History(
+                        tether_protocol::History {
+                            room_id: room,
+                            epoch: head.epoch.to_string(),
+                            messages,
+                            more,
+                        },
+                    )));
+                    id.map(Ack::ok)
+                }
+                Ok(Err(err)) => id.map(|id| {
+                    let refusal = unavailable(&err);
+                    Ack::failed(id, refusal.code, refusal.message)
+                }),
+                Err(_) => id.map(|id| Ack::failed(id, ErrorCode::Unavailable, "the read failed")),
+            };
+            if let Some(ack) = answer {
+                peer.push(Frame::encode(&ServerMessage::Ack(ack)));
+            }
         });
-        self.publish(room_id, &Frame::encode(&message));
-        Ok(())
+        None
     }
 
     fn typing(&self, room_id: &str) -> Result<(), Refusal> {
@@ -416,6 +572,50 @@ impl Drop for Session {
         self.rooms.disconnect(self.id());
         self.metrics.connections.dec();
     }
+}
+
+/// The most messages one `history` answer or `recent` join sends.
+const MAX_PAGE: u32 = 100;
+
+/// The longest `cid`, in bytes.
+const MAX_CID_BYTES: usize = 64;
+
+fn check_cid(cid: Option<&str>) -> Result<(), Refusal> {
+    match cid {
+        Some("") => Err(Refusal::new(ErrorCode::Empty, "cid is empty")),
+        Some(cid) if cid.len() > MAX_CID_BYTES => Err(too_long("cid", MAX_CID_BYTES)),
+        _ => Ok(()),
+    }
+}
+
+/// The refusal for a store that could not do its part.
+pub(crate) fn unavailable(err: &StoreError) -> Refusal {
+    let mut refusal = Refusal::new(ErrorCode::Unavailable, err.to_string());
+    if matches!(err, StoreError::Busy) {
+        refusal.retry_after = Some(std::time::Duration::from_millis(100));
+    }
+    refusal
+}
+
+/// A stored entry as the `message` clients get.
+pub(crate) fn chat_message(room: &str, entry: Entry) -> ChatMessage {
+    ChatMessage {
+        from: entry.from,
+        room_id: room.to_owned(),
+        text: entry.text,
+        timestamp: entry.timestamp,
+        name: entry.name,
+        seq: Some(entry.seq),
+    }
+}
+
+fn stored_ack(id: RequestId, seq: u64, epoch: &str, duplicate: bool) -> ServerMessage {
+    ServerMessage::Ack(Ack {
+        seq: Some(seq),
+        epoch: Some(epoch.to_owned()),
+        duplicate,
+        ..Ack::ok(id)
+    })
 }
 
 fn not_in_room(room_id: &str) -> Refusal {

@@ -465,10 +465,7 @@ async fn a_slow_consumer_reads_a_whole_1013_close_frame_at_the_end_of_its_stream
 }
 
 fn say(room: &str, text: &str) -> ClientFrame {
-    ClientFrame::new(ClientMessage::Message(SendText {
-        room_id: room.into(),
-        text: text.into(),
-    }))
+    ClientFrame::new(ClientMessage::Message(SendText::new(room, text)))
 }
 
 /// Reads `client`'s messages until a chat with `text`.

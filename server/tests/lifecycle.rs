@@ -6,7 +6,7 @@ use common::{Client, TestServer, WAIT, config, room_of};
 use futures_util::StreamExt;
 use serde_json::json;
 use std::time::Duration;
-use tether_protocol::{ClientFrame, ClientMessage, RoomRef, SendText};
+use tether_protocol::{ClientFrame, ClientMessage, JoinRoom, RoomRef, SendText};
 use tokio::{
     task::JoinSet,
     time::{Instant, timeout, timeout_at},
@@ -153,7 +153,7 @@ async fn a_thousand_connect_join_disconnect_cycles_leave_nothing_behind() {
             } else {
                 format!("own-{i}")
             };
-            client.send(ClientMessage::Join(RoomRef::new(&room))).await;
+            client.send(ClientMessage::Join(JoinRoom::new(&room))).await;
             client.recv_until("joined").await;
             if i % 3 == 0 {
                 // Gone without a close handshake.
@@ -207,11 +207,7 @@ async fn shutdown_delivers_queued_messages_before_the_close() {
     let mut server = TestServer::start().await;
     let [mut a, mut b] = <[Client; 2]>::try_from(room_of(&server, "r", 2).await).unwrap();
     a.send_frame(
-        ClientFrame::new(ClientMessage::Message(SendText {
-            room_id: "r".into(),
-            text: "last words".into(),
-        }))
-        .with_id(1),
+        ClientFrame::new(ClientMessage::Message(SendText::new("r", "last words"))).with_id(1),
     )
     .await;
     // Acked: queued for `b`, which has not read it yet.
@@ -281,10 +277,10 @@ async fn shutdown_delivers_every_queued_message_in_order_to_a_backed_up_client()
     sender.recv_type("user:joined").await;
     let padding = "x".repeat(4000);
     for i in 0..MESSAGES {
-        let frame = ClientFrame::new(ClientMessage::Message(SendText {
-            room_id: "r".into(),
-            text: format!("{i:05}{padding}"),
-        }));
+        let frame = ClientFrame::new(ClientMessage::Message(SendText::new(
+            "r",
+            format!("{i:05}{padding}"),
+        )));
         let last = i + 1 == MESSAGES;
         sender
             .send_frame(if last { frame.with_id(1) } else { frame })

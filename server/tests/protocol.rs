@@ -4,7 +4,7 @@ mod common;
 
 use common::{Client, TestServer, now_millis, room_of};
 use serde_json::{Value, json};
-use tether_protocol::{ClientFrame, ClientMessage, Identify, PrivateSend, RoomRef};
+use tether_protocol::{ClientFrame, ClientMessage, Identify, JoinRoom, PrivateSend, RoomRef};
 
 /// Asserts `message` is a chat `message` from `from` in `room` with `text`, stamped between
 /// `before` and now, and has no other fields.
@@ -16,12 +16,29 @@ fn assert_chat(message: &Value, from: &str, room: &str, text: &str, before: u64)
         (before..=now_millis()).contains(&timestamp),
         "timestamp {timestamp} is not the receive time"
     );
+    assert!(
+        message["payload"]["seq"]
+            .as_u64()
+            .is_some_and(|seq| seq >= 1),
+        "{message}"
+    );
     assert_eq!(
-        *message,
+        history_fields_removed(message, &["seq"]),
         json!({"type": "message", "payload": {
             "from": from, "roomId": room, "text": text, "timestamp": timestamp,
         }})
     );
+}
+
+/// `message` with `fields` (the history's, whose values other tests pin) taken out of its
+/// payload, after checking each is there.
+fn history_fields_removed(message: &Value, fields: &[&str]) -> Value {
+    let mut message = message.clone();
+    let payload = message["payload"].as_object_mut().expect("a payload");
+    for field in fields {
+        assert!(payload.remove(*field).is_some(), "no {field} in {message}");
+    }
+    message
 }
 
 #[tokio::test]
@@ -53,12 +70,15 @@ async fn join_answers_joined_with_the_member_count() {
     let server = TestServer::start().await;
     let mut a = server.connect().await;
     let mut b = server.connect().await;
+    let joined = a.join("room-123").await;
+    assert_eq!(joined["payload"]["seq"], 0, "a new room has no history");
+    assert!(joined["payload"]["epoch"].is_string());
     assert_eq!(
-        a.join("room-123").await,
+        history_fields_removed(&joined, &["epoch", "seq"]),
         json!({"type": "joined", "payload": {"roomId": "room-123", "members": 1}})
     );
     assert_eq!(
-        b.join("room-123").await,
+        history_fields_removed(&b.join("room-123").await, &["epoch", "seq"]),
         json!({"type": "joined", "payload": {"roomId": "room-123", "members": 2}})
     );
 }
@@ -82,7 +102,7 @@ async fn joining_again_answers_joined_and_tells_nobody() {
     let server = TestServer::start().await;
     let [mut a, mut b] = <[Client; 2]>::try_from(room_of(&server, "r", 2).await).unwrap();
     assert_eq!(
-        b.join("r").await,
+        history_fields_removed(&b.join("r").await, &["epoch", "seq"]),
         json!({"type": "joined", "payload": {"roomId": "r", "members": 2}})
     );
     a.expect_nothing_pending().await;
@@ -382,10 +402,10 @@ async fn ping_with_an_empty_payload_object_is_answered_with_pong() {
 async fn numeric_request_id_is_acked_after_the_reply() {
     let server = TestServer::start().await;
     let mut a = server.connect().await;
-    a.send_frame(ClientFrame::new(ClientMessage::Join(RoomRef::new("r"))).with_id(7))
+    a.send_frame(ClientFrame::new(ClientMessage::Join(JoinRoom::new("r"))).with_id(7))
         .await;
     assert_eq!(
-        a.recv().await,
+        history_fields_removed(&a.recv().await, &["epoch", "seq"]),
         json!({"type": "joined", "payload": {"roomId": "r", "members": 1}})
     );
     assert_eq!(
@@ -400,8 +420,10 @@ async fn string_request_id_is_acked_in_its_own_form() {
     let [mut a, mut b] = <[Client; 2]>::try_from(room_of(&server, "r", 2).await).unwrap();
     a.send_text(r#"{"type":"message","payload":{"roomId":"r","text":"Hello!"},"id":"m-1"}"#)
         .await;
+    let ack = a.recv().await;
+    assert_eq!(ack["payload"]["seq"], 1, "the room's first message");
     assert_eq!(
-        a.recv().await,
+        history_fields_removed(&ack, &["epoch", "seq"]),
         json!({"type": "ack", "payload": {"id": "m-1", "ok": true}})
     );
     assert_eq!(b.recv().await["payload"]["text"], "Hello!");
@@ -443,10 +465,10 @@ async fn fifty_clients_in_one_room_all_receive_a_broadcast() {
     let mut sender = clients.pop().expect("fifty clients");
     sender
         .send_frame(
-            ClientFrame::new(ClientMessage::Message(tether_protocol::SendText {
-                room_id: "big".into(),
-                text: "to everyone".into(),
-            }))
+            ClientFrame::new(ClientMessage::Message(tether_protocol::SendText::new(
+                "big",
+                "to everyone",
+            )))
             .with_id(1),
         )
         .await;
@@ -471,7 +493,7 @@ async fn every_client_of_a_join_storm_sees_its_own_joined_before_the_rooms_event
     let joins = clients.into_iter().map(|mut client| {
         tokio::spawn(async move {
             client
-                .send(ClientMessage::Join(RoomRef::new("storm")))
+                .send(ClientMessage::Join(JoinRoom::new("storm")))
                 .await;
             let first = client.recv().await;
             assert_eq!(first["type"], "joined", "first message after join: {first}");

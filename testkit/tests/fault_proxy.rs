@@ -34,6 +34,7 @@ impl Setup {
         let server = listener.local_addr().expect("local address");
         let (stop_server, stopped) = oneshot::channel::<()>();
         let config = Config::default()
+            .store(tether_server::config::StoreKind::Memory)
             .static_dir("/nonexistent/tether-test-dist")
             .shutdown_grace(Duration::from_secs(2));
         tokio::spawn(tether_server::run(listener, config, async move {

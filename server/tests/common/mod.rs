@@ -15,8 +15,8 @@ use std::{
     net::SocketAddr,
     time::{Duration, Instant},
 };
-use tether_protocol::{ClientFrame, ClientMessage, RoomRef, SendText};
-use tether_server::Config;
+use tether_protocol::{ClientFrame, ClientMessage, JoinRoom, SendText};
+use tether_server::{Config, config::StoreKind};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpSocket, TcpStream},
@@ -36,9 +36,11 @@ pub(crate) const WAIT: Duration = Duration::from_secs(5);
 /// A WebSocket client connection.
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// The configuration tests start from: the defaults, no built app, and a short shutdown grace.
+/// The configuration tests start from: the defaults, history in memory (the history tests use
+/// SQLite in a temporary folder), no built app, and a short shutdown grace.
 pub(crate) fn config() -> Config {
     Config::default()
+        .store(StoreKind::Memory)
         .static_dir("/nonexistent/tether-test-dist")
         .shutdown_grace(Duration::from_secs(2))
 }
@@ -339,17 +341,14 @@ impl Client {
 
     /// Joins a room and returns the `joined` message.
     pub(crate) async fn join(&mut self, room: &str) -> Value {
-        self.send(ClientMessage::Join(RoomRef::new(room))).await;
+        self.send(ClientMessage::Join(JoinRoom::new(room))).await;
         self.recv_type("joined").await
     }
 
     /// Sends a chat message to a room.
     pub(crate) async fn say(&mut self, room: &str, text: &str) {
-        self.send(ClientMessage::Message(SendText {
-            room_id: room.into(),
-            text: text.into(),
-        }))
-        .await;
+        self.send(ClientMessage::Message(SendText::new(room, text)))
+            .await;
     }
 
     /// Closes with 1000 and waits for the server's answer.
