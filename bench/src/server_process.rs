@@ -106,23 +106,86 @@ impl Default for Programs {
     }
 }
 
+/// Which of Tether's limits a started `tether-server` enforces. The Node peers have none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Limits {
+    /// The per-connection rate limits and the per-address connection limit off: the generator
+    /// sends far faster than people, from 8 addresses, and the peers have no limits either. For
+    /// throughput, latency and memory (the suite's comparisons).
+    #[default]
+    Off,
+    /// Tether's own defaults, as a deployment runs it, with `flags` added (such as
+    /// `--message-rate 0` to look at one bound without another): for the attacks and floods.
+    Defaults {
+        /// Extra command-line flags.
+        flags: Vec<String>,
+    },
+}
+
+impl Limits {
+    /// Tether's defaults and no other flag.
+    pub fn defaults() -> Self {
+        Self::Defaults { flags: Vec::new() }
+    }
+
+    /// Tether's defaults with `flags` added.
+    pub fn defaults_with(flags: &[&str]) -> Self {
+        Self::Defaults {
+            flags: flags.iter().map(|&flag| flag.to_owned()).collect(),
+        }
+    }
+
+    /// The `tether-server` flags these limits take.
+    fn args(&self) -> Vec<String> {
+        match self {
+            Self::Off => [
+                "--message-rate",
+                "0",
+                "--text-byte-rate",
+                "0",
+                "--join-rate",
+                "0",
+                "--typing-rate",
+                "0",
+                "--max-connections-per-ip",
+                "0",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            Self::Defaults { flags } => flags.clone(),
+        }
+    }
+}
+
 /// A running server: a child process killed if this is dropped.
 #[derive(Debug)]
 pub struct ServerProcess {
     kind: ServerKind,
     programs: Programs,
+    limits: Limits,
     port: u16,
     child: Child,
 }
 
 impl ServerProcess {
-    /// Starts `kind` on a free loopback port and waits until it accepts connections.
+    /// Starts `kind` on a free loopback port and waits until it accepts connections; Tether with
+    /// its limits [`Off`](Limits::Off).
     pub async fn start(kind: ServerKind, programs: &Programs) -> Result<Self> {
+        Self::start_with(kind, programs, Limits::Off).await
+    }
+
+    /// Starts `tether-server` with `limits` on a free loopback port.
+    pub async fn start_tether(programs: &Programs, limits: Limits) -> Result<Self> {
+        Self::start_with(ServerKind::Tether, programs, limits).await
+    }
+
+    async fn start_with(kind: ServerKind, programs: &Programs, limits: Limits) -> Result<Self> {
         let port = free_port()?;
-        let child = spawn(kind, programs, port).await?;
+        let child = spawn(kind, programs, &limits, port).await?;
         Ok(Self {
             kind,
             programs: programs.clone(),
+            limits,
             port,
             child,
         })
@@ -138,6 +201,11 @@ impl ServerProcess {
         self.child.id().context("the server has exited")
     }
 
+    /// The server's address: its `/metrics` and its raw TCP port.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
     /// Where to connect.
     pub fn endpoint(&self) -> Result<Endpoint> {
         Endpoint::new(
@@ -150,7 +218,7 @@ impl ServerProcess {
     /// returns once the new process accepts connections.
     pub async fn restart(&mut self) -> Result<()> {
         terminate(&mut self.child).await?;
-        self.child = spawn(self.kind, &self.programs, self.port).await?;
+        self.child = spawn(self.kind, &self.programs, &self.limits, self.port).await?;
         Ok(())
     }
 
@@ -167,7 +235,7 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-async fn spawn(kind: ServerKind, programs: &Programs, port: u16) -> Result<Child> {
+async fn spawn(kind: ServerKind, programs: &Programs, limits: &Limits, port: u16) -> Result<Child> {
     let mut command = match kind {
         ServerKind::Tether => {
             let mut command = Command::new(&programs.tether);
@@ -177,18 +245,8 @@ async fn spawn(kind: ServerKind, programs: &Programs, port: u16) -> Result<Child
                 // No static files: only the WebSocket is measured.
                 .arg("--static-dir")
                 .arg("/nonexistent")
-                // The generator's clients send as fast as acks come back, from 8 addresses, and
-                // the peers have no limits: measure throughput, not the per-connection rate
-                // limits or the per-address connection limit (BENCHMARKS.md).
-                .args([
-                    "--message-rate",
-                    "0",
-                    "--join-rate",
-                    "0",
-                    "--typing-rate",
-                    "0",
-                ])
-                .args(["--max-connections-per-ip", "0"])
+                // Off for the comparisons, the defaults for the attacks (BENCHMARKS.md).
+                .args(limits.args())
                 // As the Node servers: no log line per connection.
                 .env("RUST_LOG", "warn");
             command

@@ -142,8 +142,19 @@ pub struct Config {
 
     /// How many messages one connection may send at once above its rate (after a reconnect, a
     /// client flushes what it queued while offline).
-    #[arg(long, env = "TETHER_MESSAGE_BURST", default_value_t = 200)]
+    #[arg(long, env = "TETHER_MESSAGE_BURST", default_value_t = 300)]
     pub message_burst: u32,
+
+    /// Bytes of chat text (room and private messages) one connection may send per second: what a
+    /// sender makes every member of a room read. Over it, a message is refused with
+    /// `rate_limited`. 0: no limit.
+    #[arg(long, env = "TETHER_TEXT_BYTE_RATE", default_value_t = 16 * 1024)]
+    pub text_byte_rate: u32,
+
+    /// Bytes of chat text one connection may send at once above its rate (at least the longest
+    /// text). Half the default queue, so one sender's burst cannot fill a member's queue.
+    #[arg(long, env = "TETHER_TEXT_BYTE_BURST", default_value_t = 256 * 1024)]
+    pub text_byte_burst: u32,
 
     /// Typing notices one connection may send per second; the rest are dropped silently.
     /// 0: no limit.
@@ -275,6 +286,10 @@ impl Config {
         message_rate: u32;
         /// Sets how many messages may come at once above the rate.
         message_burst: u32;
+        /// Sets the bytes of chat text per second one connection may send (0: no limit).
+        text_byte_rate: u32;
+        /// Sets how many bytes of chat text may come at once above the rate.
+        text_byte_burst: u32;
         /// Sets the typing notices per second one connection may send (0: no limit).
         typing_rate: u32;
         /// Sets how many typing notices may come at once above the rate.
@@ -323,7 +338,10 @@ impl Config {
     /// Turns every per-connection rate limit off: for load generators and benchmarks, which send
     /// far faster than any person.
     pub fn unlimited_rates(self) -> Self {
-        self.message_rate(0).typing_rate(0).join_rate(0)
+        self.message_rate(0)
+            .text_byte_rate(0)
+            .typing_rate(0)
+            .join_rate(0)
     }
 }
 

@@ -105,7 +105,21 @@ impl Session {
                     ClientMessage::Typing(_) => (Kind::Typing, "typing notices"),
                     _ => (Kind::Message, "messages"),
                 };
-                match self.rates.admit(kind) {
+                let text = match &frame.message {
+                    ClientMessage::Message(m) => m.text.len(),
+                    ClientMessage::Private(p) => p.text.len(),
+                    _ => 0,
+                };
+                let admitted = match self.rates.admit(kind) {
+                    Admit::Allowed if text > 0 => match self.rates.admit_text(text) {
+                        Admit::Refused(wait) => {
+                            return self.refuse_for_rate(frame.id, "bytes of text", wait);
+                        }
+                        other => other,
+                    },
+                    other => other,
+                };
+                match admitted {
                     Admit::Allowed => match self.dispatch(frame.message, frame.id.clone()) {
                         Some(result) => (frame.id, result),
                         // Answered once the store has settled it.
