@@ -327,6 +327,7 @@ mod tests {
         chat.apply(
             ServerMessage::Connected(Connected {
                 client_id: "me-id".into(),
+                resume_token: None,
             }),
             0,
         );
@@ -621,6 +622,7 @@ mod tests {
         let mut chat = ChatState::default();
         let connected = ServerMessage::Connected(Connected {
             client_id: "me-id".into(),
+            resume_token: None,
         });
         assert_eq!(chat.apply_connection(connected), None);
         assert_eq!(chat.client_id.as_deref(), Some("me-id"));
@@ -648,6 +650,7 @@ mod tests {
         let before = chat.clone();
         let connected = ServerMessage::Connected(Connected {
             client_id: "other-id".into(),
+            resume_token: None,
         });
         assert_eq!(chat.apply_room(connected, 0), []);
         assert_eq!(chat, before);

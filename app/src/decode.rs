@@ -31,6 +31,8 @@ pub fn decode(text: &str) -> Option<ServerMessage> {
     Some(match kind.as_str() {
         "connected" => ServerMessage::Connected(Connected {
             client_id: p.string("clientId")?,
+            // The socket keeps the token itself (tether-client); the app never needs it.
+            resume_token: None,
         }),
         // The history fields (`epoch`, `seq`, `recovered`) are not read yet: the app does not
         // resume rooms by position.

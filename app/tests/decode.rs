@@ -21,6 +21,7 @@ fn agrees_with_the_protocol_types() {
     let messages = [
         ServerMessage::Connected(Connected {
             client_id: "5b1f".into(),
+            resume_token: None,
         }),
         ServerMessage::Joined(Joined::new("lobby", 2)),
         ServerMessage::UserJoined(UserEvent {

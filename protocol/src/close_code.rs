@@ -33,6 +33,10 @@ impl CloseCode {
     /// 1013: the server is overloaded, or this client could not keep up with its messages (a slow
     /// consumer); reconnect with backoff.
     pub const TRY_AGAIN_LATER: Self = Self(1013);
+    /// A newer connection presented this connection's resume token and took over its client id
+    /// (for example the same tab after a network change). Not transient: reconnecting would take
+    /// it back from the newer one.
+    pub const REPLACED: Self = Self(4001);
 
     /// Whether a client should reconnect after the server closed with this code.
     pub fn is_transient(self) -> bool {

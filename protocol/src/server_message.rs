@@ -52,12 +52,15 @@ pub enum ServerMessage {
     Pong,
 }
 
-/// `{clientId}`: the payload of `connected`.
+/// `{clientId, resumeToken?}`: the payload of `connected`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Connected {
     /// This connection's client id (a UUID), as others see it in `from` and `userId`.
     pub client_id: String,
+    /// Present this on the next connection (`/ws?resume=<token>`) to keep the same client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_token: Option<String>,
 }
 
 /// `{roomId, members, epoch?, seq?, recovered?, reason?}`: the payload of `joined`.

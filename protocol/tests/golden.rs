@@ -107,6 +107,7 @@ fn server_messages_from_the_guide() {
     golden(
         ServerMessage::Connected(Connected {
             client_id: "c1".into(),
+            resume_token: None,
         }),
         json!({"type": "connected", "payload": {"clientId": "c1"}}),
     );

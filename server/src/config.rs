@@ -65,6 +65,11 @@ pub struct Config {
     #[arg(long, env = "TETHER_MAX_REPLAY", default_value_t = 1000)]
     pub max_replay: u64,
 
+    /// How long a disconnected client stays in its rooms: one that comes back within it (with its
+    /// resume token) shows its rooms no `user:left` and `user:joined`. 0: leave at once.
+    #[arg(long, env = "TETHER_REJOIN_GRACE", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub rejoin_grace: Duration,
+
     /// How often the server sends a WebSocket ping. A client that has not answered the previous
     /// ping when the next one is due is disconnected, so a dead client is found within two
     /// intervals.
@@ -254,6 +259,8 @@ impl Config {
         dedupe_window: Duration;
         /// Sets the most messages a resuming join replays.
         max_replay: u64;
+        /// Sets how long a disconnected client stays in its rooms.
+        rejoin_grace: Duration;
         /// Sets how often the server pings each client.
         heartbeat_interval: Duration;
         /// Sets the largest message a client may send, in bytes.

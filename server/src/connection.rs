@@ -41,6 +41,8 @@ pub enum Ending {
     ProtocolError,
     /// The client kept sending faster than its rate after being refused (closed with 1008).
     Flood,
+    /// A newer connection of the same client (its resume token) took over (closed with 4001).
+    Replaced,
     /// Reading or writing failed at the transport level.
     Broken,
 }
@@ -89,7 +91,7 @@ where
         // Not `biased`: in a busy room the outbox is ready on nearly every turn, and polling it
         // first would starve reads, pongs included, until the heartbeat killed a healthy client.
         tokio::select! {
-            () = kill.cancelled() => break killed(outbox.overflowed()),
+            () = kill.cancelled() => break killed(outbox),
             () = outbox.ready() => {
                 writing.extend(outbox.take());
                 // Most batches fit in the socket's buffer and are written in one go: try that
@@ -100,7 +102,7 @@ where
                     Some(written) => written.map_err(|_| Ending::Broken),
                     None => tokio::select! {
                         biased;
-                        () = kill.cancelled() => Err(killed(outbox.overflowed())),
+                        () = kill.cancelled() => Err(killed(outbox)),
                         written = timeout(config.write_timeout, write_batch(socket, &mut writing)) => match written {
                             Ok(written) => written.map_err(|_| Ending::Broken),
                             Err(_) => Err(Ending::SlowConsumer),
@@ -197,6 +199,10 @@ async fn finish<T>(
             writing.keep_partial_frame();
             (CloseCode::POLICY_VIOLATION, "rate limit exceeded")
         }
+        Ending::Replaced => {
+            writing.keep_partial_frame();
+            (CloseCode::REPLACED, "replaced by a newer connection")
+        }
         Ending::TooBig => (CloseCode::MESSAGE_TOO_BIG, "message too big"),
         Ending::InvalidUtf8 => (CloseCode::INVALID_PAYLOAD, "invalid UTF-8"),
         Ending::ProtocolError => (CloseCode::PROTOCOL_ERROR, "protocol error"),
@@ -236,9 +242,12 @@ async fn hang_up<T: AsyncRead + AsyncWrite + Unpin>(io: &mut T) {
     .await;
 }
 
-fn killed(overflowed: bool) -> Ending {
-    if overflowed {
+/// Why the kill token was cancelled.
+fn killed(outbox: &crate::Outbox) -> Ending {
+    if outbox.overflowed() {
         Ending::SlowConsumer
+    } else if outbox.replaced() {
+        Ending::Replaced
     } else {
         Ending::Shutdown
     }

@@ -38,7 +38,8 @@
 //!   file name (a year when the name has a content hash, revalidated otherwise).
 //! - [`admission`]: how many TCP connections the server holds, in all and per address (429/503
 //!   past them); [`rates`]: how fast one connection may send, and when it is flooding.
-//! - [`display_name`]: what `identify` accepts.
+//! - [`display_name`]: what `identify` accepts; [`resume`]: the tokens that give a client its id
+//!   back on its next connection.
 //! - [`origin`], [`metrics`], [`config`], [`client_id`]: the rest.
 #![warn(missing_docs)]
 
@@ -60,6 +61,7 @@ pub mod outbox;
 pub mod peer;
 pub mod rates;
 pub mod refusal;
+pub mod resume;
 pub mod rooms;
 pub mod server;
 pub mod session;

@@ -100,12 +100,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Rooms for MemoryRooms {
-    fn connect(&self, peer: &Arc<Peer>) {
-        lock(&self.clients).insert(peer.id(), Arc::clone(peer));
+    fn connect(&self, peer: &Arc<Peer>) -> Option<Arc<Peer>> {
+        lock(&self.clients).insert(peer.id(), Arc::clone(peer))
     }
 
-    fn disconnect(&self, id: ClientId) {
-        lock(&self.clients).remove(&id);
+    fn disconnect(&self, peer: &Arc<Peer>) {
+        let mut clients = lock(&self.clients);
+        if clients
+            .get(&peer.id())
+            .is_some_and(|p| Arc::ptr_eq(p, peer))
+        {
+            clients.remove(&peer.id());
+        }
     }
 
     fn join(
@@ -137,11 +143,15 @@ impl Rooms for MemoryRooms {
         }
     }
 
-    fn leave(&self, room_id: &str, id: ClientId) -> Option<usize> {
+    fn leave(&self, room_id: &str, peer: &Arc<Peer>) -> Option<usize> {
         let mut rooms = lock(&self.rooms);
         let room = rooms.get(room_id)?;
         let mut state = lock(&room.state);
-        state.members.remove(&id)?;
+        let same = |m: &Member| Arc::ptr_eq(&m.peer, peer);
+        if !state.members.get(&peer.id()).is_some_and(same) {
+            return None;
+        }
+        state.members.remove(&peer.id());
         let remaining = state.members.len();
         drop(state);
         if remaining == 0 {
@@ -260,11 +270,11 @@ mod tests {
         assert_eq!(join(&rooms, "r", &b).members, 2);
         assert!(!join(&rooms, "r", &b).new_member);
         assert_eq!(rooms.room_count(), 1);
-        assert_eq!(rooms.leave("r", a.id()), Some(1));
-        assert_eq!(rooms.leave("r", a.id()), None);
-        assert_eq!(rooms.leave("r", b.id()), Some(0));
+        assert_eq!(rooms.leave("r", &a), Some(1));
+        assert_eq!(rooms.leave("r", &a), None);
+        assert_eq!(rooms.leave("r", &b), Some(0));
         assert_eq!(rooms.room_count(), 0);
-        assert_eq!(rooms.leave("r", b.id()), None);
+        assert_eq!(rooms.leave("r", &b), None);
     }
 
     #[test]
@@ -347,7 +357,7 @@ mod tests {
         assert_eq!(rooms.send_to(a.id(), Frame::raw("x")), None);
         rooms.connect(&a);
         assert_eq!(rooms.send_to(a.id(), Frame::raw("x")), Some(Push::Queued));
-        rooms.disconnect(a.id());
+        rooms.disconnect(&a);
         assert_eq!(rooms.send_to(a.id(), Frame::raw("x")), None);
     }
 }

@@ -44,6 +44,8 @@ struct State {
     frames: VecDeque<Frame>,
     bytes: usize,
     overflowed: bool,
+    // Set when a newer connection of the same client took over.
+    replaced: bool,
     // Set by the connection once it stops writing; checked on every push, so a flag under the
     // lock already held rather than the kill token, whose check takes a lock of its own.
     closed: bool,
@@ -64,7 +66,7 @@ impl Outbox {
     pub fn push(&self, frame: Frame) -> Push {
         let len = frame.len();
         let mut state = self.lock();
-        if state.overflowed || state.closed {
+        if state.overflowed || state.closed || state.replaced {
             return Push::Closed;
         }
         if frame.is_droppable() && state.bytes + len > self.limit / 2 {
@@ -126,6 +128,22 @@ impl Outbox {
     /// drain.
     pub fn close(&self) {
         self.lock().closed = true;
+    }
+
+    /// Ends the connection because a newer one of the same client took over; what is queued is
+    /// dropped (the newer connection catches up by itself).
+    pub fn replace(&self) {
+        let mut state = self.lock();
+        state.replaced = true;
+        state.frames = VecDeque::new();
+        state.bytes = 0;
+        drop(state);
+        self.kill.cancel();
+    }
+
+    /// Whether a newer connection of the same client took over.
+    pub fn replaced(&self) -> bool {
+        self.lock().replaced
     }
 
     /// Whether the client was given up on as a slow consumer.

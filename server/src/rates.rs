@@ -193,7 +193,11 @@ mod tests {
                 .text_byte_rate(1000)
                 .text_byte_burst(100),
         );
-        assert_eq!(rates.admit_text(8192), Admit::Allowed, "the burst grows to the longest text");
+        assert_eq!(
+            rates.admit_text(8192),
+            Admit::Allowed,
+            "the burst grows to the longest text"
+        );
         assert!(matches!(rates.admit_text(1000), Admit::Refused(_)));
     }
 

@@ -10,11 +10,14 @@ use std::{fmt, sync::Arc};
 /// change to connection code: it delivers to local peers as the in-memory one does and forwards
 /// everything else.
 pub trait Rooms: Send + Sync + fmt::Debug + 'static {
-    /// Makes a connected client reachable by [`send_to`](Self::send_to).
-    fn connect(&self, peer: &Arc<Peer>);
+    /// Makes a connected client reachable by [`send_to`](Self::send_to). Returns the connection
+    /// it replaces: an older one with the same client id (a client that came back with its
+    /// resume token before the server noticed its old connection was gone).
+    fn connect(&self, peer: &Arc<Peer>) -> Option<Arc<Peer>>;
 
-    /// Forgets a client. Callers leave its rooms first.
-    fn disconnect(&self, id: ClientId);
+    /// Forgets a connection, unless a newer one of the same client replaced it. Callers leave
+    /// its rooms first.
+    fn disconnect(&self, peer: &Arc<Peer>);
 
     /// Adds a client to a room, creating the room if needed, and queues `welcome(joined)` (its
     /// `joined` reply) for it before anything published to the room can reach it: a client sees
@@ -43,9 +46,10 @@ pub trait Rooms: Send + Sync + fmt::Debug + 'static {
     /// left the room meanwhile.
     fn open_gate(&self, room: &str, id: ClientId, first: Vec<Frame>);
 
-    /// Removes a client from a room, deleting the room once it is empty. Returns how many members
-    /// remain, or `None` if the client was not in the room.
-    fn leave(&self, room: &str, id: ClientId) -> Option<usize>;
+    /// Removes a connection from a room, deleting the room once it is empty. Returns how many
+    /// members remain, or `None` if the connection was not in the room (or a newer connection of
+    /// the same client took its place there).
+    fn leave(&self, room: &str, peer: &Arc<Peer>) -> Option<usize>;
 
     /// Queues a frame for every member of a room except `except`.
     ///

@@ -6,7 +6,10 @@ use crate::{
     Rooms, Session, SqliteStore, Store,
     admission::{self, Admission, Refused, Ticket},
     config::StoreKind,
-    connection, static_files,
+    connection,
+    resume::ResumeKeys,
+    session::Shared,
+    static_files,
 };
 use axum::{
     Router,
@@ -40,10 +43,10 @@ use tower::ServiceExt;
 /// What every handler shares.
 #[derive(Debug, Clone)]
 struct AppState {
-    config: Arc<Config>,
-    rooms: Arc<dyn Rooms>,
-    store: Arc<dyn Store>,
-    metrics: Arc<Metrics>,
+    // Rooms, store, configuration and metrics, as every session gets them.
+    shared: Shared,
+    // Signs and checks the resume tokens that give a client its id back.
+    resume: Arc<ResumeKeys>,
     origins: Arc<OriginPolicy>,
     // Cancelled when shutdown begins; every connection's kill token is a child of it.
     shutdown: CancellationToken,
@@ -116,24 +119,32 @@ pub async fn run_with(
         config.max_connections_per_ip,
         metrics.tcp_connections.clone(),
     );
+    // Tokens outlive a restart only where history does.
+    let resume = match config.store {
+        StoreKind::Sqlite => ResumeKeys::load_or_create(&config.data_dir)?,
+        StoreKind::Memory => ResumeKeys::ephemeral()?,
+    };
     let state = AppState {
         origins: Arc::new(OriginPolicy::new(
             &config.allowed_origins,
             config.allow_localhost,
         )),
-        config: Arc::new(config),
-        rooms,
-        store,
-        metrics,
+        shared: Shared {
+            config: Arc::new(config),
+            rooms,
+            store,
+            metrics,
+        },
+        resume: Arc::new(resume),
         shutdown: CancellationToken::new(),
         connections: TaskTracker::new(),
     };
     tracing::info!(
         max_connections,
-        per_ip = state.config.max_connections_per_ip,
+        per_ip = state.shared.config.max_connections_per_ip,
         "accepting connections"
     );
-    let http = http_builder(&state.config);
+    let http = http_builder(&state.shared.config);
     let app = router(state.clone());
     let refusing = Arc::new(AtomicUsize::new(0));
     let mut shutdown = std::pin::pin!(shutdown);
@@ -161,17 +172,17 @@ pub async fn run_with(
                     app.clone(),
                     http.clone(),
                     state.shutdown.clone(),
-                    Arc::clone(&state.metrics),
+                    Arc::clone(&state.shared.metrics),
                 );
                 state.connections.spawn(task);
             }
-            Err(refused) => refuse(tcp, remote, refused, &state.metrics, &refusing),
+            Err(refused) => refuse(tcp, remote, refused, &state.shared.metrics, &refusing),
         }
     }
     drop(listener);
     tracing::info!("shutting down");
     state.shutdown.cancel();
-    let grace = state.config.shutdown_grace;
+    let grace = state.shared.config.shutdown_grace;
     state.connections.close();
     if timeout(grace, state.connections.wait()).await.is_err() {
         // What is left is dropped with the runtime (the binary returns from `main` now); nothing
@@ -319,7 +330,7 @@ fn router(state: AppState) -> Router {
         .route("/ws", get(upgrade))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics));
-    let dir = &state.config.static_dir;
+    let dir = &state.shared.config.static_dir;
     let app = if dir.is_dir() {
         app.fallback_service(static_files::router(dir))
     } else {
@@ -342,7 +353,7 @@ async fn upgrade(
     if state.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    let config = &state.config;
+    let config = &state.shared.config;
     // The guide's browser client offers `['chat', 'json']`; browsers fail a handshake that offered
     // subprotocols and got none back, so accept those two.
     let handshake = match Handshake::accept(&mut request, &["chat", "json"]) {
@@ -354,6 +365,13 @@ async fn upgrade(
     let Some(ticket) = request.extensions_mut().remove::<Arc<Ticket>>() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
+    // `?resume=<token>` from the client's last `connected`: its id back, if the token is good.
+    let id = request
+        .uri()
+        .query()
+        .and_then(resume_token)
+        .and_then(|token| state.resume.verify(token, std::time::SystemTime::now()))
+        .unwrap_or_else(ClientId::random);
     let response = handshake.response();
     let websocket = WebSocketConfig::default()
         .max_message_size(Some(config.max_message_bytes))
@@ -369,7 +387,9 @@ async fn upgrade(
         // this much at most.
         .max_write_buffer_size(config.max_control_bytes.max(1));
     let connections = state.connections.clone();
-    connections.spawn(serve_socket(handshake, websocket, remote, state, ticket));
+    connections.spawn(serve_socket(
+        handshake, websocket, remote, state, ticket, id,
+    ));
     response
 }
 
@@ -384,6 +404,7 @@ async fn serve_socket(
     remote: SocketAddr,
     state: AppState,
     ticket: Arc<Ticket>,
+    id: ClientId,
 ) {
     // Boxed: the upgrade's future is needed once, and would otherwise reserve its room in this
     // task for the connection's whole life.
@@ -394,31 +415,45 @@ async fn serve_socket(
             return;
         }
     };
-    let id = ClientId::random();
-    let outbox = Outbox::new(state.config.max_queue_bytes, state.shutdown.child_token());
-    let peer = Arc::new(Peer::new(id, outbox));
-    let session = Session::start(
-        peer,
-        Arc::clone(&state.rooms),
-        Arc::clone(&state.store),
-        Arc::clone(&state.config),
-        Arc::clone(&state.metrics),
+    let outbox = Outbox::new(
+        state.shared.config.max_queue_bytes,
+        state.shutdown.child_token(),
     );
+    let peer = Arc::new(Peer::new(id, outbox));
+    let token = state.resume.issue(id, std::time::SystemTime::now());
+    let session = Session::start(peer, &state.shared, Some(token));
     tracing::info!(client = %id, %remote, "connected");
     let started = Instant::now();
-    let ending = connection::run(&mut socket, session, &state.config, &state.metrics).await;
+    let ending = connection::run(
+        &mut socket,
+        session,
+        &state.shared.config,
+        &state.shared.metrics,
+    )
+    .await;
     tracing::info!(client = %id, ?ending, seconds = started.elapsed().as_secs(), "disconnected");
     drop(ticket);
 }
 
+/// The `resume` parameter of a query string.
+fn resume_token(query: &str) -> Option<&str> {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("resume="))
+}
+
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    state.metrics.rooms.set(state.rooms.room_count() as i64);
+    state
+        .shared
+        .metrics
+        .rooms
+        .set(state.shared.rooms.room_count() as i64);
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(),
+        state.shared.metrics.render(),
     )
 }
 

@@ -47,29 +47,40 @@ pub enum Verdict {
     Flood,
 }
 
+/// What every session of a server shares.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// The rooms.
+    pub rooms: Arc<dyn Rooms>,
+    /// The history.
+    pub store: Arc<dyn Store>,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+}
+
 impl Session {
-    /// Registers the client with `rooms` and queues its `connected` message.
-    pub fn start(
-        peer: Arc<Peer>,
-        rooms: Arc<dyn Rooms>,
-        store: Arc<dyn Store>,
-        config: Arc<Config>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        rooms.connect(&peer);
-        metrics.connections.inc();
-        metrics.connections_accepted.inc();
+    /// Registers the client with `rooms` (ending an older connection of the same client, which
+    /// this one replaces) and queues its `connected` message, with `resume_token` when given.
+    pub fn start(peer: Arc<Peer>, shared: &Shared, resume_token: Option<String>) -> Self {
+        if let Some(older) = shared.rooms.connect(&peer) {
+            older.outbox().replace();
+        }
+        shared.metrics.connections.inc();
+        shared.metrics.connections_accepted.inc();
         let session = Self {
             peer,
-            rooms,
-            store,
-            rates: Rates::new(&config),
-            config,
-            metrics,
+            rooms: Arc::clone(&shared.rooms),
+            store: Arc::clone(&shared.store),
+            rates: Rates::new(&shared.config),
+            config: Arc::clone(&shared.config),
+            metrics: Arc::clone(&shared.metrics),
             joined: HashSet::new(),
         };
         session.reply(&ServerMessage::Connected(Connected {
             client_id: session.id().to_string(),
+            resume_token,
         }));
         session
     }
@@ -323,12 +334,7 @@ impl Session {
 
     /// Leaves a room this client is in and tells whoever remains.
     fn leave_room(&self, room_id: &str) {
-        if let Some(remaining) = self.rooms.leave(room_id, self.id())
-            && remaining > 0
-        {
-            let event = ServerMessage::UserLeft(self.user_event(room_id.to_owned()));
-            self.publish(room_id, &Frame::encode(&event));
-        }
+        leave(&*self.rooms, &self.metrics, &self.peer, room_id);
     }
 
     /// Stores a room message; once it is durable, the store's writer publishes it to the room and
@@ -579,12 +585,51 @@ impl Session {
 }
 
 impl Drop for Session {
+    /// Leaves every room: at once with no `--rejoin-grace`; otherwise after it, unless the
+    /// client is back in the room by then (a newer connection with its resume token took its
+    /// place), so a reconnect within the grace shows its rooms no `user:left` and `user:joined`.
     fn drop(&mut self) {
-        for room_id in std::mem::take(&mut self.joined) {
-            self.leave_room(&room_id);
+        let joined = std::mem::take(&mut self.joined);
+        let grace = self.config.rejoin_grace;
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if !grace.is_zero() && !joined.is_empty() => {
+                let (rooms, metrics, peer) = (
+                    Arc::clone(&self.rooms),
+                    Arc::clone(&self.metrics),
+                    Arc::clone(&self.peer),
+                );
+                runtime.spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    for room_id in joined {
+                        leave(&*rooms, &metrics, &peer, &room_id);
+                    }
+                });
+            }
+            _ => {
+                for room_id in joined {
+                    self.leave_room(&room_id);
+                }
+            }
         }
-        self.rooms.disconnect(self.id());
+        self.rooms.disconnect(&self.peer);
         self.metrics.connections.dec();
+    }
+}
+
+/// Takes `peer` out of a room, if it is still the client's connection there, and tells whoever
+/// remains.
+fn leave(rooms: &dyn Rooms, metrics: &Metrics, peer: &Arc<Peer>, room_id: &str) {
+    if let Some(remaining) = rooms.leave(room_id, peer)
+        && remaining > 0
+    {
+        let event = ServerMessage::UserLeft(UserEvent {
+            user_id: peer.id().to_string(),
+            room_id: room_id.to_owned(),
+            name: peer.name().map(|n| n.to_string()),
+        });
+        let delivery = rooms.publish(room_id, &Frame::encode(&event), Some(peer.id()));
+        metrics.messages_out.inc_by(delivery.queued);
+        metrics.dropped.inc_by(delivery.dropped);
     }
 }
 

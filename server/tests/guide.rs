@@ -46,14 +46,15 @@ async fn two_guide_clients(server: &TestServer) -> (Client, Client) {
 }
 
 #[tokio::test]
-async fn connected_has_exactly_the_guides_fields() {
+async fn connected_has_the_guides_field_first_then_only_the_resume_token() {
     let server = TestServer::start().await;
     let mut ws = Client {
         ws: server.open("").await,
         id: String::new(),
+        resume_token: None,
     };
     let raw = ws.recv_text().await;
-    assert_eq!(payload_keys(&raw), keys(&["clientId"]));
+    assert_eq!(payload_keys(&raw), keys(&["clientId", "resumeToken"]));
     assert!(raw.starts_with(r#"{"type":"connected","payload":{"clientId":""#));
 }
 

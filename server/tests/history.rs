@@ -402,3 +402,96 @@ async fn a_database_that_is_not_one_stops_the_server_with_a_clear_error() {
     assert!(stderr.contains("tether.sqlite3"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
 }
+
+// --- Identity across reconnects ---------------------------------------------------------------
+
+/// Connects with `?resume=<token>` and returns the client.
+async fn resume(server: &TestServer, token: &str) -> Client {
+    Client::accept(server.open(&format!("resume={token}")).await).await
+}
+
+#[tokio::test]
+async fn a_resume_token_gives_the_client_its_id_back() {
+    let server = TestServer::start().await;
+    let alice = server.connect().await;
+    let token = alice
+        .resume_token
+        .clone()
+        .expect("connected carries a resume token");
+    let id = alice.id.clone();
+    alice.close().await;
+    let again = resume(&server, &token).await;
+    assert_eq!(again.id, id);
+    // Someone else's token, altered: a new id, no error.
+    let mut forged = token.clone();
+    forged.replace_range(0..2, if &token[0..2] == "AA" { "BB" } else { "AA" });
+    let stranger = resume(&server, &forged).await;
+    assert_ne!(stranger.id, id);
+}
+
+#[tokio::test]
+async fn a_client_back_within_the_grace_is_not_seen_leaving_and_joining() {
+    let server = TestServer::with(config().rejoin_grace(Duration::from_secs(3))).await;
+    let mut alice = server.connect().await;
+    alice.join("r").await;
+    let mut bob = server.connect().await;
+    bob.join("r").await;
+    alice.recv_type("user:joined").await;
+    let token = bob.resume_token.clone().expect("a token");
+    bob.close().await;
+    let mut bob = resume(&server, &token).await;
+    bob.join("r").await;
+    bob.say("r", "back").await;
+    // The next thing alice hears is bob's message: no user:left, no user:joined.
+    let next = alice.recv().await;
+    assert_eq!(next["type"], "message", "{next}");
+    assert_eq!(next["payload"]["from"], bob.id);
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_come_back_leaves_after_the_grace() {
+    let server = TestServer::with(config().rejoin_grace(Duration::from_millis(300))).await;
+    let mut alice = server.connect().await;
+    alice.join("r").await;
+    let mut bob = server.connect().await;
+    bob.join("r").await;
+    alice.recv_type("user:joined").await;
+    let (id, started) = (bob.id.clone(), Instant::now());
+    bob.close().await;
+    let left = alice.recv_type("user:left").await;
+    assert_eq!(left["payload"]["userId"], id);
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_newer_connection_with_the_token_replaces_the_older_one() {
+    let server = TestServer::start().await;
+    let mut old = server.connect().await;
+    old.join("r").await;
+    let token = old.resume_token.clone().expect("a token");
+    let mut new = resume(&server, &token).await;
+    assert_eq!(new.id, old.id);
+    old.expect_close(4001).await;
+    new.join("r").await;
+    new.expect_nothing_pending().await;
+}
+
+#[tokio::test]
+async fn a_resume_token_outlives_a_restart_with_the_sqlite_store() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut server = TestServer::with(sqlite(dir.path())).await;
+    let alice = server.connect().await;
+    let (id, token) = (
+        alice.id.clone(),
+        alice.resume_token.clone().expect("a token"),
+    );
+    drop(alice);
+    server.begin_shutdown();
+    server.stopped(WAIT).await.expect("stopped");
+    let server = TestServer::with(sqlite(dir.path())).await;
+    assert_eq!(resume(&server, &token).await.id, id);
+}

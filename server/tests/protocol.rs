@@ -47,13 +47,18 @@ async fn connected_comes_first_with_a_uuid_client_id() {
     let mut fresh = Client {
         ws: server.open("").await,
         id: String::new(),
+        resume_token: None,
     };
     let connected = fresh.recv().await;
     let id = connected["payload"]["clientId"].as_str().expect("clientId");
     uuid::Uuid::parse_str(id).expect("clientId is a UUID");
+    let token = connected["payload"]["resumeToken"]
+        .as_str()
+        .expect("a resume token");
+    assert_eq!(token.len(), 54, "40 bytes in base64url");
     assert_eq!(
         connected,
-        json!({"type": "connected", "payload": {"clientId": id}})
+        json!({"type": "connected", "payload": {"clientId": id, "resumeToken": token}})
     );
 }
 

@@ -35,6 +35,9 @@ impl Setup {
         let (stop_server, stopped) = oneshot::channel::<()>();
         let config = Config::default()
             .store(tether_server::config::StoreKind::Memory)
+            // A client that closes is seen leaving at once (the server's grace for a client
+            // coming back is not what these tests are about).
+            .rejoin_grace(Duration::ZERO)
             .static_dir("/nonexistent/tether-test-dist")
             .shutdown_grace(Duration::from_secs(2));
         tokio::spawn(tether_server::run(listener, config, async move {

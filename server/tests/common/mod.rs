@@ -37,10 +37,12 @@ pub(crate) const WAIT: Duration = Duration::from_secs(5);
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The configuration tests start from: the defaults, history in memory (the history tests use
-/// SQLite in a temporary folder), no built app, and a short shutdown grace.
+/// SQLite in a temporary folder), a disconnect seen by the room at once (the grace for coming
+/// back is tested on its own), no built app, and a short shutdown grace.
 pub(crate) fn config() -> Config {
     Config::default()
         .store(StoreKind::Memory)
+        .rejoin_grace(Duration::ZERO)
         .static_dir("/nonexistent/tether-test-dist")
         .shutdown_grace(Duration::from_secs(2))
 }
@@ -212,6 +214,8 @@ pub(crate) struct Client {
     pub(crate) ws: Ws,
     /// The client id the server gave it.
     pub(crate) id: String,
+    /// The resume token from its `connected`.
+    pub(crate) resume_token: Option<String>,
 }
 
 impl Client {
@@ -220,12 +224,16 @@ impl Client {
         let mut client = Self {
             ws,
             id: String::new(),
+            resume_token: None,
         };
         let connected = client.recv_type("connected").await;
         client.id = connected["payload"]["clientId"]
             .as_str()
             .expect("clientId is a string")
             .to_owned();
+        client.resume_token = connected["payload"]["resumeToken"]
+            .as_str()
+            .map(str::to_owned);
         client
     }
 
