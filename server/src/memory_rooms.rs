@@ -161,7 +161,7 @@ impl Rooms for MemoryRooms {
         Some(remaining)
     }
 
-    fn publish(&self, room: &str, frame: &Frame, except: Option<ClientId>) -> Delivery {
+    fn publish(&self, room: &str, frame: &Frame, except: Option<&Arc<Peer>>) -> Delivery {
         let mut delivery = Delivery::default();
         let Some(room) = self.room(room) else {
             return delivery;
@@ -173,8 +173,8 @@ impl Rooms for MemoryRooms {
             }
             state.published = seq;
         }
-        for (id, member) in state.members.iter_mut() {
-            if Some(*id) == except {
+        for member in state.members.values_mut() {
+            if except.is_some_and(|sender| Arc::ptr_eq(sender, &member.peer)) {
                 continue;
             }
             match &mut member.held {
@@ -245,7 +245,7 @@ mod tests {
             Frame::raw("welcome b")
         });
         assert_eq!((joined.members, push), (2, Push::Queued));
-        rooms.publish("r", &Frame::raw("after"), Some(a.id()));
+        rooms.publish("r", &Frame::raw("after"), Some(&a));
         let queued: Vec<String> = b
             .outbox()
             .take()
@@ -289,7 +289,7 @@ mod tests {
             assert_eq!(p.outbox().take().len(), 1, "the welcome");
         }
         let frame = Frame::raw("x");
-        let delivery = rooms.publish("r", &frame, Some(a.id()));
+        let delivery = rooms.publish("r", &frame, Some(&a));
         assert_eq!(delivery.queued, 2);
         assert_eq!(a.outbox().take().len(), 0);
         assert_eq!(b.outbox().take().len(), 1);

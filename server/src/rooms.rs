@@ -51,12 +51,14 @@ pub trait Rooms: Send + Sync + fmt::Debug + 'static {
     /// the same client took its place there).
     fn leave(&self, room: &str, peer: &Arc<Peer>) -> Option<usize>;
 
-    /// Queues a frame for every member of a room except `except`.
+    /// Queues a frame for every member of a room except the connection `except` (the sender's:
+    /// a newer connection of the same client is not excluded, so a client that came back gets
+    /// its own message whose ack went to the old connection).
     ///
     /// A room message (a frame with a `seq`) is delivered only if it is newer than the last one
     /// the room delivered: each member gets a room's messages once each, in `seq` order, however
     /// often and from wherever they are published.
-    fn publish(&self, room: &str, frame: &Frame, except: Option<ClientId>) -> Delivery;
+    fn publish(&self, room: &str, frame: &Frame, except: Option<&Arc<Peer>>) -> Delivery;
 
     /// Queues a frame for one client. Returns `None` if no such client is connected.
     fn send_to(&self, id: ClientId, frame: Frame) -> Option<Push>;

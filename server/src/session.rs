@@ -368,7 +368,7 @@ impl Session {
                         let frame =
                             Frame::encode(&ServerMessage::Message(chat_message(&room, entry)))
                                 .with_seq(seq);
-                        let delivery = rooms.publish(&room, &frame, Some(sender.id()));
+                        let delivery = rooms.publish(&room, &frame, Some(&sender));
                         metrics.messages_out.inc_by(delivery.queued);
                         metrics.dropped.inc_by(delivery.dropped);
                         id.map(|id| stored_ack(id, seq, &epoch, false))
@@ -564,7 +564,7 @@ impl Session {
     }
 
     fn publish(&self, room_id: &str, frame: &Frame) {
-        let delivery = self.rooms.publish(room_id, frame, Some(self.id()));
+        let delivery = self.rooms.publish(room_id, frame, Some(&self.peer));
         self.count(delivery);
     }
 
@@ -627,7 +627,7 @@ fn leave(rooms: &dyn Rooms, metrics: &Metrics, peer: &Arc<Peer>, room_id: &str) 
             room_id: room_id.to_owned(),
             name: peer.name().map(|n| n.to_string()),
         });
-        let delivery = rooms.publish(room_id, &Frame::encode(&event), Some(peer.id()));
+        let delivery = rooms.publish(room_id, &Frame::encode(&event), Some(peer));
         metrics.messages_out.inc_by(delivery.queued);
         metrics.dropped.inc_by(delivery.dropped);
     }
