@@ -7,7 +7,7 @@ mod common;
 use common::{Client, TestServer, WAIT, config};
 use serde_json::{Value, json};
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
 };
@@ -494,4 +494,84 @@ async fn a_resume_token_outlives_a_restart_with_the_sqlite_store() {
     server.stopped(WAIT).await.expect("stopped");
     let server = TestServer::with(sqlite(dir.path())).await;
     assert_eq!(resume(&server, &token).await.id, id);
+}
+
+// --- A full disk ------------------------------------------------------------------------------
+
+/// A tmpfs of `size` on `dir`, or `None` where this machine does not let the test mount one.
+fn mount_tmpfs(dir: &Path, size: &str) -> Option<()> {
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .status()
+        .ok()?;
+    status.success().then_some(())
+}
+
+fn remount(dir: &Path, size: &str) {
+    let status = Command::new("mount")
+        .args(["-o", &format!("remount,size={size}")])
+        .arg(dir)
+        .status()
+        .expect("mount runs");
+    assert!(status.success(), "remount {size}");
+}
+
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_messages_keeps_the_connection_and_recovers() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("a mount point");
+    if mount_tmpfs(&data, "256k").is_none() {
+        // Mounting needs root and a kernel that allows it; CI runs as root here.
+        eprintln!("skipped: cannot mount a tmpfs on this machine");
+        return;
+    }
+    let _unmount = Unmount(data.clone());
+    let port = free_port();
+    let mut server = spawn_server(&data, port);
+    let mut alice = connect_when_up(port).await;
+    alice.join("r").await;
+    let text = "x".repeat(4000);
+    let mut refused = None;
+    for i in 0..500 {
+        alice
+            .send_json(
+                json!({"type": "message", "payload": {"roomId": "r", "text": text}, "id": i}),
+            )
+            .await;
+        let ack = alice.recv_until("ack").await["payload"].clone();
+        if ack["ok"] == false {
+            refused = Some(ack);
+            break;
+        }
+    }
+    let refused = refused.expect("a 256 KiB disk fills up");
+    assert_eq!(refused["code"], "unavailable", "{refused}");
+    // The connection is still there, and the room still answers.
+    alice.expect_nothing_pending().await;
+    // Space comes back: so do the messages.
+    remount(&data, "64m");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        alice
+            .send_json(json!({"type": "message", "payload": {"roomId": "r", "text": "after"}, "id": "after"}))
+            .await;
+        let ack = alice.recv_until("ack").await["payload"].clone();
+        if ack["ok"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still refused: {ack}");
+        sleep(Duration::from_millis(200)).await;
+    }
+    server.kill().expect("kill");
+    server.wait().expect("reaped");
 }
