@@ -38,8 +38,9 @@ struct RoomState {
 #[derive(Debug)]
 struct Member {
     peer: Arc<Peer>,
-    // What was published to the room for this member while it catches up (`join_held`).
-    held: Option<Held>,
+    // What was published to the room for this member while it catches up (`join_held`). Boxed:
+    // rare, and every membership pays for the field.
+    held: Option<Box<Held>>,
 }
 
 #[derive(Debug, Default)]
@@ -79,7 +80,7 @@ impl MemoryRooms {
         let mut state = lock(&room.state);
         let member = Member {
             peer: Arc::clone(peer),
-            held: held.then(Held::default),
+            held: held.then(Box::default),
         };
         let new_member = state.members.insert(peer.id(), member).is_none();
         let joined = Joined {
@@ -137,8 +138,12 @@ impl Rooms for MemoryRooms {
         let Some(member) = state.members.get_mut(&id) else {
             return;
         };
-        let held = member.held.take().unwrap_or_default();
-        for frame in first.into_iter().chain(held.frames) {
+        let held = member
+            .held
+            .take()
+            .map(|held| held.frames)
+            .unwrap_or_default();
+        for frame in first.into_iter().chain(held) {
             member.peer.push(frame);
         }
     }

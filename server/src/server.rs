@@ -44,7 +44,7 @@ use tower::ServiceExt;
 #[derive(Debug, Clone)]
 struct AppState {
     // Rooms, store, configuration and metrics, as every session gets them.
-    shared: Shared,
+    shared: Arc<Shared>,
     // Signs and checks the resume tokens that give a client its id back.
     resume: Arc<ResumeKeys>,
     origins: Arc<OriginPolicy>,
@@ -129,12 +129,12 @@ pub async fn run_with(
             &config.allowed_origins,
             config.allow_localhost,
         )),
-        shared: Shared {
+        shared: Arc::new(Shared {
             config: Arc::new(config),
             rooms,
             store,
             metrics,
-        },
+        }),
         resume: Arc::new(resume),
         shutdown: CancellationToken::new(),
         connections: TaskTracker::new(),

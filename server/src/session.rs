@@ -27,10 +27,9 @@ use tether_protocol::{
 #[derive(Debug)]
 pub struct Session {
     peer: Arc<Peer>,
-    rooms: Arc<dyn Rooms>,
-    store: Arc<dyn Store>,
-    config: Arc<Config>,
-    metrics: Arc<Metrics>,
+    // One pointer for the server's rooms, store, configuration and metrics: every idle
+    // connection holds a session.
+    shared: Arc<Shared>,
     // The rooms this client is in, so a disconnect can leave them without asking the room map.
     joined: HashSet<Arc<str>>,
     // How fast this client may send; checked before any message is carried out.
@@ -63,7 +62,7 @@ pub struct Shared {
 impl Session {
     /// Registers the client with `rooms` (ending an older connection of the same client, which
     /// this one replaces) and queues its `connected` message, with `resume_token` when given.
-    pub fn start(peer: Arc<Peer>, shared: &Shared, resume_token: Option<String>) -> Self {
+    pub fn start(peer: Arc<Peer>, shared: &Arc<Shared>, resume_token: Option<String>) -> Self {
         if let Some(older) = shared.rooms.connect(&peer) {
             older.outbox().replace();
         }
@@ -71,11 +70,8 @@ impl Session {
         shared.metrics.connections_accepted.inc();
         let session = Self {
             peer,
-            rooms: Arc::clone(&shared.rooms),
-            store: Arc::clone(&shared.store),
             rates: Rates::new(&shared.config),
-            config: Arc::clone(&shared.config),
-            metrics: Arc::clone(&shared.metrics),
+            shared: Arc::clone(shared),
             joined: HashSet::new(),
         };
         session.reply(&ServerMessage::Connected(Connected {
@@ -97,7 +93,7 @@ impl Session {
 
     /// Handles one text message from the client.
     pub fn handle_text(&mut self, text: &str) -> Verdict {
-        self.metrics.messages_in.inc();
+        self.shared.metrics.messages_in.inc();
         // The guide's `WebSocketClient` pings with the bare text `ping` and expects `pong`.
         if text == RAW_PING {
             return match self.rates.admit(Kind::Message) {
@@ -138,7 +134,7 @@ impl Session {
                     },
                     // A typing notice is a hint; one too many is simply not passed on.
                     Admit::Drop => {
-                        self.metrics.typing_over_rate.inc();
+                        self.shared.metrics.typing_over_rate.inc();
                         (frame.id, Ok(()))
                     }
                     Admit::Refused(wait) => return self.refuse_for_rate(frame.id, what, wait),
@@ -162,7 +158,7 @@ impl Session {
         match std::str::from_utf8(bytes) {
             Ok(text) => self.handle_text(text),
             Err(_) => {
-                self.metrics.messages_in.inc();
+                self.shared.metrics.messages_in.inc();
                 let refusal = Refusal::new(
                     ErrorCode::InvalidJson,
                     "invalid JSON: a binary message must hold UTF-8 JSON",
@@ -183,11 +179,11 @@ impl Session {
     /// the server a pong, and a flood of them must end like any other flood. There is no one to
     /// tell about a refusal here, so only the flood matters.
     pub fn handle_control(&mut self) -> Verdict {
-        self.metrics.control_frames_in.inc();
+        self.shared.metrics.control_frames_in.inc();
         match self.rates.admit(Kind::Message) {
             Admit::Flood => Verdict::Flood,
             Admit::Refused(_) => {
-                self.metrics.rate_limited.inc();
+                self.shared.metrics.rate_limited.inc();
                 Verdict::Continue
             }
             Admit::Allowed | Admit::Drop => Verdict::Continue,
@@ -200,14 +196,14 @@ impl Session {
         what: &str,
         wait: std::time::Duration,
     ) -> Verdict {
-        self.metrics.rate_limited.inc();
+        self.shared.metrics.rate_limited.inc();
         self.answer(id, Err(Refusal::rate_limited(what, wait)));
         Verdict::Continue
     }
 
     fn answer(&self, id: Option<RequestId>, result: Result<(), Refusal>) {
         if let Err(refusal) = &result {
-            self.metrics.refused.inc();
+            self.shared.metrics.refused.inc();
             if id.is_none() {
                 self.reply(&ServerMessage::Error(ErrorPayload {
                     message: refusal.message.clone(),
@@ -264,17 +260,17 @@ impl Session {
             return Some(Err(refusal));
         }
         if !self.joined.contains(room_id.as_str())
-            && self.joined.len() >= self.config.max_rooms_per_client
+            && self.joined.len() >= self.shared.config.max_rooms_per_client
         {
             return Some(Err(Refusal::new(
                 ErrorCode::TooManyRooms,
                 format!(
                     "already in {} rooms, the most allowed",
-                    self.config.max_rooms_per_client
+                    self.shared.config.max_rooms_per_client
                 ),
             )));
         }
-        let head = match self.store.head(&room_id) {
+        let head = match self.shared.store.head(&room_id) {
             Ok(head) => head,
             Err(err) => return Some(Err(unavailable(&err))),
         };
@@ -288,7 +284,10 @@ impl Session {
                     ..Joined::new(room_id.clone(), joined.members)
                 }))
             };
-            let (joined, push) = self.rooms.join(&room_id, &self.peer, head.seq, &welcome);
+            let (joined, push) = self
+                .shared
+                .rooms
+                .join(&room_id, &self.peer, head.seq, &welcome);
             let mut delivery = Delivery::default();
             delivery.record(push);
             self.count(delivery);
@@ -297,11 +296,11 @@ impl Session {
         }
         // With `since` or `recent`: subscribed now, with the room's messages held back while what
         // came before is read; `joined`, those messages and the ack follow from the catch-up.
-        let joined = self.rooms.join_held(&room_id, &self.peer, head.seq);
+        let joined = self.shared.rooms.join_held(&room_id, &self.peer, head.seq);
         self.joined_room(&room_id, joined.new_member);
         let catch_up = CatchUp {
-            rooms: Arc::clone(&self.rooms),
-            store: Arc::clone(&self.store),
+            rooms: Arc::clone(&self.shared.rooms),
+            store: Arc::clone(&self.shared.store),
             peer: Arc::clone(&self.peer),
             room: room_id,
             epoch: head.epoch,
@@ -309,7 +308,7 @@ impl Session {
             until: joined.seq,
             since: join.since,
             recent,
-            max_replay: self.config.max_replay,
+            max_replay: self.shared.config.max_replay,
         };
         tokio::spawn(catch_up.run(id));
         None
@@ -334,7 +333,12 @@ impl Session {
 
     /// Leaves a room this client is in and tells whoever remains.
     fn leave_room(&self, room_id: &str) {
-        leave(&*self.rooms, &self.metrics, &self.peer, room_id);
+        leave(
+            &*self.shared.rooms,
+            &self.shared.metrics,
+            &self.peer,
+            room_id,
+        );
     }
 
     /// Stores a room message; once it is durable, the store's writer publishes it to the room and
@@ -356,10 +360,10 @@ impl Session {
             cid: send.cid,
         };
         let sender = Arc::clone(&self.peer);
-        let rooms = Arc::clone(&self.rooms);
-        let metrics = Arc::clone(&self.metrics);
+        let rooms = Arc::clone(&self.shared.rooms);
+        let metrics = Arc::clone(&self.shared.metrics);
         let room = Arc::clone(&message.room);
-        self.store.append(
+        self.shared.store.append(
             message,
             Box::new(move |settled| {
                 let ack = match settled {
@@ -408,11 +412,11 @@ impl Session {
         if let Err(refusal) = self.check_member(&request.room_id) {
             return Some(Err(refusal));
         }
-        let head = match self.store.head(&request.room_id) {
+        let head = match self.shared.store.head(&request.room_id) {
             Ok(head) => head,
             Err(err) => return Some(Err(unavailable(&err))),
         };
-        let store = Arc::clone(&self.store);
+        let store = Arc::clone(&self.shared.store);
         let peer = Arc::clone(&self.peer);
         let limit = request.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE) as usize;
         let before = request.before.unwrap_or(u64::MAX);
@@ -483,6 +487,7 @@ impl Session {
             name: self.name(),
         });
         let push = self
+            .shared
             .rooms
             .send_to(recipient, Frame::encode(&message))
             .ok_or_else(no_such_client)?;
@@ -494,13 +499,13 @@ impl Session {
 
     fn presence(&self, room_id: &str) -> Result<(), Refusal> {
         self.check_member(room_id)?;
-        let peers = self.rooms.members(room_id);
+        let peers = self.shared.rooms.members(room_id);
         // A room can be larger than what one answer should put in the asker's queue: list the
         // first `max_presence_members` and say how many there are.
-        let listed = peers.len().min(self.config.max_presence_members);
+        let listed = peers.len().min(self.shared.config.max_presence_members);
         let total = (listed < peers.len()).then_some(peers.len());
         if total.is_some() {
-            self.metrics.presence_truncated.inc();
+            self.shared.metrics.presence_truncated.inc();
         }
         let members = peers[..listed]
             .iter()
@@ -518,7 +523,7 @@ impl Session {
     }
 
     fn identify(&self, name: &str) -> Result<(), Refusal> {
-        let name = display_name::check(name, self.config.max_name_bytes)?;
+        let name = display_name::check(name, self.shared.config.max_name_bytes)?;
         self.peer.set_name(Arc::from(name));
         Ok(())
     }
@@ -527,8 +532,8 @@ impl Session {
         if room_id.is_empty() {
             return Err(Refusal::new(ErrorCode::Empty, "roomId is empty"));
         }
-        if room_id.len() > self.config.max_room_id_bytes {
-            return Err(too_long("roomId", self.config.max_room_id_bytes));
+        if room_id.len() > self.shared.config.max_room_id_bytes {
+            return Err(too_long("roomId", self.shared.config.max_room_id_bytes));
         }
         Ok(())
     }
@@ -545,8 +550,8 @@ impl Session {
         if text.is_empty() {
             return Err(Refusal::new(ErrorCode::Empty, "text is empty"));
         }
-        if text.len() > self.config.max_text_bytes {
-            return Err(too_long("text", self.config.max_text_bytes));
+        if text.len() > self.shared.config.max_text_bytes {
+            return Err(too_long("text", self.shared.config.max_text_bytes));
         }
         Ok(())
     }
@@ -564,7 +569,7 @@ impl Session {
     }
 
     fn publish(&self, room_id: &str, frame: &Frame) {
-        let delivery = self.rooms.publish(room_id, frame, Some(&self.peer));
+        let delivery = self.shared.rooms.publish(room_id, frame, Some(&self.peer));
         self.count(delivery);
     }
 
@@ -579,8 +584,8 @@ impl Session {
     }
 
     fn count(&self, delivery: Delivery) {
-        self.metrics.messages_out.inc_by(delivery.queued);
-        self.metrics.dropped.inc_by(delivery.dropped);
+        self.shared.metrics.messages_out.inc_by(delivery.queued);
+        self.shared.metrics.dropped.inc_by(delivery.dropped);
     }
 }
 
@@ -590,12 +595,12 @@ impl Drop for Session {
     /// place), so a reconnect within the grace shows its rooms no `user:left` and `user:joined`.
     fn drop(&mut self) {
         let joined = std::mem::take(&mut self.joined);
-        let grace = self.config.rejoin_grace;
+        let grace = self.shared.config.rejoin_grace;
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) if !grace.is_zero() && !joined.is_empty() => {
                 let (rooms, metrics, peer) = (
-                    Arc::clone(&self.rooms),
-                    Arc::clone(&self.metrics),
+                    Arc::clone(&self.shared.rooms),
+                    Arc::clone(&self.shared.metrics),
                     Arc::clone(&self.peer),
                 );
                 runtime.spawn(async move {
@@ -611,8 +616,8 @@ impl Drop for Session {
                 }
             }
         }
-        self.rooms.disconnect(&self.peer);
-        self.metrics.connections.dec();
+        self.shared.rooms.disconnect(&self.peer);
+        self.shared.metrics.connections.dec();
     }
 }
 
