@@ -86,14 +86,23 @@ fn second_look(text: &str, err: &serde_json::Error) -> Result<ClientFrame, Decod
 }
 
 /// serde_json's message without its " at line 1 column 9" suffix, which means nothing to someone
-/// who sent one line.
+/// who sent one line, and cut short: serde quotes a string it did not expect whole, and a refusal
+/// must never echo a client's 64 KiB back at it.
 fn without_position(err: &serde_json::Error) -> String {
     let text = err.to_string();
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
+    let text = match text.rfind(" at line ") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    if text.len() <= MAX_DETAIL {
+        text.to_owned()
+    } else {
+        format!("{}…", truncate(text, MAX_DETAIL))
     }
 }
+
+/// The most of serde's explanation a refusal quotes, in bytes.
+const MAX_DETAIL: usize = 160;
 
 #[cfg(test)]
 mod tests {

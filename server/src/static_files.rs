@@ -12,7 +12,7 @@ use axum::{
     extract::Request,
     http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use std::path::Path;
 use tower_http::services::{ServeDir, ServeFile};
@@ -31,6 +31,29 @@ pub fn router(dir: &Path) -> Router {
     Router::new()
         .fallback_service(files)
         .layer(middleware::from_fn(cache_headers))
+        .layer(middleware::from_fn(mappable))
+}
+
+/// The longest file name the server looks up; longer ones are not there (and the file system
+/// would refuse them with an error that `ServeDir` answers with 500).
+const MAX_NAME: usize = 255;
+
+/// Answers what cannot name a file before it reaches the file system: a request target that is
+/// not a path (`GET ms`, `GET host:443`) gets 400, a name longer than a file name may be, 404.
+/// These are the client's mistakes, never the server's 500.
+async fn mappable(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if !path.starts_with('/') {
+        return (
+            StatusCode::BAD_REQUEST,
+            "the request target must be a path\n",
+        )
+            .into_response();
+    }
+    if path.split('/').any(|name| name.len() > MAX_NAME) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    next.run(request).await
 }
 
 /// Adds `Cache-Control` (by [`fingerprinted`]) and `Vary: Accept-Encoding` to a file served.
