@@ -144,10 +144,18 @@ impl CatchUp {
     }
 }
 
-/// Runs a store read on tokio's blocking threads.
-async fn blocking<T: Send + 'static>(
+/// Store reads running at once, server-wide. More wait their turn (asynchronously), so that a
+/// burst of resumes or `history` requests never takes more blocking threads than this.
+static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
+
+/// Runs a store read on tokio's blocking threads, at most [`READS`] at a time.
+pub(crate) async fn blocking<T: Send + 'static>(
     read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
+    let _permit = READS
+        .acquire()
+        .await
+        .map_err(|err| StoreError::Unavailable(err.to_string()))?;
     tokio::task::spawn_blocking(read)
         .await
         .unwrap_or_else(|err| Err(StoreError::Unavailable(err.to_string())))

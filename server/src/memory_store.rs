@@ -18,6 +18,9 @@ pub struct Retention {
     pub dedupe_window: Duration,
 }
 
+/// How many rooms the store holds before it forgets those without messages.
+const MAX_EMPTY_ROOMS: usize = 65_536;
+
 /// The in-memory [`Store`] (`--store memory`): every room's latest messages in a ring, with a
 /// new epoch for each room on every start, since nothing survives a restart.
 ///
@@ -52,6 +55,11 @@ impl MemoryStore {
         let mut rooms = lock(&self.rooms);
         if let Some(log) = rooms.get(room) {
             return Arc::clone(log);
+        }
+        // Rooms looked at but never written to are forgotten past a bound, so that joining ever
+        // more room names cannot grow the server; rooms with history stay (retention bounds them).
+        if rooms.len() >= MAX_EMPTY_ROOMS {
+            rooms.retain(|_, log| lock(log).top > 0);
         }
         let log = Arc::new(Mutex::new(Log {
             epoch: new_epoch(),

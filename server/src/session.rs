@@ -424,10 +424,10 @@ impl Session {
         tokio::spawn(async move {
             let read = {
                 let room = room.clone();
-                tokio::task::spawn_blocking(move || store.before(&room, before, limit + 1)).await
+                crate::catch_up::blocking(move || store.before(&room, before, limit + 1)).await
             };
             let answer = match read {
-                Ok(Ok(mut entries)) => {
+                Ok(mut entries) => {
                     let more = entries.len() > limit;
                     if more {
                         entries.remove(0);
@@ -446,11 +446,10 @@ impl Session {
                     )));
                     id.map(Ack::ok)
                 }
-                Ok(Err(err)) => id.map(|id| {
+                Err(err) => id.map(|id| {
                     let refusal = unavailable(&err);
                     Ack::failed(id, refusal.code, refusal.message)
                 }),
-                Err(_) => id.map(|id| Ack::failed(id, ErrorCode::Unavailable, "the read failed")),
             };
             if let Some(ack) = answer {
                 peer.push(Frame::encode(&ServerMessage::Ack(ack)));

@@ -62,6 +62,10 @@ const QUEUE: usize = 64 * 1024;
 /// Reader connections, for history reads and first looks at a room.
 const READERS: usize = 4;
 
+/// Rooms the store remembers without asking the database; past it, rooms never written to are
+/// forgotten first (their epoch is then made anew), then any (they are read again when needed).
+const MAX_CACHED_ROOMS: usize = 65_536;
+
 /// How often the writer drops messages past their age.
 const AGE_SWEEP: Duration = Duration::from_secs(60);
 
@@ -241,6 +245,7 @@ impl SqliteStore {
             .map_err(unavailable)?;
         // The writer may have looked the room up meanwhile; its entry wins.
         let mut rooms = lock(&self.rooms);
+        bound(&mut rooms);
         let state = rooms.entry(Arc::from(room)).or_insert_with(|| {
             row.unwrap_or_else(|| RoomState {
                 id: None,
@@ -341,6 +346,18 @@ fn entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
         text: row.get(3)?,
         timestamp: row.get::<_, i64>(4)? as u64,
     })
+}
+
+/// Keeps the room cache under [`MAX_CACHED_ROOMS`], so that joining ever more room names cannot
+/// grow the server.
+fn bound(rooms: &mut HashMap<Arc<str>, RoomState>) {
+    if rooms.len() < MAX_CACHED_ROOMS {
+        return;
+    }
+    rooms.retain(|_, state| state.id.is_some());
+    if rooms.len() >= MAX_CACHED_ROOMS {
+        rooms.clear();
+    }
 }
 
 fn unavailable(err: rusqlite::Error) -> StoreError {
@@ -488,6 +505,7 @@ impl Writer {
         match result {
             Ok(()) => {
                 let mut rooms = lock(&self.rooms);
+                bound(&mut rooms);
                 for (room, state) in tops {
                     rooms.insert(room, state);
                 }
