@@ -13,6 +13,31 @@ use tokio_tungstenite::{
 /// How long a closing connection waits for the server's close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
+/// The error [`BenchSocket::recv`] fails with when the server sends a close frame: its code (none
+/// when the frame had none) and its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerClosed {
+    /// The close code.
+    pub code: Option<u16>,
+    /// The close reason.
+    pub reason: String,
+}
+
+impl std::fmt::Display for ServerClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.code {
+            Some(code) => write!(f, "the server closed the connection with {code}")?,
+            None => write!(f, "the server closed the connection without a code")?,
+        }
+        if !self.reason.is_empty() {
+            write!(f, " ({})", self.reason)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ServerClosed {}
+
 /// A WebSocket to a server under test, speaking its [`Dialect`].
 ///
 /// Engine.IO pings are answered inside [`recv`](Self::recv), and WebSocket pings by tungstenite,
@@ -81,7 +106,11 @@ impl BenchSocket {
                     return Ok(text);
                 }
                 Some(Ok(Message::Close(frame))) => {
-                    bail!("the server closed the connection: {frame:?}")
+                    return Err(ServerClosed {
+                        code: frame.as_ref().map(|f| u16::from(f.code)),
+                        reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+                    }
+                    .into());
                 }
                 Some(Ok(_)) => {}
                 Some(Err(err)) => return Err(err).context("reading from the server"),

@@ -75,6 +75,11 @@ impl Endpoint {
         &self.url
     }
 
+    /// The server's address: where its `/metrics` is, and where raw connections go.
+    pub fn server(&self) -> SocketAddr {
+        self.server
+    }
+
     /// The protocol the server speaks.
     pub fn dialect(&self) -> Dialect {
         self.dialect

@@ -570,7 +570,7 @@ async fn send_one(
 }
 
 /// The sender number and send time in a generator text `b{sender}:{seq}:{micros}`.
-fn parse_text(text: &str) -> Option<(usize, u64)> {
+pub(crate) fn parse_text(text: &str) -> Option<(usize, u64)> {
     let mut parts = text.strip_prefix('b')?.split(':');
     let sender = digits(parts.next()?)?;
     let _seq = parts.next()?;

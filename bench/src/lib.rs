@@ -29,34 +29,48 @@
 //! - The scenarios: [`fan_out`] (throughput and latency), [`idle`] (memory per connection),
 //!   [`join_storm`], [`reconnect_storm`]; [`latency`] (HDR histograms), [`memory`] and
 //!   [`cpu_time`] (`/proc`).
+//! - Hardening, against Tether with its default limits: [`attack`] (ping flood, slowloris, idle
+//!   flood, big headers, message flood: what each costs the server and what happens to the
+//!   attacker), [`flood`] (ordinary members chatting with and without a [`flooder`] in their
+//!   room); [`raw_client`] (bytes no client library would send), [`server_metrics`] (Tether's
+//!   `/metrics`).
 //! - Running them: [`server_process`] (starts, restarts and stops each server as a child
 //!   process), [`suite`] (every scenario against every server), [`report`] (markdown and JSON),
 //!   [`chart`] (the SVG chart), [`progress`] (what a long run prints while it works).
 #![warn(missing_docs)]
 
+pub mod attack;
 pub mod bench_socket;
 pub mod chart;
 pub mod cpu_time;
 pub mod dialect;
 pub mod endpoint;
 pub mod fan_out;
+pub mod flood;
+pub mod flooder;
 pub mod idle;
 pub mod join_storm;
 pub mod latency;
 pub mod memory;
 pub mod progress;
+pub mod raw_client;
 pub mod reconnect_storm;
 pub mod report;
+pub mod server_metrics;
 pub mod server_process;
 pub mod suite;
 
+pub use attack::{Attack, AttackResult, Attacks};
 pub use bench_socket::BenchSocket;
 pub use dialect::{Dialect, Incoming};
 pub use endpoint::Endpoint;
 pub use fan_out::{FanOut, FanOutResult, Pace};
+pub use flood::{Flood, FloodResult, Flooding};
+pub use flooder::{Flooder, FlooderFate};
 pub use idle::{Idle, IdleResult};
 pub use join_storm::{JoinStorm, JoinStormResult};
 pub use latency::{LatencyRecorder, LatencySummary};
 pub use memory::Memory;
 pub use reconnect_storm::{ReconnectStorm, ReconnectStormResult};
-pub use server_process::{ServerKind, ServerProcess};
+pub use server_metrics::ServerMetrics;
+pub use server_process::{Limits, ServerKind, ServerProcess};

@@ -9,6 +9,11 @@
 //! tether-bench fan-out --url ws://127.0.0.1:8080/ws --members 1000 --senders 1 --rate 50
 //! tether-bench idle --url ws://127.0.0.1:8080/ws --pid "$(pgrep tether-server)" --connections 10000
 //! tether-bench join --url ws://127.0.0.1:8080/ws --clients 1000
+//!
+//! # Hardening: these start tether-server themselves, with its default limits.
+//! tether-bench attack                   # every attack: what it costs, what the attacker gets
+//! tether-bench attack --attacks slowloris,idle-flood --quick
+//! tether-bench flood --members 100 --measure 15s   # with and without a flooder
 //! ```
 //!
 //! The suite starts each server itself (`tether-server` next to this binary, the Node peers in
@@ -23,7 +28,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::{path::PathBuf, time::Duration};
 use tether_bench::{
-    Dialect, Endpoint, FanOut, Idle, JoinStorm, Pace, ServerKind,
+    Attack, Attacks, Dialect, Endpoint, FanOut, Flood, Flooding, Idle, JoinStorm, Pace, ServerKind,
+    memory::raise_fd_limit,
+    report::{attacks_table, floods_table},
     server_process::Programs,
     suite::{self, Scenario, Suite, bounded},
 };
@@ -54,11 +61,12 @@ enum Command {
             default_value = "tether,guide-node,socketio"
         )]
         servers: Vec<String>,
-        /// Which scenarios, comma-separated: fan-out, latency, idle, join, storm.
+        /// Which scenarios, comma-separated: fan-out, latency, idle, join, storm, attack, flood
+        /// (the last two against Tether only).
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "fan-out,latency,idle,join,storm"
+            default_value = "fan-out,latency,idle,join,storm,attack,flood"
         )]
         scenarios: Vec<String>,
         /// Where to write the results.
@@ -116,6 +124,74 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         clients: usize,
     },
+    /// Attacks on tether-server with its default limits, each on a fresh process: the server's
+    /// memory before, at its peak and after, and what happened to the attacker.
+    Attack {
+        /// Which attacks, comma-separated: ping-flood (run twice: the second time with
+        /// --message-rate 0), slowloris, idle-flood, big-headers, message-flood.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "ping-flood,slowloris,idle-flood,big-headers,message-flood"
+        )]
+        attacks: Vec<String>,
+        /// Small and short, with a 500 ms request-head timeout: a smoke run.
+        #[arg(long)]
+        quick: bool,
+        /// Run each attack this many times on the same server: does its memory come back?
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        #[command(flatten)]
+        own: OwnServer,
+    },
+    /// Members chatting in one room at a person's pace, with and without a flooder, each run on
+    /// a fresh tether-server with its default limits.
+    Flood {
+        /// Members in the room.
+        #[arg(long, default_value_t = 100)]
+        members: usize,
+        /// How often each member sends a message.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// How long each run lasts.
+        #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+        measure: Duration,
+        /// Which runs, comma-separated: none (no flooder), one (one flooder connection),
+        /// reconnecting (a flooder that connects again whenever it is closed).
+        #[arg(long, value_delimiter = ',', default_value = "none,one,reconnecting")]
+        flooding: Vec<String>,
+        #[command(flatten)]
+        own: OwnServer,
+    },
+}
+
+/// A tether-server this run starts itself.
+#[derive(Debug, clap::Args)]
+struct OwnServer {
+    /// The tether-server binary (default: next to this one).
+    #[arg(long)]
+    tether_bin: Option<PathBuf>,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+impl OwnServer {
+    fn write_json(&self, results: &impl serde::Serialize) -> Result<()> {
+        if let Some(path) = &self.json {
+            let text = serde_json::to_string_pretty(results)? + "\n";
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn programs(&self) -> Programs {
+        let mut programs = Programs::default();
+        if let Some(bin) = &self.tether_bin {
+            programs.tether = bin.clone();
+        }
+        programs
+    }
 }
 
 /// A running server to measure.
@@ -152,7 +228,12 @@ impl Target {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    // The idle scenarios need thousands of descriptors, here and in the servers started from here.
+    if let Err(err) = raise_fd_limit() {
+        eprintln!("could not raise the open-file limit: {err:#}");
+    }
+    match cli.command {
         Command::Suite {
             quick,
             servers,
@@ -231,6 +312,52 @@ async fn main() -> Result<()> {
             let endpoint = target.endpoint()?;
             let result = bounded("join", target.timeout, run.run(&endpoint, "join")).await?;
             println!("{}", serde_json::to_string_pretty(&result)?);
+        }
+        Command::Attack {
+            attacks,
+            quick,
+            rounds,
+            own,
+        } => {
+            let attacks = attacks
+                .iter()
+                .map(|name| Attack::from_name(name))
+                .collect::<Result<Vec<_>>>()?;
+            let mut sizes = if quick {
+                Attacks::quick()
+            } else {
+                Attacks::default()
+            };
+            sizes.rounds = rounds;
+            let suite = Suite {
+                attacks: sizes,
+                ..Suite::default()
+            };
+            let runs = suite.attacks.runs(&attacks);
+            let (results, failures) = suite.run_attacks(&runs, &own.programs()).await;
+            own.write_json(&results)?;
+            println!("{}", attacks_table(ServerKind::Tether, &results));
+            anyhow::ensure!(failures.is_empty(), "failed: {}", failures.join("; "));
+        }
+        Command::Flood {
+            members,
+            interval,
+            measure,
+            flooding,
+            own,
+        } => {
+            let flooding = flooding
+                .iter()
+                .map(|name| Flooding::from_name(name))
+                .collect::<Result<Vec<_>>>()?;
+            let suite = Suite {
+                flood: Flood::new(members).interval(interval).measure(measure),
+                ..Suite::default()
+            };
+            let (results, failures) = suite.run_floods(&flooding, &own.programs()).await;
+            own.write_json(&results)?;
+            println!("{}", floods_table(ServerKind::Tether, &results));
+            anyhow::ensure!(failures.is_empty(), "failed: {}", failures.join("; "));
         }
     }
     Ok(())

@@ -2,6 +2,14 @@
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+use tokio::{sync::oneshot, task::JoinHandle};
 
 /// Descriptors a process needs besides its connections (stdio, epoll, listener, ...).
 const SPARE_FDS: u64 = 64;
@@ -48,9 +56,20 @@ impl std::fmt::Display for Memory {
     }
 }
 
+/// Raises this process's open-file soft limit to its hard limit, as `tether-server` does for
+/// itself; the servers the suite starts inherit it. Above the hard limit only the shell's
+/// `ulimit -Hn` (or root) helps, which [`check_fd_limit`] says.
+pub fn raise_fd_limit() -> Result<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).context("reading the open-file limit")?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).context("raising the open-file limit")?;
+    }
+    Ok(hard)
+}
+
 /// Fails with a hint when the open-file soft limit of process `pid` (or `"self"`) is too low for
-/// `connections` connections. The workspace forbids `unsafe`, so the generator cannot raise its
-/// own limit: `scripts/bench.sh` raises it in the shell.
+/// `connections` connections.
 pub fn check_fd_limit(pid: &str, who: &str, connections: usize) -> Result<()> {
     let path = format!("/proc/{pid}/limits");
     let limits = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
@@ -83,6 +102,75 @@ pub fn check_fd_limit(pid: &str, who: &str, connections: usize) -> Result<()> {
     }
 }
 
+/// Samples a process's `VmRSS` on a fixed period in a task of its own and keeps the largest
+/// reading: the peak during an attack, which `VmHWM` gives only since the process started.
+#[derive(Debug)]
+#[must_use = "the sampler runs until `finish` is called or it is dropped"]
+pub struct RssWatch {
+    pid: u32,
+    peak_kib: Arc<AtomicU64>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<u64>>,
+}
+
+impl RssWatch {
+    /// Starts sampling process `pid` every `period` (the first sample at once).
+    pub fn start(pid: u32, period: Duration) -> Result<Self> {
+        let first = Memory::read(pid)?.rss_kib;
+        let peak_kib = Arc::new(AtomicU64::new(first));
+        let (stop, mut stopped) = oneshot::channel();
+        let peak = Arc::clone(&peak_kib);
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut samples = 0;
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = ticks.tick() => {
+                        let rss = Memory::read(pid)?.rss_kib;
+                        peak.fetch_max(rss, Ordering::Relaxed);
+                        samples += 1;
+                    }
+                }
+            }
+            Ok(samples)
+        });
+        Ok(Self {
+            pid,
+            peak_kib,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// The largest `VmRSS` seen so far, in KiB.
+    pub fn peak_kib(&self) -> u64 {
+        self.peak_kib.load(Ordering::Relaxed)
+    }
+
+    /// Takes one last sample, stops, and returns the peak in KiB. Fails if a sample could not be
+    /// read (the process exited).
+    pub async fn finish(mut self) -> Result<u64> {
+        if let Ok(memory) = Memory::read(self.pid) {
+            self.peak_kib.fetch_max(memory.rss_kib, Ordering::Relaxed);
+        }
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task)
+            .await
+            .context("the RSS sampler panicked")??;
+        Ok(self.peak_kib())
+    }
+}
+
+impl Drop for RssWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +180,18 @@ mod tests {
         let memory = Memory::read(std::process::id()).expect("own /proc entry");
         assert!(memory.rss_kib > 0);
         assert!(memory.hwm_kib >= memory.rss_kib);
+    }
+
+    #[tokio::test]
+    async fn the_watch_keeps_the_largest_sample() {
+        let watch = RssWatch::start(std::process::id(), Duration::from_millis(5)).expect("start");
+        // Touch 32 MiB so that the resident set grows while the watch samples it.
+        let block = vec![1u8; 32 << 20];
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        std::hint::black_box(&block);
+        drop(block);
+        let peak = watch.finish().await.expect("finish");
+        assert!(peak >= 32 << 10, "peak {peak} KiB");
     }
 
     #[test]

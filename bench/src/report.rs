@@ -1,6 +1,9 @@
 //! A suite run's results: JSON for machines, a markdown table for people.
 
-use crate::{FanOutResult, IdleResult, JoinStormResult, ReconnectStormResult, ServerKind};
+use crate::{
+    AttackResult, FanOutResult, FloodResult, Flooding, IdleResult, JoinStormResult,
+    ReconnectStormResult, ServerKind, ServerMetrics,
+};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -79,6 +82,10 @@ pub struct ServerResults {
     pub join_storm: Option<JoinStormResult>,
     /// Reconnect storm.
     pub reconnect_storm: Option<ReconnectStormResult>,
+    /// Attacks on the server with its default limits (Tether only), one per run.
+    pub attacks: Vec<AttackResult>,
+    /// Ordinary members chatting with and without a flooder (Tether only), one per run.
+    pub floods: Vec<FloodResult>,
     /// Scenarios that failed, and why.
     pub failures: Vec<String>,
 }
@@ -93,6 +100,8 @@ impl ServerResults {
             idle: None,
             join_storm: None,
             reconnect_storm: None,
+            attacks: Vec::new(),
+            floods: Vec::new(),
             failures: Vec::new(),
         }
     }
@@ -292,12 +301,165 @@ impl SuiteReport {
             self.versions.socket_io
         );
         for server in &self.servers {
+            if !server.attacks.is_empty() {
+                let _ = write!(out, "\n{}", attacks_table(server.server, &server.attacks));
+            }
+            if !server.floods.is_empty() {
+                let _ = write!(out, "\n{}", floods_table(server.server, &server.floods));
+            }
+        }
+        for server in &self.servers {
             for failure in &server.failures {
                 let _ = writeln!(out, "\n- {} failed: {failure}", server.server.title());
             }
         }
         out
     }
+}
+
+/// The attacks as a markdown table: the server's memory before, at its peak and after each, and
+/// what happened to the attacker.
+pub fn attacks_table(server: ServerKind, attacks: &[AttackResult]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Attacks on {} with its default limits (RSS: the server's VmRSS, sampled every 50 ms):\n",
+        server.title()
+    );
+    let _ = writeln!(
+        out,
+        "| Attack | Server flags | RSS before | Peak | After | Peak − before | After − before | \
+         Took | What happened to the attacker | Server counters |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---|---|");
+    for attack in attacks {
+        let flags = if attack.server_flags.is_empty() {
+            "defaults".to_owned()
+        } else {
+            format!("`{}`", attack.server_flags.join(" "))
+        };
+        let mut outcome = attack.outcome.summary();
+        if attack.connections_left > 0.0 {
+            outcome.push_str(&format!(
+                "; **{} connections still held 15 s later**",
+                attack.connections_left
+            ));
+        }
+        let name = match attack.round {
+            1 => attack.attack.name().to_owned(),
+            round => format!("{}, round {round}", attack.attack.name()),
+        };
+        let _ = writeln!(
+            out,
+            "| {name} | {flags} | {} | {} | {} | {} | {} | {:.1} s | {outcome} | {} |",
+            mib(attack.rss_before_kib as f64),
+            mib(attack.rss_peak_kib as f64),
+            mib(attack.rss_after_kib as f64),
+            signed_mib(attack.rss_peak_kib as f64 - attack.rss_before_kib as f64),
+            signed_mib(attack.rss_after_kib as f64 - attack.rss_before_kib as f64),
+            attack.seconds,
+            counters(&attack.server),
+        );
+    }
+    out
+}
+
+/// The flood runs as a markdown table: the ordinary members' latency and losses with and
+/// without a flooder, and what happened to the flooder.
+pub fn floods_table(server: ServerKind, floods: &[FloodResult]) -> String {
+    let mut out = String::new();
+    let Some(first) = floods.first() else {
+        return out;
+    };
+    let _ = writeln!(
+        out,
+        "{} members chatting in one room on {} with its default limits ({:.0} messages/s into the \
+         room, {:.0} s each run):\n",
+        first.members,
+        server.title(),
+        first.room_rate,
+        first.seconds
+    );
+    let _ = writeln!(
+        out,
+        "| Flooder | Members' latency p50 / p99 / max | Deliveries received / expected | \
+         Members closed | Slow-consumer closes | Flooder's messages delivered | Server RSS before → \
+         peak | Server CPU |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for flood in floods {
+        let _ = writeln!(
+            out,
+            "| {} | {:.2} / {:.2} / {:.2} ms | {} / {} | {} | {} | {} | {} → {} | {:.2} s |",
+            flood.flooding.title(),
+            flood.latency.p50_ms,
+            flood.latency.p99_ms,
+            flood.latency.max_ms,
+            flood.received,
+            flood.expected,
+            bold_unless_zero(flood.members_closed as f64),
+            bold_unless_zero(flood.slow_consumer_closes()),
+            flood.flooder_deliveries,
+            mib(flood.rss_before_kib as f64),
+            mib(flood.rss_peak_kib as f64),
+            flood.server_cpu_seconds,
+        );
+    }
+    for flood in floods {
+        if let (Some(fate), true) = (&flood.flooder, flood.flooding != Flooding::None) {
+            let _ = writeln!(out, "\n- {}: {}", flood.flooding.title(), fate.summary());
+        }
+        if !flood.member_endings.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n- {}: members closed: {:?}",
+                flood.flooding.title(),
+                flood.member_endings
+            );
+        }
+    }
+    out
+}
+
+/// The limits' counters that moved, by short names: what the server did about an attack.
+fn counters(metrics: &ServerMetrics) -> String {
+    const SHOWN: [(&str, &str); 8] = [
+        ("tether_connections_refused_per_ip_total", "429s"),
+        ("tether_connections_refused_full_total", "503s"),
+        ("tether_request_head_timeouts_total", "head timeouts"),
+        ("tether_request_heads_too_large_total", "431s"),
+        ("tether_control_frames_in_total", "control frames read"),
+        ("tether_messages_rate_limited_total", "rate-limited"),
+        ("tether_flood_closes_total", "flood closes"),
+        ("tether_slow_consumer_closes_total", "slow-consumer closes"),
+    ];
+    let shown: Vec<String> = SHOWN
+        .iter()
+        .filter(|(name, _)| metrics.get(name) != 0.0)
+        .map(|(name, short)| format!("{short} {}", metrics.get(name)))
+        .collect();
+    if shown.is_empty() {
+        "—".to_owned()
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// A count that should be 0, in bold when it is not.
+fn bold_unless_zero(count: f64) -> String {
+    if count == 0.0 {
+        "0".to_owned()
+    } else {
+        format!("**{count}**")
+    }
+}
+
+fn mib(kib: f64) -> String {
+    format!("{:.1} MiB", kib / 1024.0)
+}
+
+fn signed_mib(kib: f64) -> String {
+    format!("{:+.1} MiB", kib / 1024.0)
 }
 
 fn yes_no(yes: bool) -> String {
@@ -401,6 +563,84 @@ mod tests {
         // 4 s over 20 M and over 1.8 M deliveries; fewer microseconds are better.
         assert!(row.contains("| 0.2 µs | 2.2 µs |"), "{row}");
         assert!(row.contains("| 11.1× |"), "{row}");
+    }
+
+    #[test]
+    fn the_attack_table_gives_the_growth_what_happened_and_the_counters() {
+        let attack = AttackResult {
+            attack: crate::Attack::IdleFlood,
+            round: 2,
+            server_flags: Vec::new(),
+            description: "idle".into(),
+            seconds: 10.04,
+            rss_before_kib: 5 * 1024,
+            rss_peak_kib: 16 * 1024,
+            rss_after_kib: 15 * 1024 + 512,
+            connections_left: 0.0,
+            outcome: crate::attack::Outcome {
+                sent: 10,
+                sent_what: "connections".into(),
+                endings: crate::attack::Endings::one(
+                    "HTTP 429",
+                    std::time::Duration::from_millis(3),
+                ),
+                flooder: None,
+                members: None,
+            },
+            server: ServerMetrics::parse(
+                "tether_connections_refused_per_ip_total 8976\ntether_messages_in_total 4\n",
+            ),
+        };
+        let table = attacks_table(ServerKind::Tether, &[attack]);
+        let row = table.lines().last().expect("a row");
+        assert_eq!(
+            row,
+            "| idle-flood, round 2 | defaults | 5.0 MiB | 16.0 MiB | 15.5 MiB | +11.0 MiB | \
+             +10.5 MiB | 10.0 s | HTTP 429 after 3 ms | 429s 8976 |"
+        );
+    }
+
+    #[test]
+    fn the_flood_table_has_a_row_per_run_and_the_flooders_fate_below() {
+        let flood = |flooding: Flooding| FloodResult {
+            members: 100,
+            room_rate: 50.0,
+            seconds: 15.0,
+            flooding,
+            sent: 750,
+            expected: 74_250,
+            received: 74_250,
+            lost: 0,
+            latency: LatencySummary {
+                samples: 74_250,
+                p50_ms: 0.5,
+                p90_ms: 1.0,
+                p99_ms: 2.0,
+                max_ms: 9.0,
+            },
+            members_closed: 0,
+            member_endings: Default::default(),
+            flooder_deliveries: 0,
+            flooder: (flooding != Flooding::None).then(crate::FlooderFate::default),
+            server: ServerMetrics::default(),
+            rss_before_kib: 5 * 1024,
+            rss_peak_kib: 6 * 1024,
+            rss_end_kib: 6 * 1024,
+            server_cpu_seconds: 1.25,
+        };
+        let table = floods_table(
+            ServerKind::Tether,
+            &[flood(Flooding::None), flood(Flooding::One)],
+        );
+        assert!(
+            table.contains(
+                "| no flooder | 0.50 / 2.00 / 9.00 ms | 74250 / 74250 | 0 | 0 | 0 | 5.0 MiB → \
+                 6.0 MiB | 1.25 s |"
+            ),
+            "{table}"
+        );
+        assert!(table.contains("\n- one flooder: 0 connections"), "{table}");
+        assert!(!table.contains("- no flooder"), "{table}");
     }
 
     #[test]

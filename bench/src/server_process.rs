@@ -165,6 +165,9 @@ pub struct ServerProcess {
     limits: Limits,
     port: u16,
     child: Child,
+    // Tether's `--data-dir`, its own for each process started here (kept across a restart), so
+    // that no run reads the history another left, and nothing is written into the repository.
+    data_dir: PathBuf,
 }
 
 impl ServerProcess {
@@ -181,13 +184,18 @@ impl ServerProcess {
 
     async fn start_with(kind: ServerKind, programs: &Programs, limits: Limits) -> Result<Self> {
         let port = free_port()?;
-        let child = spawn(kind, programs, &limits, port).await?;
+        let data_dir =
+            std::env::temp_dir().join(format!("tether-bench-{}-{port}", std::process::id()));
+        // Left over from an earlier run that was killed, if anything.
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let child = spawn(kind, programs, &limits, port, &data_dir).await?;
         Ok(Self {
             kind,
             programs: programs.clone(),
             limits,
             port,
             child,
+            data_dir,
         })
     }
 
@@ -218,13 +226,28 @@ impl ServerProcess {
     /// returns once the new process accepts connections.
     pub async fn restart(&mut self) -> Result<()> {
         terminate(&mut self.child).await?;
-        self.child = spawn(self.kind, &self.programs, &self.limits, self.port).await?;
+        self.child = spawn(
+            self.kind,
+            &self.programs,
+            &self.limits,
+            self.port,
+            &self.data_dir,
+        )
+        .await?;
         Ok(())
     }
 
     /// Stops the server with SIGTERM and waits for it to exit.
     pub async fn stop(mut self) -> Result<()> {
         terminate(&mut self.child).await
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // The child is killed after this (`kill_on_drop`); removing its folder first is fine on
+        // Linux, and nothing of it is needed afterwards.
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
 
@@ -235,7 +258,13 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-async fn spawn(kind: ServerKind, programs: &Programs, limits: &Limits, port: u16) -> Result<Child> {
+async fn spawn(
+    kind: ServerKind,
+    programs: &Programs,
+    limits: &Limits,
+    port: u16,
+    data_dir: &std::path::Path,
+) -> Result<Child> {
     let mut command = match kind {
         ServerKind::Tether => {
             let mut command = Command::new(&programs.tether);
@@ -245,6 +274,8 @@ async fn spawn(kind: ServerKind, programs: &Programs, limits: &Limits, port: u16
                 // No static files: only the WebSocket is measured.
                 .arg("--static-dir")
                 .arg("/nonexistent")
+                .arg("--data-dir")
+                .arg(data_dir)
                 // Off for the comparisons, the defaults for the attacks (BENCHMARKS.md).
                 .args(limits.args())
                 // As the Node servers: no log line per connection.
@@ -304,4 +335,25 @@ async fn terminate(child: &mut Child) -> Result<()> {
         child.kill().await.context("killing the server")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_comparisons_turn_the_limits_off_and_the_attacks_keep_the_defaults() {
+        let off = Limits::Off.args();
+        for pair in off.chunks(2) {
+            assert!(pair[0].starts_with("--") && pair[1] == "0", "{off:?}");
+        }
+        let off = off.join(" ");
+        assert!(off.contains("--message-rate 0"), "{off}");
+        assert!(off.contains("--max-connections-per-ip 0"), "{off}");
+        assert!(Limits::defaults().args().is_empty());
+        assert_eq!(
+            Limits::defaults_with(&["--message-rate", "0"]).args(),
+            ["--message-rate", "0"]
+        );
+    }
 }

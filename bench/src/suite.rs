@@ -1,7 +1,9 @@
 //! Every scenario against every server, each on a freshly started server process.
 
 use crate::{
-    FanOut, Idle, JoinStorm, Pace, ReconnectStorm, ServerKind, ServerProcess, chart,
+    Attack, AttackResult, Attacks, FanOut, Flood, FloodResult, Flooding, Idle, JoinStorm, Limits,
+    Pace, ReconnectStorm, ServerKind, ServerProcess, chart,
+    progress::Progress,
     report::{Machine, ServerResults, Sizes, SuiteReport, Versions},
     server_process::Programs,
 };
@@ -21,16 +23,22 @@ pub enum Scenario {
     Join,
     /// Reconnect storm.
     Storm,
+    /// Attacks on Tether with its default limits (Tether only: the peers have no limits).
+    Attack,
+    /// Members chatting with and without a flooder, on Tether with its default limits.
+    Flood,
 }
 
 impl Scenario {
     /// Every scenario, in the order they run.
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 7] = [
         Self::FanOut,
         Self::Latency,
         Self::Idle,
         Self::Join,
         Self::Storm,
+        Self::Attack,
+        Self::Flood,
     ];
 
     /// Parses a command-line name.
@@ -41,12 +49,21 @@ impl Scenario {
             "idle" => Self::Idle,
             "join" => Self::Join,
             "storm" => Self::Storm,
+            "attack" => Self::Attack,
+            "flood" => Self::Flood,
             _ => {
                 return Err(anyhow!(
-                    "unknown scenario {name:?}: fan-out, latency, idle, join or storm"
+                    "unknown scenario {name:?}: fan-out, latency, idle, join, storm, attack or \
+                     flood"
                 ));
             }
         })
+    }
+
+    /// Whether it runs against `kind`: the attacks and floods measure Tether's limits, which
+    /// the Node peers do not have.
+    pub fn applies_to(self, kind: ServerKind) -> bool {
+        !matches!(self, Self::Attack | Self::Flood) || kind == ServerKind::Tether
     }
 }
 
@@ -60,8 +77,13 @@ pub struct Suite {
     pub measure: Duration,
     /// Fan-out and latency: how long to warm up.
     pub warmup: Duration,
-    /// Any one scenario against one server is abandoned after this long.
+    /// Any one scenario against one server is abandoned after this long (each run of the
+    /// attacks and floods, which start a server per run).
     pub scenario_timeout: Duration,
+    /// The attacks' sizes.
+    pub attacks: Attacks,
+    /// The flood scenario (run once per kind of [`Flooding`]).
+    pub flood: Flood,
 }
 
 impl Default for Suite {
@@ -82,6 +104,8 @@ impl Default for Suite {
             measure: Duration::from_secs(10),
             warmup: Duration::from_secs(2),
             scenario_timeout: Duration::from_secs(180),
+            attacks: Attacks::default(),
+            flood: Flood::new(100).measure(Duration::from_secs(15)),
         }
     }
 }
@@ -103,6 +127,11 @@ impl Suite {
             measure: Duration::from_secs(2),
             warmup: Duration::from_millis(500),
             scenario_timeout: Duration::from_secs(60),
+            attacks: Attacks::quick(),
+            flood: Flood::new(20)
+                .interval(Duration::from_millis(500))
+                .measure(Duration::from_secs(1))
+                .drain(Duration::from_secs(1)),
         }
     }
 
@@ -123,12 +152,33 @@ impl Suite {
         for &scenario in scenarios {
             for result in &mut results {
                 let kind = result.server;
-                let outcome = tokio::time::timeout(
-                    self.scenario_timeout,
-                    self.run_one(scenario, kind, programs, result),
-                )
-                .await
-                .unwrap_or_else(|_| Err(anyhow!("timed out after {:?}", self.scenario_timeout)));
+                if !scenario.applies_to(kind) {
+                    continue;
+                }
+                let outcome = match scenario {
+                    // A server per run, each run bounded on its own.
+                    Scenario::Attack => {
+                        let runs = self.attacks.runs(&Attack::ALL);
+                        let (attacks, failures) = self.run_attacks(&runs, programs).await;
+                        result.attacks = attacks;
+                        result.failures.extend(failures);
+                        Ok(())
+                    }
+                    Scenario::Flood => {
+                        let (floods, failures) = self.run_floods(&Flooding::ALL, programs).await;
+                        result.floods = floods;
+                        result.failures.extend(failures);
+                        Ok(())
+                    }
+                    _ => tokio::time::timeout(
+                        self.scenario_timeout,
+                        self.run_one(scenario, kind, programs, result),
+                    )
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(anyhow!("timed out after {:?}", self.scenario_timeout))
+                    }),
+                };
                 if let Err(err) = outcome {
                     eprintln!("  {scenario:?} against {} failed: {err:#}", kind.title());
                     result.failures.push(format!("{scenario:?}: {err:#}"));
@@ -197,12 +247,106 @@ impl Suite {
                     let restart = async || server.restart().await;
                     result.reconnect_storm = Some(run.run(&endpoint, restart, &label).await?);
                 }
+                Scenario::Attack | Scenario::Flood => {
+                    unreachable!("run by run_attacks and run_floods")
+                }
             }
             anyhow::Ok(())
         }
         .await;
         server.stop().await?;
         outcome
+    }
+
+    /// Runs each attack of `runs` on a fresh `tether-server` with its default limits (and the
+    /// run's flags); returns the results, and a line for each run that failed.
+    pub async fn run_attacks(
+        &self,
+        runs: &[crate::attack::AttackRun],
+        programs: &Programs,
+    ) -> (Vec<AttackResult>, Vec<String>) {
+        let mut results = Vec::new();
+        let mut failures = Vec::new();
+        for run in runs {
+            let label = if run.server_flags.is_empty() {
+                format!("attack · {}", run.attack.name())
+            } else {
+                let flags = run.server_flags.join(" ");
+                format!("attack · {} · {flags}", run.attack.name())
+            };
+            let limits = Limits::Defaults {
+                flags: run.server_flags.clone(),
+            };
+            let rounds = self.attacks.rounds.max(1);
+            let limit = self.scenario_timeout * rounds as u32;
+            let outcome = bounded(&label, limit, async {
+                let server = ServerProcess::start_tether(programs, limits).await?;
+                let mut done = Vec::new();
+                for round in 1..=rounds {
+                    let label = match rounds {
+                        1 => label.clone(),
+                        _ => format!("{label} · round {round}"),
+                    };
+                    let result = self
+                        .attacks
+                        .run(run, round, &server.endpoint()?, server.pid()?, &label)
+                        .await;
+                    match result {
+                        Ok(result) => done.push(result),
+                        Err(err) => return Ok((done, Some(err))),
+                    }
+                }
+                server.stop().await?;
+                Ok((done, None))
+            })
+            .await;
+            let failed = match outcome {
+                Ok((done, failed)) => {
+                    results.extend(done);
+                    failed
+                }
+                Err(err) => Some(err),
+            };
+            if let Some(err) = failed {
+                Progress::new(&label).say(format_args!("failed: {err:#}"));
+                failures.push(format!("{label}: {err:#}"));
+            }
+        }
+        (results, failures)
+    }
+
+    /// Runs the flood scenario once per kind of `flooding`, each on a fresh `tether-server` with
+    /// its default limits; returns the results, and a line for each run that failed.
+    pub async fn run_floods(
+        &self,
+        flooding: &[Flooding],
+        programs: &Programs,
+    ) -> (Vec<FloodResult>, Vec<String>) {
+        let mut results = Vec::new();
+        let mut failures = Vec::new();
+        for &flooding in flooding {
+            let label = format!("flood · {}", flooding.name());
+            let outcome = bounded(&label, self.scenario_timeout, async {
+                let server = ServerProcess::start_tether(programs, Limits::defaults()).await?;
+                let result = self
+                    .flood
+                    .clone()
+                    .flooding(flooding)
+                    .run(&server.endpoint()?, server.pid()?, &label)
+                    .await;
+                server.stop().await?;
+                result
+            })
+            .await;
+            match outcome {
+                Ok(result) => results.push(result),
+                Err(err) => {
+                    Progress::new(&label).say(format_args!("failed: {err:#}"));
+                    failures.push(format!("{label}: {err:#}"));
+                }
+            }
+        }
+        (results, failures)
     }
 }
 
