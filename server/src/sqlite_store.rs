@@ -268,8 +268,11 @@ impl SqliteStore {
         };
         let reader = self.reader();
         let mut select = reader.prepare_cached(sql).map_err(unavailable)?;
+        // Clamped, not cast: `history` without `before` reads below `u64::MAX`, which `as i64`
+        // would turn into -1, a bound below every message.
+        let bound = i64::try_from(bound).unwrap_or(i64::MAX);
         let rows = select
-            .query_map(params![id, bound as i64, limit as i64], entry)
+            .query_map(params![id, bound, limit as i64], entry)
             .map_err(unavailable)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
     }
