@@ -161,6 +161,35 @@ pub struct Config {
     #[arg(long, env = "TETHER_TEXT_BYTE_BURST", default_value_t = 256 * 1024)]
     pub text_byte_burst: u32,
 
+    /// Messages all connections from one IP address may send per second together (as
+    /// `--message-rate`, shared): a client that reconnects after every close gets no fresh budget.
+    /// 0: no limit.
+    #[arg(long, env = "TETHER_ADDRESS_MESSAGE_RATE", default_value_t = 200)]
+    pub address_message_rate: u32,
+
+    /// Messages all connections from one address may send at once above their rate.
+    #[arg(long, env = "TETHER_ADDRESS_MESSAGE_BURST", default_value_t = 600)]
+    pub address_message_burst: u32,
+
+    /// Bytes of chat text all connections from one address may send per second together.
+    /// 0: no limit.
+    #[arg(long, env = "TETHER_ADDRESS_TEXT_BYTE_RATE", default_value_t = 64 * 1024)]
+    pub address_text_byte_rate: u32,
+
+    /// Bytes of chat text all connections from one address may send at once above their rate
+    /// (at least the longest text; half the default queue).
+    #[arg(long, env = "TETHER_ADDRESS_TEXT_BYTE_BURST", default_value_t = 256 * 1024)]
+    pub address_text_byte_burst: u32,
+
+    /// New connections one address may open per second; over it, 429. 0: no limit.
+    #[arg(long, env = "TETHER_ADDRESS_CONNECT_RATE", default_value_t = 20)]
+    pub address_connect_rate: u32,
+
+    /// New connections one address may open at once above its rate (a reconnect storm behind
+    /// one NAT).
+    #[arg(long, env = "TETHER_ADDRESS_CONNECT_BURST", default_value_t = 200)]
+    pub address_connect_burst: u32,
+
     /// Typing notices one connection may send per second; the rest are dropped silently.
     /// 0: no limit.
     #[arg(long, env = "TETHER_TYPING_RATE", default_value_t = 2)]
@@ -297,6 +326,18 @@ impl Config {
         text_byte_rate: u32;
         /// Sets how many bytes of chat text may come at once above the rate.
         text_byte_burst: u32;
+        /// Sets the messages per second all connections of one address may send (0: no limit).
+        address_message_rate: u32;
+        /// Sets how many messages one address may send at once above its rate.
+        address_message_burst: u32;
+        /// Sets the bytes of chat text per second one address may send (0: no limit).
+        address_text_byte_rate: u32;
+        /// Sets how many bytes of chat text one address may send at once above its rate.
+        address_text_byte_burst: u32;
+        /// Sets the new connections per second one address may open (0: no limit).
+        address_connect_rate: u32;
+        /// Sets how many connections one address may open at once above its rate.
+        address_connect_burst: u32;
         /// Sets the typing notices per second one connection may send (0: no limit).
         typing_rate: u32;
         /// Sets how many typing notices may come at once above the rate.
@@ -342,13 +383,16 @@ impl Config {
         self
     }
 
-    /// Turns every per-connection rate limit off: for load generators and benchmarks, which send
-    /// far faster than any person.
+    /// Turns every rate limit off, per connection and per address: for load generators and
+    /// benchmarks, which send far faster than any person.
     pub fn unlimited_rates(self) -> Self {
         self.message_rate(0)
             .text_byte_rate(0)
             .typing_rate(0)
             .join_rate(0)
+            .address_message_rate(0)
+            .address_text_byte_rate(0)
+            .address_connect_rate(0)
     }
 }
 

@@ -18,6 +18,9 @@ pub struct Metrics {
     pub tcp_connections: Gauge,
     /// Connections answered with 429: their address held `--max-connections-per-ip`.
     pub refused_per_ip: Counter,
+    /// Connections answered with 429: their address opened them faster than
+    /// `--address-connect-rate`.
+    pub refused_connect_rate: Counter,
     /// Connections answered with 503: the server held `--max-connections`.
     pub refused_full: Counter,
     /// Connections closed for not sending a request head within `--request-head-timeout`.
@@ -57,6 +60,7 @@ impl Default for Metrics {
             tcp_connections: Gauge::default(),
             refused_per_ip: Counter::default(),
             refused_full: Counter::default(),
+            refused_connect_rate: Counter::default(),
             head_timeouts: Counter::default(),
             heads_too_large: Counter::default(),
             rooms: Gauge::default(),
@@ -98,6 +102,11 @@ impl Default for Metrics {
                 "connections_refused_per_ip",
                 "Connections answered with 429: their address held the most allowed",
                 &metrics.refused_per_ip,
+            ),
+            (
+                "connections_refused_connect_rate",
+                "Connections answered with 429: their address opened them too fast",
+                &metrics.refused_connect_rate,
             ),
             (
                 "connections_refused_full",
@@ -207,6 +216,7 @@ mod tests {
             "tether_tcp_connections 0",
             "tether_connections_refused_per_ip_total 0",
             "tether_connections_refused_full_total 0",
+            "tether_connections_refused_connect_rate_total 0",
             "tether_request_head_timeouts_total 0",
             "tether_request_heads_too_large_total 0",
             "tether_control_frames_in_total 0",

@@ -4,12 +4,15 @@ use crate::Config;
 use governor::{
     Quota, RateLimiter,
     clock::{Clock, MonotonicClock},
-    state::{InMemoryState, NotKeyed},
+    state::{InMemoryState, NotKeyed, keyed::HashMapStateStore},
 };
-use std::{num::NonZeroU32, time::Duration};
+use std::{net::IpAddr, num::NonZeroU32, time::Duration};
 
 /// A GCRA limiter on std's monotonic clock: a few words per limiter, which every connection pays.
 type Limiter = RateLimiter<NotKeyed, InMemoryState, MonotonicClock>;
+
+/// A GCRA limiter per IP address, for the budgets all of an address's connections share.
+type AddressLimiter = RateLimiter<IpAddr, HashMapStateStore<IpAddr>, MonotonicClock>;
 
 /// The window over which `--flood-strikes` refusals close a connection.
 const STRIKE_WINDOW: Duration = Duration::from_secs(10);
@@ -108,12 +111,81 @@ impl Rates {
         }
     }
 
-    fn strike(&self, wait: Duration) -> Admit {
+    /// A refusal from elsewhere (the address's budget): a strike like any refusal.
+    pub fn strike(&self, wait: Duration) -> Admit {
         match &self.strikes {
             Some(strikes) if strikes.check().is_err() => Admit::Flood,
             _ => Admit::Refused(wait),
         }
     }
+}
+
+/// The budgets every connection from one IP address shares (`--address-message-rate`,
+/// `--address-text-byte-rate`, `--address-connect-rate`): without them, a client that reconnects
+/// after each close would get a fresh per-connection burst every time.
+#[derive(Debug)]
+pub struct AddressRates {
+    messages: Option<AddressLimiter>,
+    text_bytes: Option<AddressLimiter>,
+    connects: Option<AddressLimiter>,
+}
+
+impl AddressRates {
+    /// The budgets `config` sets; a rate of 0 is no limit.
+    pub fn new(config: &Config) -> Self {
+        let text_burst = config
+            .address_text_byte_burst
+            .max(config.max_text_bytes as u32);
+        Self {
+            messages: address_limiter(config.address_message_rate, config.address_message_burst),
+            text_bytes: address_limiter(config.address_text_byte_rate, text_burst),
+            connects: address_limiter(config.address_connect_rate, config.address_connect_burst),
+        }
+    }
+
+    /// Whether `ip` may open another connection now.
+    pub fn admit_connection(&self, ip: IpAddr) -> bool {
+        self.connects
+            .as_ref()
+            .is_none_or(|limiter| limiter.check_key(&ip.to_canonical()).is_ok())
+    }
+
+    /// How long `ip` must wait before another message (and `text` bytes of chat text), if at
+    /// all.
+    pub fn admit_message(&self, ip: IpAddr, text: usize) -> Option<Duration> {
+        let ip = ip.to_canonical();
+        let now = MonotonicClock.now();
+        if let Some(limiter) = &self.messages
+            && let Err(not_until) = limiter.check_key(&ip)
+        {
+            return Some(not_until.wait_time_from(now));
+        }
+        match (&self.text_bytes, NonZeroU32::new(text as u32)) {
+            (Some(limiter), Some(n)) => match limiter.check_key_n(&ip, n) {
+                Ok(Err(not_until)) => Some(not_until.wait_time_from(now)),
+                Ok(Ok(())) | Err(_) => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Forgets the addresses whose budgets are full again: the maps hold only recent senders.
+    pub fn forget_idle(&self) {
+        for limiter in [&self.messages, &self.text_bytes, &self.connects]
+            .into_iter()
+            .flatten()
+        {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+fn address_limiter(rate: u32, burst: u32) -> Option<AddressLimiter> {
+    let rate = NonZeroU32::new(rate)?;
+    let burst = NonZeroU32::new(burst).unwrap_or(rate);
+    let quota = Quota::per_second(rate).allow_burst(burst);
+    Some(AddressLimiter::hashmap_with_clock(quota, MonotonicClock))
 }
 
 fn limiter(rate: u32, burst: u32) -> Option<Limiter> {
@@ -199,6 +271,25 @@ mod tests {
             "the burst grows to the longest text"
         );
         assert!(matches!(rates.admit_text(1000), Admit::Refused(_)));
+    }
+
+    #[test]
+    fn an_address_shares_its_budget_across_connections() {
+        let rates = AddressRates::new(
+            &Config::default()
+                .address_message_rate(1)
+                .address_message_burst(3)
+                .address_connect_rate(1)
+                .address_connect_burst(2),
+        );
+        let (a, b) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
+        for _ in 0..3 {
+            assert_eq!(rates.admit_message(a, 10), None);
+        }
+        assert!(rates.admit_message(a, 10).is_some(), "a's budget is spent");
+        assert_eq!(rates.admit_message(b, 10), None, "b has its own");
+        assert!(rates.admit_connection(a) && rates.admit_connection(a));
+        assert!(!rates.admit_connection(a));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::{
     admission::{self, Admission, Refused, Ticket},
     config::StoreKind,
     connection,
+    rates::AddressRates,
     resume::ResumeKeys,
     session::Shared,
     static_files,
@@ -130,6 +131,7 @@ pub async fn run_with(
             config.allow_localhost,
         )),
         shared: Arc::new(Shared {
+            addresses: AddressRates::new(&config),
             config: Arc::new(config),
             rooms,
             store,
@@ -145,6 +147,19 @@ pub async fn run_with(
         "accepting connections"
     );
     let http = http_builder(&state.shared.config);
+    // The address budgets keep only addresses that sent recently.
+    let forget = {
+        let (shared, stop) = (Arc::clone(&state.shared), state.shutdown.clone());
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = every.tick() => shared.addresses.forget_idle(),
+                }
+            }
+        })
+    };
     let app = router(state.clone());
     let refusing = Arc::new(AtomicUsize::new(0));
     let mut shutdown = std::pin::pin!(shutdown);
@@ -162,6 +177,18 @@ pub async fn run_with(
         // Small frames must not wait for delayed ACKs (about 40 ms at the p99 without this).
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::warn!(%err, "could not set TCP_NODELAY");
+        }
+        // A client that reconnects in a loop is held to its address's connection rate.
+        if !state.shared.addresses.admit_connection(remote.ip()) {
+            state.shared.metrics.refused_connect_rate.inc();
+            refuse(
+                tcp,
+                remote,
+                Refused::PerIp,
+                &state.shared.metrics,
+                &refusing,
+            );
+            continue;
         }
         match admission.admit(remote.ip()) {
             Ok(ticket) => {
@@ -182,6 +209,7 @@ pub async fn run_with(
     drop(listener);
     tracing::info!("shutting down");
     state.shutdown.cancel();
+    forget.abort();
     let grace = state.shared.config.shutdown_grace;
     state.connections.close();
     if timeout(grace, state.connections.wait()).await.is_err() {
@@ -421,7 +449,7 @@ async fn serve_socket(
     );
     let peer = Arc::new(Peer::new(id, outbox));
     let token = state.resume.issue(id, std::time::SystemTime::now());
-    let session = Session::start(peer, &state.shared, Some(token));
+    let session = Session::start(peer, &state.shared, remote.ip(), Some(token));
     tracing::info!(client = %id, %remote, "connected");
     let started = Instant::now();
     let ending = connection::run(

@@ -5,13 +5,14 @@ use crate::{
     catch_up::CatchUp,
     decode::{DecodeError, decode},
     display_name,
-    rates::{Admit, Kind, Rates},
+    rates::{AddressRates, Admit, Kind, Rates},
     refusal::{too_long, truncate},
     rooms::{self, Delivery},
     store::{Appended, Entry, NewMessage, Store, StoreError},
 };
 use std::{
     collections::HashSet,
+    net::IpAddr,
     sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -34,6 +35,8 @@ pub struct Session {
     joined: HashSet<Arc<str>>,
     // How fast this client may send; checked before any message is carried out.
     rates: Rates,
+    // Where the client connects from, for its address's shared budgets.
+    ip: IpAddr,
 }
 
 /// What the connection should do after a message.
@@ -47,7 +50,7 @@ pub enum Verdict {
 }
 
 /// What every session of a server shares.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Shared {
     /// The rooms.
     pub rooms: Arc<dyn Rooms>,
@@ -57,12 +60,19 @@ pub struct Shared {
     pub config: Arc<Config>,
     /// The metrics.
     pub metrics: Arc<Metrics>,
+    /// The budgets every connection from one IP address shares.
+    pub addresses: AddressRates,
 }
 
 impl Session {
     /// Registers the client with `rooms` (ending an older connection of the same client, which
     /// this one replaces) and queues its `connected` message, with `resume_token` when given.
-    pub fn start(peer: Arc<Peer>, shared: &Arc<Shared>, resume_token: Option<String>) -> Self {
+    pub fn start(
+        peer: Arc<Peer>,
+        shared: &Arc<Shared>,
+        ip: IpAddr,
+        resume_token: Option<String>,
+    ) -> Self {
         if let Some(older) = shared.rooms.connect(&peer) {
             older.outbox().replace();
         }
@@ -73,6 +83,7 @@ impl Session {
             rates: Rates::new(&shared.config),
             shared: Arc::clone(shared),
             joined: HashSet::new(),
+            ip,
         };
         session.reply(&ServerMessage::Connected(Connected {
             client_id: session.id().to_string(),
@@ -124,6 +135,16 @@ impl Session {
                         }
                         other => other,
                     },
+                    other => other,
+                };
+                // Then the address's budget, which all its connections share.
+                let admitted = match admitted {
+                    Admit::Allowed if kind == Kind::Message => {
+                        match self.shared.addresses.admit_message(self.ip, text) {
+                            Some(wait) => self.rates.strike(wait),
+                            None => Admit::Allowed,
+                        }
+                    }
                     other => other,
                 };
                 match admitted {

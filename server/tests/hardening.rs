@@ -409,6 +409,91 @@ async fn a_flooder_is_throttled_then_closed_and_nobody_else_is_hurt() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooder_that_reconnects_after_every_close_gets_no_fresh_budget() {
+    let server =
+        TestServer::with(config().address_message_rate(50).address_message_burst(300)).await;
+    let mut member = server.connect().await;
+    member.join("room").await;
+    let started = Instant::now();
+    let mut accepted = 0u64;
+    let mut connections = 0;
+    // Reconnect after every close, for 3 s, and send as fast as the socket takes it.
+    while started.elapsed() < Duration::from_secs(3) {
+        let Ok(Ok((ws, _))) =
+            timeout(WAIT, tokio_tungstenite::connect_async(server.ws_url(""))).await
+        else {
+            continue;
+        };
+        connections += 1;
+        let mut flooder = Client::accept(ws).await;
+        flooder.join("room").await;
+        for i in 0..400 {
+            let frame = say("room", "flood").with_id(i);
+            if flooder
+                .try_send_text(&serde_json::to_string(&frame).expect("json"))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        // Count what it was allowed until the server closes it (or has nothing more to say).
+        while let Ok(Some(Ok(message))) =
+            timeout(Duration::from_millis(500), flooder.next_message()).await
+        {
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                let value: serde_json::Value = serde_json::from_str(text.as_str()).expect("json");
+                if value["type"] == "ack" && value["payload"]["ok"] == true {
+                    accepted += 1;
+                }
+            }
+        }
+    }
+    assert!(connections >= 3, "it reconnected {connections} times");
+    // The address's budget: its burst and 50/s for 3 s, whatever the number of connections;
+    // without it, every connection would get a fresh 300.
+    let allowed = 300 + 50 * 4;
+    assert!(
+        accepted <= allowed,
+        "{accepted} messages taken over {connections} connections, budget {allowed}"
+    );
+    member.say("room", "still here").await;
+    assert_eq!(
+        server.metric("tether_slow_consumer_closes_total").await,
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn an_address_that_opens_connections_too_fast_gets_429() {
+    let server = TestServer::with(config().address_connect_rate(1).address_connect_burst(5)).await;
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(server.connect().await);
+    }
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr());
+    let response = raw_exchange(server.addr(), request.as_bytes(), WAIT)
+        .await
+        .expect("an answer");
+    assert_eq!(response.status, 429);
+    // The scrape is a connection too: once the budget has refilled, it is answered.
+    let scrape = format!("GET /metrics HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr());
+    let deadline = Instant::now() + WAIT;
+    let metrics = loop {
+        let response = raw_exchange(server.addr(), scrape.as_bytes(), WAIT)
+            .await
+            .expect("an answer");
+        if response.status == 200 {
+            break response.text();
+        }
+        assert!(Instant::now() < deadline, "still refused");
+        sleep(Duration::from_millis(200)).await;
+    };
+    let refused = common::metric_value(&metrics, "tether_connections_refused_connect_rate_total");
+    assert!(refused.is_some_and(|n| n >= 1.0), "{metrics}");
+}
+
 #[tokio::test]
 async fn a_websocket_ping_flood_is_closed_with_1008() {
     let server = TestServer::start().await;

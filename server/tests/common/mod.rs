@@ -43,6 +43,9 @@ pub(crate) fn config() -> Config {
     Config::default()
         .store(StoreKind::Memory)
         .rejoin_grace(Duration::ZERO)
+        // Tests open hundreds of connections from 127.0.0.1 at once; the address's connection
+        // rate is tested on its own (hardening.rs).
+        .address_connect_rate(0)
         .static_dir("/nonexistent/tether-test-dist")
         .shutdown_grace(Duration::from_secs(2))
 }
