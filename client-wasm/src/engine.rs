@@ -4,17 +4,22 @@
 //! gives it: the `WebSocket` of the current attempt and its four listeners, the page's
 //! `online`/`offline`/`pageshow`/`visibilitychange` listeners, and one timer. It turns their
 //! events into inputs of the [`Machine`], which decides everything else, and carries out the
-//! machine's [`Command`]s: connect, send, ping, detach, emit. What differs between APIs is left to
-//! a [`Host`]: how events are delivered and how an ack is read out of a text frame.
+//! machine's [`Command`]s: connect, send, ping, join, detach, emit. It also keeps what the
+//! machine only numbers: the rooms' names and the epochs' texts (under the machine's keys), and
+//! the message and caller of every pending request. It reads the few fields the machine needs
+//! out of the server's frames (`ack`, `message`, `joined`, `history`) with [`JsonValue`]. How
+//! events are delivered is left to a [`Host`].
 //!
 //! The JavaScript API drives the same machine from JavaScript (`js/` and the package's
 //! `tether-socket.js`), so the npm package carries neither this file nor web-sys.
 
 use crate::{
-    ConnectError, ConnectionState, HeartbeatOptions, Outgoing, SendError, SocketOptions,
+    ConnectError, ConnectionState, HeartbeatOptions, JsonValue, Outgoing, SendError, SocketOptions,
+    envelope::join_frame,
     events::CloseInfo,
     listener::Listener,
-    machine::{self, Command, Failure, Machine, MachineOptions},
+    machine::{self, Command, Failure, Kind, Machine, MachineOptions},
+    rooms::Position,
     url::resolve_url,
 };
 use gloo_timers::callback::Timeout;
@@ -51,14 +56,8 @@ extern "C" {
 
 /// What an engine needs from the API it runs under.
 pub(crate) trait Host: Sized + 'static {
-    /// A server's answer to a request, in this API's terms.
-    type Ack;
-
     /// Delivers an event. Called with no borrow of the engine held, so it may call back in.
     fn emit(&self, event: Event<'_>);
-
-    /// Reads the ack of a request with a numeric id out of a text frame, if the frame is one.
-    fn read_ack(text: &str) -> Option<(u64, Self::Ack)>;
 }
 
 /// Something that happened, for the [`Host`] to deliver.
@@ -84,20 +83,37 @@ pub(crate) enum Event<'a> {
     HeartbeatTimeout,
     /// The reconnect attempts ran out.
     GaveUp,
+    /// The server could not send what a room missed.
+    RoomNotRecovered { room: String, reason: String },
 }
 
 /// How a request ended.
-pub(crate) enum Settled<A> {
-    /// The server's ack arrived.
-    Ack(A),
+pub(crate) enum Settled {
+    /// The server's ack arrived: its payload.
+    Ack(JsonValue),
+    /// A `history` read's page arrived: its payload.
+    Page(JsonValue),
     /// No ack within the request's timeout.
     Timeout,
-    /// The connection it went out on closed, or the socket was closed.
+    /// The connection it went out on closed (for a request that is not sent again), or the
+    /// socket was closed.
     Closed,
 }
 
 /// Called once when a request ends.
-pub(crate) type Reply<A> = Box<dyn FnOnce(Settled<A>)>;
+pub(crate) type Reply = Box<dyn FnOnce(Settled)>;
+
+/// What a request is, for the machine: a chat message or a `history` read of a room (by name)
+/// is sent again after a reconnect.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target<'a> {
+    /// Any request.
+    Plain,
+    /// A chat `message` to this room; it gets a `cid`.
+    Chat(&'a str),
+    /// A `history` read of this room.
+    History(&'a str),
+}
 
 /// Asks for the URL of attempt `attempt`; answered with [`Engine::open`].
 pub(crate) type UrlProvider<H> = Rc<dyn Fn(&Rc<Engine<H>>, u32)>;
@@ -137,20 +153,49 @@ struct State<H: Host> {
     conn: Option<Connection>,
     // The one timer, and the deadline it was set for.
     timer: Option<(f64, Timeout)>,
-    // The reason for a close the machine reports: the browser's, or why an attempt failed.
+    // The text of the event the machine reports next: a close's reason (the browser's, or why
+    // an attempt failed), or why a room was not recovered.
     why: String,
-    // The callers of pending requests; the machine keeps their deadlines.
-    replies: Vec<(u64, Reply<H::Ack>)>,
-    next_request: u64,
-    rooms: Vec<Room>,
+    // Pending requests: the message (the machine may ask for it again on a later connection)
+    // and the caller. The machine keeps their deadlines.
+    requests: Vec<(u64, Outgoing, Reply)>,
+    // Room names under the machine's room keys.
+    rooms: Vec<Option<String>>,
+    // Epoch texts under the numbers the machine knows them by.
+    epochs: Vec<String>,
     // online, offline, pageshow, visibilitychange: kept for the engine's whole life.
     page_listeners: Vec<Listener>,
 }
 
-/// A joined room and its encoded `join`, sent again after every reconnect.
-struct Room {
-    name: String,
-    join: Outgoing,
+impl<H: Host> State<H> {
+    /// The machine's key of a room, by name.
+    fn room(&self, name: &str) -> Option<u32> {
+        let index = self.rooms.iter().position(|r| r.as_deref() == Some(name))?;
+        u32::try_from(index).ok()
+    }
+
+    fn room_name(&self, key: u32) -> Option<&str> {
+        self.rooms.get(key as usize)?.as_deref()
+    }
+
+    /// The number of an epoch text: the same text, the same number.
+    fn epoch(&mut self, text: String) -> u32 {
+        let index = match self.epochs.iter().position(|e| *e == text) {
+            Some(index) => index,
+            None => {
+                self.epochs.push(text);
+                self.epochs.len() - 1
+            }
+        };
+        // One epoch per room at most, and rooms are few.
+        index as u32
+    }
+
+    /// A frame's `epoch` and `seq`, as the machine knows positions.
+    fn position(&mut self, payload: &JsonValue) -> Option<Position> {
+        let seq = payload.get("seq")?.as_u64()?;
+        Some((self.epoch(payload.string("epoch")?), seq))
+    }
 }
 
 /// One attempt's browser socket and its listeners, removed when it is dropped.
@@ -228,9 +273,9 @@ impl<H: Host> Engine<H> {
                 conn: None,
                 timer: None,
                 why: String::new(),
-                replies: Vec::new(),
-                next_request: 1,
+                requests: Vec::new(),
                 rooms: Vec::new(),
+                epochs: Vec::new(),
                 page_listeners: Vec::new(),
             }),
             host,
@@ -284,7 +329,19 @@ impl<H: Host> Engine<H> {
     /// The joined rooms.
     pub(crate) fn rooms(&self) -> Vec<String> {
         let state = self.state();
-        state.rooms.iter().map(|r| r.name.clone()).collect()
+        state
+            .machine
+            .rooms()
+            .filter_map(|key| state.room_name(key).map(str::to_owned))
+            .collect()
+    }
+
+    /// Where the socket stands in a joined room's history: the epoch and `seq` of the last room
+    /// message delivered.
+    pub(crate) fn position(&self, room: &str) -> Option<(String, u64)> {
+        let state = self.state();
+        let (epoch, seq) = state.machine.position(state.room(room)?)?;
+        Some((state.epochs.get(epoch as usize)?.clone(), seq))
     }
 
     /// Feeds the machine one input, then does what it asks; returns the input's answer.
@@ -300,53 +357,63 @@ impl<H: Host> Engine<H> {
         self.input(|machine, now| machine.send(now, message, buffered))
     }
 
-    /// Remembers a room, and sends its encoded `join`; with `rejoin`, the frame is sent again
-    /// after every reconnect.
-    pub(crate) fn join(self: &Rc<Self>, room: &str, join: Outgoing) -> Result<(), SendError> {
-        self.send(join.clone())?;
-        let mut state = self.state_mut();
-        if !state.rooms.iter().any(|r| r.name == room) {
-            state.rooms.push(Room {
-                name: room.to_owned(),
-                join,
-            });
+    /// Joins a room: the machine says when its `join` goes out, and with what `since`.
+    pub(crate) fn join(self: &Rc<Self>, room: &str) -> Result<(), SendError> {
+        {
+            let mut state = self.state_mut();
+            let known = state.room(room);
+            let key = state.machine.join(known)? as usize;
+            if state.rooms.len() <= key {
+                state.rooms.resize(key + 1, None);
+            }
+            state.rooms[key] = Some(room.to_owned());
         }
+        self.run();
         Ok(())
     }
 
     /// Forgets a room, and sends its encoded `leave`.
     pub(crate) fn leave(self: &Rc<Self>, room: &str, leave: Outgoing) -> Result<(), SendError> {
-        self.state_mut().rooms.retain(|r| r.name != room);
+        {
+            let mut state = self.state_mut();
+            if let Some(key) = state.room(room) {
+                state.machine.leave(key);
+                state.rooms[key as usize] = None;
+            }
+        }
         self.send(leave)
     }
 
-    /// The id for the next request; the caller encodes it into the message.
-    pub(crate) fn next_request_id(&self) -> u64 {
-        let mut state = self.state_mut();
-        let id = state.next_request;
-        state.next_request += 1;
-        id
-    }
-
-    /// Sends (or queues) `message`, which carries request id `id`, and calls `reply` once its
-    /// ack arrives, `timeout` passes, or the connection it went out on closes. The clock runs
-    /// from now, queued or not. On `Err`, `reply` is dropped without being called.
+    /// Sends (or queues) a request: `encode` builds its text from the id and, for a chat
+    /// message, the `cid` the machine gives it. `reply` is called once its ack (or page)
+    /// arrives, `timeout` passes from now, or the connection it went out on closes (chat
+    /// messages and `history` reads are sent again on the next connection instead). On `Err`,
+    /// `reply` is dropped without being called.
     pub(crate) fn request(
         self: &Rc<Self>,
-        id: u64,
-        message: Outgoing,
+        target: Target<'_>,
+        encode: impl FnOnce(u64, Option<&str>) -> Result<String, SendError>,
         timeout: Duration,
-        reply: Reply<H::Ack>,
+        reply: Reply,
     ) -> Result<(), SendError> {
         let buffered = self.buffered_amount();
-        let sent = {
+        let sent = (|| {
             let mut state = self.state_mut();
-            let sent = state.machine.request(now(), id, timeout, message, buffered);
-            if sent.is_ok() {
-                state.replies.push((id, reply));
-            }
-            sent
-        };
+            let kind = match target {
+                Target::Plain => Kind::Plain,
+                Target::Chat(room) => Kind::Chat(state.room(room)),
+                // A room not joined with `join` has no key: its page cannot be told apart.
+                Target::History(room) => state.room(room).map_or(Kind::Plain, Kind::History),
+            };
+            let id = state.machine.reserve(kind);
+            let cid = matches!(kind, Kind::Chat(_))
+                .then(|| format!("{:x}-{id:x}", state.machine.cid_prefix()));
+            let text = encode(id, cid.as_deref())?;
+            let size = text.len();
+            state.machine.request(now(), id, timeout, size, buffered)?;
+            state.requests.push((id, Outgoing::Text(text), reply));
+            Ok(())
+        })();
         self.run();
         sent
     }
@@ -446,22 +513,69 @@ impl<H: Host> Engine<H> {
         if is_pong {
             return;
         }
-        // A cheap look before parsing.
-        if let Some(text) = &text
-            && text.contains("\"ack\"")
-            && let Some((id, ack)) = H::read_ack(text)
-            && self.state_mut().machine.ack(id)
-            && let Some(reply) = self.take_reply(id)
-        {
-            reply(Settled::Ack(ack));
+        let frame = text.as_deref().and_then(JsonValue::parse);
+        let deliver = frame.is_none_or(|frame| self.read(&frame));
+        if deliver {
+            self.host.emit(Event::Message { event, text });
         }
-        self.host.emit(Event::Message { event, text });
+        self.run();
     }
 
-    fn take_reply(&self, id: u64) -> Option<Reply<H::Ack>> {
+    /// Tells the machine what a server frame means to it; false if the frame must not be
+    /// delivered (a room message delivered already).
+    fn read(&self, frame: &JsonValue) -> bool {
+        let (Some(kind), Some(payload)) = (frame.string("type"), frame.get("payload")) else {
+            return true;
+        };
         let mut state = self.state_mut();
-        let index = state.replies.iter().position(|(i, _)| *i == id)?;
-        Some(state.replies.swap_remove(index).1)
+        if kind == "ack" {
+            // Only numeric ids are ours: the machine numbers its requests.
+            let Some(id) = payload.get("id").and_then(|id| id.as_u64()) else {
+                return true;
+            };
+            let at = state.position(&payload);
+            if state.machine.ack(id, at) {
+                drop(state);
+                self.settle(id, Settled::Ack(payload));
+            }
+            return true;
+        }
+        let Some(room) = payload.string("roomId").and_then(|room| state.room(&room)) else {
+            return true;
+        };
+        match kind.as_str() {
+            "message" => match payload.get("seq").and_then(|seq| seq.as_u64()) {
+                Some(seq) => state.machine.message(room, seq),
+                None => true,
+            },
+            "joined" => {
+                let at = state.position(&payload);
+                let recovered = payload.get("recovered").and_then(|r| r.as_bool());
+                state.why = payload.string("reason").unwrap_or_default();
+                state.machine.joined(room, at, recovered);
+                true
+            }
+            "history" => {
+                if let Some(id) = state.machine.page(room) {
+                    drop(state);
+                    self.settle(id, Settled::Page(payload));
+                }
+                true
+            }
+            _ => true,
+        }
+    }
+
+    /// Calls the caller of request `id`, with no borrow held.
+    fn settle(&self, id: u64, settled: Settled) {
+        let reply = {
+            let mut state = self.state_mut();
+            let index = state.requests.iter().position(|(i, ..)| *i == id);
+            index.map(|index| state.requests.swap_remove(index).2)
+        };
+        if let Some(reply) = reply {
+            reply(settled);
+        }
     }
 
     /// Does what the machine asks, in order, then sets the timer for its next deadline. No
@@ -496,28 +610,27 @@ impl<H: Host> Engine<H> {
                 Command::Send(message) => {
                     self.with_ws(|ws| send_now(ws, &message));
                 }
+                Command::Request(id) => {
+                    let state = self.state();
+                    let message = state.requests.iter().find(|(i, ..)| *i == id);
+                    if let (Some(conn), Some((_, message, _))) = (&state.conn, message) {
+                        let _ = send_now(&conn.ws, message);
+                    }
+                }
+                Command::Join(join) => self.send_join(join),
                 Command::Ping => {
                     let state = self.state();
                     if let (Some(conn), Some(heartbeat)) = (&state.conn, &state.heartbeat) {
                         let _ = conn.ws.send_with_str(&heartbeat.ping);
                     }
                 }
-                Command::Rejoin => {
-                    let state = self.state();
-                    if let Some(conn) = &state.conn {
-                        for room in &state.rooms {
-                            let _ = send_now(&conn.ws, &room.join);
-                        }
-                    }
-                }
-                Command::Settle(id, failure) => {
-                    if let Some(reply) = self.take_reply(id) {
-                        reply(match failure {
-                            Failure::Timeout => Settled::Timeout,
-                            Failure::Closed => Settled::Closed,
-                        });
-                    }
-                }
+                Command::Settle(id, failure) => self.settle(
+                    id,
+                    match failure {
+                        Failure::Timeout => Settled::Timeout,
+                        Failure::Closed => Settled::Closed,
+                    },
+                ),
                 Command::Emit(event) => {
                     let event = self.event(event);
                     self.host.emit(event);
@@ -548,6 +661,29 @@ impl<H: Host> Engine<H> {
             }
             machine::Event::HeartbeatTimeout => Event::HeartbeatTimeout,
             machine::Event::GaveUp => Event::GaveUp,
+            machine::Event::RoomNotRecovered(key) => {
+                let state = self.state();
+                Event::RoomNotRecovered {
+                    room: state.room_name(key).unwrap_or_default().to_owned(),
+                    reason: state.why.clone(),
+                }
+            }
+        }
+    }
+
+    /// Sends a room's `join`, with `since` or `recent` as the machine says.
+    fn send_join(&self, key: u32) {
+        let state = self.state();
+        let Some(room) = state.room_name(key) else {
+            return;
+        };
+        let join = state.machine.join_of(key);
+        let since = join.since.and_then(|(epoch, seq)| {
+            let epoch = state.epochs.get(epoch as usize)?;
+            Some((epoch.as_str(), seq))
+        });
+        if let (Some(conn), Ok(text)) = (&state.conn, join_frame(room, since, join.recent)) {
+            let _ = conn.ws.send_with_str(&text);
         }
     }
 

@@ -24,6 +24,10 @@ pub enum SendError {
     /// The browser refused the send.
     #[error("browser refused the send: {0}")]
     Browser(String),
+    /// A `history` read of the room is pending: a page does not say which read it answers, so
+    /// a room's reads go one at a time.
+    #[error("a history read of this room is pending")]
+    HistoryPending,
 }
 
 /// Why a request got no successful ack.
@@ -47,6 +51,9 @@ pub enum RequestError {
         /// For people.
         message: String,
     },
+    /// The server's answer was not what the request expects.
+    #[error("unexpected answer: {0}")]
+    Unexpected(String),
 }
 
 /// Why the socket could not be created.

@@ -33,6 +33,16 @@ pub enum SocketEvent {
     GaveUp,
     /// The connection state changed.
     State(ConnectionState),
+    /// After a reconnect, the server could not send what this room missed (its history was
+    /// lost, the gap is older than it keeps, or too long): messages sent meanwhile will not
+    /// arrive. The room goes on from the server's current position; an app can say so, and
+    /// page back with [`Socket::history`](crate::Socket::history).
+    RoomNotRecovered {
+        /// The room.
+        room: String,
+        /// The server's reason: `epoch_changed`, `too_old`, `too_many` or `unavailable`.
+        reason: String,
+    },
 }
 
 /// A received message.

@@ -67,18 +67,23 @@ pub mod backoff;
 pub mod close_policy;
 #[cfg(feature = "socket")]
 mod engine;
+#[cfg(feature = "socket")]
+mod envelope;
 pub mod error;
 pub mod events;
 pub mod heartbeat;
-#[cfg(feature = "js")]
+// Also for the native tests, which check the JavaScript driver's tables against it.
+#[cfg(any(feature = "js", test))]
 pub mod js;
 #[cfg(feature = "socket")]
 pub mod json_value;
 #[cfg(feature = "socket")]
 pub mod listener;
-#[cfg(any(feature = "socket", feature = "js"))]
+#[cfg(any(feature = "socket", feature = "js", test))]
 mod machine;
 pub mod options;
+#[cfg(any(feature = "socket", feature = "js", test))]
+mod rooms;
 pub mod send_queue;
 #[cfg(feature = "socket")]
 pub mod socket;

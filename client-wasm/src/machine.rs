@@ -9,9 +9,30 @@
 //!
 //! The machine decides everything that is policy: when to connect, ping, declare a connection
 //! dead, reconnect and after how long, whether a close is final, what waits in the send queue and
-//! when it goes out, which requests fail when a connection ends, when rooms are joined again. It
-//! never touches the browser, so it runs natively in tests with a virtual clock: every input
-//! takes `now`, wall-clock milliseconds. Jitter comes from a small generator seeded by the driver.
+//! when it goes out, which requests fail when a connection ends and which are sent again, when
+//! rooms are joined again and from where (`since`), which room messages are new and which a
+//! replay already delivered (`rooms.rs`), and the request ids and message ids (`cid`). It never
+//! touches the browser, so it runs natively in tests with a virtual clock: every input takes
+//! `now`, wall-clock milliseconds. Jitter and the `cid` prefix come from a small generator seeded
+//! by the driver.
+//!
+//! # Nothing said is lost
+//! Every room message the server stores has a position, `(epoch, seq)`. The machine keeps, per
+//! room, the position of the last room message delivered, and joins again after a reconnect with
+//! `since` it: the server replays what was missed, or says it cannot (`recovered: false`: the
+//! user is told with [`Event::RoomNotRecovered`], and the room starts over at the new position).
+//! A message at or before the position is dropped, so a replay's overlap never shows twice.
+//!
+//! A chat message sent as a request carries a `cid` (the socket's random prefix and the request
+//! id), and the server stores a `cid` once. So when a connection ends, such a request is not
+//! failed but sent again, unchanged, on the next connection, right behind the joins (the server
+//! handles a connection's frames in order, so the room is joined by then; waiting for `joined`
+//! would let messages queued later overtake it). Its caller sees one answer, the server's ack
+//! (`duplicate: true` if the first copy had been stored): at least once on the wire, exactly once
+//! in the room. `history` reads are sent again the same way (one at a time per room: a page does
+//! not say which request it answers). Other requests fail with [`Failure::Closed`] when their
+//! connection ends. Every request, sent again or not, fails with [`Failure::Timeout`] once its
+//! timeout has passed since it was made; the driver's `close` fails them all at once.
 //!
 //! Why a machine and not an engine that calls the browser itself: the JavaScript build then holds
 //! no JavaScript value and no closure (no closure table, no `JsValue` plumbing, no `core::fmt`
@@ -24,7 +45,10 @@
 
 use crate::{
     Backoff, CloseAction, ClosePolicy, ConnectionState, Heartbeat, HeartbeatOptions, QueueOptions,
-    ReconnectOptions, SendError, SendQueue, SocketOptions, heartbeat::Beat, send_queue::Payload,
+    ReconnectOptions, SendError, SendQueue, SocketOptions,
+    heartbeat::Beat,
+    rooms::{Join, Position, Recovered, Rooms},
+    send_queue::Payload,
 };
 use std::{collections::VecDeque, time::Duration};
 
@@ -46,6 +70,8 @@ pub(crate) struct MachineOptions {
     pub(crate) high_water_mark: Option<u32>,
     /// Join rooms again after a reconnect.
     pub(crate) rejoin: bool,
+    /// How many of a room's latest messages a join without `since` asks for.
+    pub(crate) recent: u32,
 }
 
 /// The defaults of [`SocketOptions`], without building one (and its texts).
@@ -62,6 +88,7 @@ impl Default for MachineOptions {
             queue: QueueOptions::default(),
             high_water_mark: None,
             rejoin: true,
+            recent: 0,
         }
     }
 }
@@ -76,6 +103,7 @@ impl From<&SocketOptions> for MachineOptions {
             queue: options.queue,
             high_water_mark: options.high_water_mark,
             rejoin: options.rejoin,
+            recent: options.recent,
         }
     }
 }
@@ -94,10 +122,13 @@ pub(crate) enum Command<M> {
     },
     /// Send this message on the browser socket.
     Send(M),
+    /// Send the message of request `id` (the driver keeps it until the request settles). It may
+    /// be asked for again on a later connection.
+    Request(u64),
     /// Send the heartbeat's ping.
     Ping,
-    /// Send the `join` of every room joined so far: the connection is a reconnection.
-    Rejoin,
+    /// Send room `key`'s `join`, as [`Machine::join_of`] says.
+    Join(u32),
     /// Request `id` failed; the driver rejects it.
     Settle(u64, Failure),
     /// Tell the user.
@@ -136,6 +167,9 @@ pub(crate) enum Event {
     HeartbeatTimeout,
     /// The reconnect attempts ran out (a `State(Closed)` follows).
     GaveUp,
+    /// The server could not send the messages of this room missed while disconnected (the
+    /// driver keeps the reason from the `joined` it got).
+    RoomNotRecovered(u32),
 }
 
 /// Where a close event's reason comes from. The machine holds no text: the driver keeps the
@@ -155,8 +189,8 @@ pub(crate) enum Reason {
 
 impl Reason {
     /// The text for a reason the machine made up, `None` for one the driver holds. (The
-    /// JavaScript driver has its own table.)
-    #[cfg(feature = "socket")]
+    /// JavaScript driver has its own table, checked against this by a test.)
+    #[cfg(any(feature = "socket", test))]
     pub(crate) fn text(self) -> Option<&'static str> {
         match self {
             Self::Browser | Self::Failed => None,
@@ -196,28 +230,58 @@ pub(crate) fn check_close(code: u16, reason_bytes: usize) -> Result<(), BadClose
     }
 }
 
-/// A message in the send queue, with the request it carries, if any.
+/// Something in the send queue: a message, or a request of `size` bytes that the driver holds.
 #[derive(Debug)]
-struct Queued<M> {
-    message: M,
-    request: Option<u64>,
+enum Queued<M> {
+    Message(M),
+    Request { id: u64, size: usize },
 }
 
 impl<M: Payload> Payload for Queued<M> {
     fn size(&self) -> usize {
-        self.message.size()
+        match self {
+            Self::Message(message) => message.size(),
+            Self::Request { size, .. } => *size,
+        }
     }
 }
 
+/// What a request is, which decides what happens to it when its connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Any request: it fails with [`Failure::Closed`] when its connection ends.
+    Plain,
+    /// A chat `message` with a `cid`, to room `key` if the socket joined it: sent again.
+    Chat(Option<u32>),
+    /// A `history` read of room `key`: sent again; one at a time per room, since a page does
+    /// not say which read it answers.
+    History(u32),
+}
+
+/// Where a request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    /// In the send queue.
+    Queued,
+    /// Sent on the current connection: its answer can only come on that connection.
+    Sent,
+    /// To be sent again, by id, at the next open.
+    Waiting,
+}
+
 /// A request waiting for its ack.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct Pending {
     id: u64,
     /// When it times out (wall-clock milliseconds).
     deadline: f64,
-    /// It went out on the current connection (rather than still waiting in the queue): its ack
-    /// can only come on that connection.
-    sent: bool,
+    kind: Kind,
+    progress: Progress,
+}
+
+/// Whether `p` is a `history` read of `room`.
+fn reads(p: &Pending, room: u32) -> bool {
+    matches!(p.kind, Kind::History(r) if r == room)
 }
 
 /// How often a send queue held back by the high-water mark looks at the browser's buffer again.
@@ -240,8 +304,16 @@ pub(crate) struct Machine<M> {
     connect_deadline: Option<f64>,
     drain_at: Option<f64>,
     queue: SendQueue<Queued<M>>,
-    // A few at a time: a list is smaller code than a map, and as fast at this size.
+    // A few at a time: a list is smaller code than a map, and as fast at this size. In the
+    // order made, which is the order they are sent again in.
     pending: Vec<Pending>,
+    rooms: Rooms,
+    // The id of the next request; ids are never reused.
+    next_request: u64,
+    // The id handed out by `reserve`, and what it is for.
+    reserved: Option<(u64, Kind)>,
+    // The random part of every `cid`, drawn once.
+    cid: u64,
     // xorshift64 state, for jitter.
     seed: u64,
     out: VecDeque<Command<M>>,
@@ -251,6 +323,8 @@ impl<M: Payload> Machine<M> {
     /// A closed machine: [`reconnect`](Self::reconnect) starts it. `seed` in `[0, 1)` (a
     /// `Math.random()`) seeds the jitter.
     pub(crate) fn new(options: MachineOptions, seed: f64) -> Self {
+        // 53 random bits: a JavaScript number holds them exactly.
+        let seed = (seed * 9_007_199_254_740_992.0) as u64;
         Self {
             backoff: Backoff::new(options.reconnect.clone()),
             queue: SendQueue::new(options.queue),
@@ -264,10 +338,34 @@ impl<M: Payload> Machine<M> {
             connect_deadline: None,
             drain_at: None,
             pending: Vec::new(),
+            rooms: Rooms::default(),
+            next_request: 1,
+            reserved: None,
+            // The seed is random, and unique enough to tell this socket's messages apart.
+            cid: seed,
             // Never zero: xorshift would stay there.
-            seed: (seed * 9_007_199_254_740_992.0) as u64 | 1,
+            seed: seed | 1,
             out: VecDeque::new(),
         }
+    }
+
+    /// The random prefix of this socket's `cid`s: a message's `cid` is this prefix and its
+    /// request id, both in lowercase hex, joined by `-` (`3f2a…-7`).
+    pub(crate) fn cid_prefix(&self) -> u64 {
+        self.cid
+    }
+
+    /// The room's position: the epoch (as the driver numbers it) and `seq` of the last room
+    /// message delivered.
+    #[cfg(feature = "socket")]
+    pub(crate) fn position(&self, room: u32) -> Option<Position> {
+        self.rooms.position(room)
+    }
+
+    /// The keys of the joined rooms.
+    #[cfg(feature = "socket")]
+    pub(crate) fn rooms(&self) -> impl Iterator<Item = u32> + '_ {
+        self.rooms.keys()
     }
 
     /// Reconnects after close code `code` if `reconnect`, else stays closed. For the JavaScript
@@ -306,7 +404,8 @@ impl<M: Payload> Machine<M> {
     /// When the driver's timer must call [`tick`](Self::tick) next, if at all.
     pub(crate) fn deadline(&self) -> Option<f64> {
         let (first, second) = match self.status {
-            ConnectionState::Connecting => (self.connect_deadline, None),
+            // Closing too: an attempt closed before it opened keeps its deadline (see `close`).
+            ConnectionState::Connecting | ConnectionState::Closing => (self.connect_deadline, None),
             ConnectionState::Open => (
                 self.heartbeat.as_ref().map(Heartbeat::next_deadline),
                 self.drain_at,
@@ -330,6 +429,7 @@ impl<M: Payload> Machine<M> {
         self.online = online;
         self.backoff.reset();
         self.fail_sent();
+        self.rooms.lost();
         self.connect();
     }
 
@@ -369,9 +469,19 @@ impl<M: Payload> Machine<M> {
             .map(|(interval, timeout)| Heartbeat::with_timing(interval, timeout, now));
         let reconnected = self.opened_before;
         self.opened_before = true;
-        // Rooms first, so that queued messages to a room arrive after its `join`.
-        if reconnected && self.options.rejoin {
-            self.out.push_back(Command::Rejoin);
+        // Rooms first, so that messages to a room arrive after its `join`; then what the last
+        // connection left unanswered, which is older than anything queued.
+        // (Loops rather than iterators collected or extended: smaller code in the npm build.)
+        for key in 0..self.rooms.len() {
+            if self.rooms.due(key, self.options.rejoin) {
+                self.out.push_back(Command::Join(key));
+            }
+        }
+        for p in &mut self.pending {
+            if p.progress == Progress::Waiting {
+                p.progress = Progress::Sent;
+                self.out.push_back(Command::Request(p.id));
+            }
         }
         self.flush(now, buffered);
         self.emit(Event::State(ConnectionState::Open));
@@ -385,12 +495,78 @@ impl<M: Payload> Machine<M> {
         }
     }
 
-    /// An ack for request `id` arrived. True if the request was waiting for it (the driver then
+    /// An ack for request `id` arrived; `at` is the position it gives (`epoch` as the driver
+    /// numbers it, and `seq`), if any. True if the request was waiting for it (the driver then
     /// resolves it); false for an ack of nothing pending (a late one, or another client's id).
-    pub(crate) fn ack(&mut self, id: u64) -> bool {
-        let before = self.pending.len();
-        self.pending.retain(|p| p.id != id);
-        self.pending.len() != before
+    pub(crate) fn ack(&mut self, id: u64, at: Option<Position>) -> bool {
+        let Some(pending) = self.settle(self.pending.iter().find(|p| p.id == id).copied()) else {
+            return false;
+        };
+        if let (Kind::Chat(Some(room)), Some(at)) = (pending.kind, at) {
+            self.rooms.own(room, at);
+        }
+        true
+    }
+
+    // ---- Rooms.
+
+    /// Joins a room: `room` if the socket joined it before (the driver found its name under
+    /// that key), else a new one. Returns the room's key, under which the driver keeps its name.
+    /// The `join` goes out now if open ([`Command::Join`]), else at the next open.
+    pub(crate) fn join(&mut self, room: Option<u32>) -> Result<u32, SendError> {
+        if matches!(
+            self.status,
+            ConnectionState::Closed | ConnectionState::Closing
+        ) {
+            return Err(SendError::Closed);
+        }
+        let (room, send) = self.rooms.join(room, self.status == ConnectionState::Open);
+        if send {
+            self.out.push_back(Command::Join(room));
+        }
+        Ok(room)
+    }
+
+    /// What room `room`'s `join` carries, for the driver to send it ([`Command::Join`]): `since`
+    /// the room's position once it has one, else `recent`.
+    pub(crate) fn join_of(&self, room: u32) -> Join {
+        self.rooms.join_of(room, self.options.recent)
+    }
+
+    /// Forgets a room (the driver sends its `leave`). Its requests still pending are left to
+    /// their answers (a refusal, or a page the driver no longer matches to a room) or timeouts.
+    pub(crate) fn leave(&mut self, room: u32) {
+        self.rooms.leave(room);
+    }
+
+    /// The server answered the room's `join`: `at` is its epoch and `seq` if it keeps history,
+    /// `recovered` what `joined` says of a join with `since`.
+    pub(crate) fn joined(&mut self, room: u32, at: Option<Position>, recovered: Option<bool>) {
+        let recovered = match recovered {
+            None => Recovered::Fresh,
+            Some(true) => Recovered::Yes,
+            Some(false) => Recovered::No,
+        };
+        if self.rooms.joined(room, at, recovered) {
+            self.emit(Event::RoomNotRecovered(room));
+        }
+    }
+
+    /// A room message with `seq` arrived in the room: true to deliver it, false to drop it (it
+    /// was delivered already).
+    pub(crate) fn message(&mut self, room: u32, seq: u64) -> bool {
+        self.rooms.message(room, seq)
+    }
+
+    /// A `history` page of the room arrived: the id of the request it answers, which is settled
+    /// (the driver resolves it with the page; the ack that follows is one of nothing pending).
+    pub(crate) fn page(&mut self, room: u32) -> Option<u64> {
+        let sent = self
+            .pending
+            .iter()
+            .find(|p| reads(p, room) && p.progress == Progress::Sent)
+            .copied();
+        Some(self.settle(sent)?.id)
     }
 
     /// The browser socket closed with `code`; the driver keeps its reason ([`Reason::Browser`]).
@@ -403,7 +579,9 @@ impl<M: Payload> Machine<M> {
     /// The driver's timer fired. `buffered` is the browser socket's `bufferedAmount`.
     pub(crate) fn tick(&mut self, now: f64, buffered: u32) {
         match self.status {
-            ConnectionState::Connecting if self.connect_deadline.is_some_and(|d| now >= d) => {
+            ConnectionState::Connecting | ConnectionState::Closing
+                if self.connect_deadline.is_some_and(|d| now >= d) =>
+            {
                 self.end(now, 1006, false, Reason::ConnectTimeout);
             }
             ConnectionState::Open => {
@@ -417,14 +595,9 @@ impl<M: Payload> Machine<M> {
             ConnectionState::Reconnecting { at, .. } if now >= at as f64 => self.connect(),
             _ => {}
         }
-        let out = &mut self.out;
-        self.pending.retain(|p| {
-            let expired = now >= p.deadline;
-            if expired {
-                out.push_back(Command::Settle(p.id, Failure::Timeout));
-            }
-            !expired
-        });
+        while let Some(p) = self.settle(self.pending.iter().find(|p| now >= p.deadline).copied()) {
+            self.out.push_back(Command::Settle(p.id, Failure::Timeout));
+        }
     }
 
     /// The page was shown again (`pageshow`, `visibilitychange` to visible): after a sleep the
@@ -457,38 +630,63 @@ impl<M: Payload> Machine<M> {
     /// open, or, while the browser buffers more than the high-water mark, for its buffer to
     /// drain. `buffered` is the browser socket's `bufferedAmount` (0 without one).
     pub(crate) fn send(&mut self, now: f64, message: M, buffered: u32) -> Result<(), SendError> {
-        self.submit(now, message, None, buffered)
+        self.submit(now, Queued::Message(message), buffered)
     }
 
-    /// Sends (or queues) `message`, which carries request `id`, and waits `timeout` for its ack:
-    /// [`ack`](Self::ack) reports it, a [`Command::Settle`] the failure. The clock runs from now,
-    /// queued or not. On `Err`, the request is forgotten.
+    /// The id of the next request, which is of this kind: the driver puts it (and for a chat
+    /// message the `cid` made of it) into the message, then makes the request with
+    /// [`request`](Self::request).
+    pub(crate) fn reserve(&mut self, kind: Kind) -> u64 {
+        let id = self.next_request;
+        self.next_request += 1;
+        self.reserved = Some((id, kind));
+        id
+    }
+
+    /// Sends (or queues) request `id` (from [`reserve`](Self::reserve)), whose message of `size`
+    /// bytes the driver holds until it settles, and waits `timeout` for its ack:
+    /// [`ack`](Self::ack) (or [`page`](Self::page)) reports it, a [`Command::Settle`] the
+    /// failure. The clock runs from now, queued, waiting or sent again. On `Err`, the request is
+    /// forgotten.
     pub(crate) fn request(
         &mut self,
         now: f64,
         id: u64,
         timeout: Duration,
-        message: M,
+        size: usize,
         buffered: u32,
     ) -> Result<(), SendError> {
+        let kind = match self.reserved.take() {
+            Some((reserved, kind)) if reserved == id => kind,
+            _ => Kind::Plain,
+        };
+        // A page names no request: one read per room at a time.
+        if let Kind::History(room) = kind
+            && self.pending.iter().any(|p| reads(p, room))
+        {
+            return Err(SendError::HistoryPending);
+        }
         self.pending.push(Pending {
             id,
             deadline: now + millis(timeout),
-            sent: false,
+            kind,
+            progress: Progress::Queued,
         });
-        let sent = self.submit(now, message, Some(id), buffered);
+        let sent = self.submit(now, Queued::Request { id, size }, buffered);
         if sent.is_err() {
-            self.ack(id);
+            self.pending.pop();
         }
         sent
     }
 
     /// Closes for good: no reconnect follows, queued sends are dropped, pending requests fail.
     /// True if the driver must now close its browser socket (with the user's code and reason,
-    /// checked with [`check_close`]); its close event then ends the connection as usual.
+    /// checked with [`check_close`]); its close event then ends the connection as usual, or, for
+    /// an attempt that never opened, the attempt's connect deadline does.
     pub(crate) fn close(&mut self) -> bool {
         self.queue.clear();
         self.drain_at = None;
+        self.reserved = None;
         let out = &mut self.out;
         for p in self.pending.drain(..) {
             out.push_back(Command::Settle(p.id, Failure::Closed));
@@ -498,7 +696,9 @@ impl<M: Payload> Machine<M> {
             ConnectionState::Closing | ConnectionState::Closed => false,
             ConnectionState::Connecting | ConnectionState::Open if self.connected => {
                 self.heartbeat = None;
-                self.connect_deadline = None;
+                // An attempt's connect deadline keeps running: WebKit fails a connection it
+                // refuses itself (a blocked port, a CSP or mixed-content block) with an error
+                // event and no close event, so the close this waits for may never come.
                 self.set_status(ConnectionState::Closing);
                 true
             }
@@ -548,6 +748,7 @@ impl<M: Payload> Machine<M> {
         self.detach(false);
         self.backoff.closed(now);
         self.fail_sent();
+        self.rooms.lost();
         let by_user = matches!(
             self.status,
             ConnectionState::Closing | ConnectionState::Closed
@@ -601,18 +802,11 @@ impl<M: Payload> Machine<M> {
             .is_some_and(|mark| buffered > mark)
     }
 
-    fn submit(
-        &mut self,
-        now: f64,
-        message: M,
-        request: Option<u64>,
-        buffered: u32,
-    ) -> Result<(), SendError> {
+    fn submit(&mut self, now: f64, queued: Queued<M>, buffered: u32) -> Result<(), SendError> {
         match self.status {
             ConnectionState::Closed | ConnectionState::Closing => return Err(SendError::Closed),
             ConnectionState::Open if self.queue.is_empty() && !self.over_high_water(buffered) => {
-                self.mark_sent(request);
-                self.out.push_back(Command::Send(message));
+                self.put(queued);
                 return Ok(());
             }
             // Held back while open: look at the browser's buffer again soon, or it would wait
@@ -622,7 +816,33 @@ impl<M: Payload> Machine<M> {
             }
             _ => {}
         }
-        self.queue.push(Queued { message, request })
+        self.queue.push(queued)
+    }
+
+    /// Sends what came out of the queue (or did not need to wait in it).
+    fn put(&mut self, queued: Queued<M>) {
+        match queued {
+            Queued::Message(message) => self.out.push_back(Command::Send(message)),
+            // A request that settled while queued (it timed out) is not sent at all.
+            Queued::Request { id, .. } => self.send_request(id),
+        }
+    }
+
+    /// Sends pending request `id`, if it is still pending.
+    fn send_request(&mut self, id: u64) {
+        if let Some(p) = self.pending.iter_mut().find(|p| p.id == id) {
+            p.progress = Progress::Sent;
+            self.out.push_back(Command::Request(id));
+        }
+    }
+
+    /// Removes pending request `p` (found by the caller).
+    fn settle(&mut self, p: Option<Pending>) -> Option<Pending> {
+        let p = p?;
+        // Not `Vec::remove`: its bounds check's panic would bring `core::fmt`'s integer
+        // formatting into the npm build.
+        self.pending.retain(|q| q.id != p.id);
+        Some(p)
     }
 
     /// Sends what was queued, in order, as far as the high-water mark allows. `buffered` grows
@@ -637,28 +857,25 @@ impl<M: Payload> Machine<M> {
                 break;
             };
             buffered = buffered.saturating_add(queued.size().try_into().unwrap_or(u32::MAX));
-            self.mark_sent(queued.request);
-            self.out.push_back(Command::Send(queued.message));
+            self.put(queued);
         }
     }
 
-    fn mark_sent(&mut self, request: Option<u64>) {
-        if let Some(id) = request
-            && let Some(pending) = self.pending.iter_mut().find(|p| p.id == id)
-        {
-            pending.sent = true;
-        }
-    }
-
-    /// Fails the requests that went out on the connection that just ended: their acks can no
-    /// longer come. Requests still queued keep waiting for the next connection.
+    /// The connection the sent requests went out on ended: their acks can no longer come. Chat
+    /// messages and `history` reads wait to be sent again; the others fail. Requests still
+    /// queued keep waiting for the next connection.
     fn fail_sent(&mut self) {
         let out = &mut self.out;
-        self.pending.retain(|p| {
-            if p.sent {
-                out.push_back(Command::Settle(p.id, Failure::Closed));
+        self.pending.retain_mut(|p| {
+            if p.progress != Progress::Sent {
+                return true;
             }
-            !p.sent
+            if matches!(p.kind, Kind::Plain) {
+                out.push_back(Command::Settle(p.id, Failure::Closed));
+                return false;
+            }
+            p.progress = Progress::Waiting;
+            true
         });
     }
 
@@ -914,6 +1131,28 @@ mod tests {
     }
 
     #[test]
+    fn a_close_the_browser_never_confirms_ends_at_the_connect_deadline() {
+        let mut m = machine(fast());
+        assert!(m.opening(1, 0.0));
+        assert!(m.close(), "the driver closes its browser socket");
+        drain(&mut m);
+        assert_eq!(m.deadline(), Some(10_000.0), "the connect deadline");
+        m.tick(10_000.0, 0);
+        assert_eq!(
+            drain(&mut m),
+            [
+                Command::Detach { dead: false },
+                Command::Emit(Event::Close {
+                    code: 1006,
+                    clean: false,
+                    reason: Reason::ConnectTimeout
+                }),
+                state(ConnectionState::Closed),
+            ]
+        );
+    }
+
+    #[test]
     fn offline_waits_for_online() {
         let mut m = open(fast(), 0.0);
         m.closed(10.0, 1006, false);
@@ -928,17 +1167,57 @@ mod tests {
         assert_eq!(m.status(), ConnectionState::Offline);
     }
 
+    /// Makes a request of `kind` at `now`, `timeout_ms` long; returns its id.
+    fn request(m: &mut Machine<Outgoing>, now: f64, kind: Kind, timeout_ms: u64) -> u64 {
+        let id = m.reserve(kind);
+        m.request(now, id, Duration::from_millis(timeout_ms), 10, 0)
+            .unwrap();
+        id
+    }
+
+    fn settled(commands: &[Command<Outgoing>]) -> Vec<(u64, Failure)> {
+        commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Settle(id, failure) => Some((*id, *failure)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Drops the connection at `now` and opens the next one: returns what the open asked for.
+    fn reconnect(m: &mut Machine<Outgoing>, now: f64) -> Vec<Command<Outgoing>> {
+        m.closed(now, 1006, false);
+        drain(m);
+        m.tick(now + 100.0, 0);
+        let attempt = match drain(m).last() {
+            Some(Command::Connect(n)) => *n,
+            other => panic!("{other:?}"),
+        };
+        assert!(m.opening(attempt, now + 100.0));
+        m.opened(now + 110.0, 0);
+        drain(m)
+            .into_iter()
+            .filter(|c| !matches!(c, Command::Emit(_)))
+            .collect()
+    }
+
     #[test]
     fn requests_are_acked_time_out_or_fail_with_their_connection() {
         let mut m = open(fast(), 0.0);
-        m.request(0.0, 1, Duration::from_secs(1), text("r1"), 0)
-            .unwrap();
-        m.request(0.0, 2, Duration::from_secs(5), text("r2"), 0)
-            .unwrap();
-        m.request(0.0, 3, Duration::from_secs(5), text("r3"), 0)
-            .unwrap();
-        assert!(m.ack(2));
-        assert!(!m.ack(2), "acked once");
+        request(&mut m, 0.0, Kind::Plain, 1000);
+        request(&mut m, 0.0, Kind::Plain, 5000);
+        request(&mut m, 0.0, Kind::Plain, 5000);
+        assert_eq!(
+            drain(&mut m),
+            [
+                Command::Request(1),
+                Command::Request(2),
+                Command::Request(3)
+            ]
+        );
+        assert!(m.ack(2, None));
+        assert!(!m.ack(2, None), "acked once");
         m.tick(1000.0, 0);
         let settled: Vec<_> = drain(&mut m)
             .into_iter()
@@ -953,16 +1232,177 @@ mod tests {
     fn a_queued_request_survives_the_close_and_goes_out_on_the_next_connection() {
         let mut m = open(fast(), 0.0);
         m.closed(10.0, 1006, false);
-        m.request(10.0, 7, Duration::from_secs(5), text("r"), 0)
-            .unwrap();
+        let room = m.join(None).unwrap();
+        let id = request(&mut m, 10.0, Kind::Plain, 5000);
         m.tick(110.0, 0);
         drain(&mut m);
         assert!(m.opening(2, 110.0));
         m.opened(120.0, 0);
         let commands = drain(&mut m);
-        assert_eq!(commands[0], Command::Rejoin, "rooms before the queue");
-        assert_eq!(commands[1], Command::Send(text("r")));
-        assert!(m.ack(7));
+        assert_eq!(commands[0], Command::Join(room), "rooms before the queue");
+        assert_eq!(commands[1], Command::Request(id));
+        assert!(m.ack(id, None));
+    }
+
+    #[test]
+    fn ids_count_up_and_the_cid_prefix_is_random() {
+        let mut m = open(fast(), 0.0);
+        assert_eq!(m.reserve(Kind::Plain), 1);
+        assert_eq!(m.reserve(Kind::Plain), 2, "a reserved id is never reused");
+        let other = Machine::<Outgoing>::new(MachineOptions::default(), 0.7);
+        assert_ne!(m.cid_prefix(), other.cid_prefix());
+        assert!(m.cid_prefix() < 1 << 53, "a JavaScript number holds it");
+    }
+
+    #[test]
+    fn rooms_are_joined_at_open_and_again_with_since_after_a_reconnect() {
+        let mut m = machine(fast().recent(20));
+        let room = m.join(None).unwrap();
+        assert!(m.opening(1, 0.0));
+        m.opened(0.0, 0);
+        assert!(drain(&mut m).contains(&Command::Join(room)));
+        assert_eq!(
+            m.join_of(room),
+            Join {
+                since: None,
+                recent: 20
+            }
+        );
+        m.joined(room, Some((1, 40)), None);
+        assert!(m.message(room, 39), "the recent history");
+        assert!(m.message(room, 40));
+        assert!(m.message(room, 41), "live");
+        assert_eq!(m.position(room), Some((1, 41)));
+        let commands = reconnect(&mut m, 1000.0);
+        assert_eq!(commands, [Command::Join(room)]);
+        assert_eq!(
+            m.join_of(room),
+            Join {
+                since: Some((1, 41)),
+                recent: 0
+            }
+        );
+        m.joined(room, Some((1, 43)), Some(true));
+        assert!(!m.message(room, 41), "a replay's overlap is dropped");
+        assert!(m.message(room, 42));
+        assert!(m.message(room, 43));
+        assert!(!m.message(room, 43), "and never twice");
+        assert_eq!(m.position(room), Some((1, 43)));
+    }
+
+    #[test]
+    fn a_room_not_recovered_is_reported_and_starts_over() {
+        let mut m = open(fast(), 0.0);
+        let room = m.join(None).unwrap();
+        m.joined(room, Some((1, 5)), None);
+        drain(&mut m);
+        reconnect(&mut m, 1000.0);
+        m.joined(room, Some((2, 3)), Some(false));
+        assert_eq!(
+            drain(&mut m),
+            [Command::Emit(Event::RoomNotRecovered(room))]
+        );
+        assert_eq!(m.position(room), Some((2, 3)));
+        assert!(m.message(room, 4));
+    }
+
+    #[test]
+    fn unacked_chat_messages_are_sent_again_after_the_rejoin_with_the_same_id() {
+        let mut m = open(fast(), 0.0);
+        let room = m.join(None).unwrap();
+        m.joined(room, Some((1, 5)), None);
+        let first = request(&mut m, 0.0, Kind::Chat(Some(room)), 10_000);
+        let plain = request(&mut m, 0.0, Kind::Plain, 10_000);
+        drain(&mut m);
+        m.closed(100.0, 1006, false);
+        let commands = drain(&mut m);
+        assert_eq!(
+            settled(&commands),
+            [(plain, Failure::Closed)],
+            "the chat message is kept"
+        );
+        let later = request(&mut m, 150.0, Kind::Chat(Some(room)), 10_000);
+        m.tick(200.0, 0);
+        drain(&mut m);
+        assert!(m.opening(2, 200.0));
+        m.opened(210.0, 0);
+        let commands: Vec<_> = drain(&mut m)
+            .into_iter()
+            .filter(|c| !matches!(c, Command::Emit(_)))
+            .collect();
+        assert_eq!(
+            commands,
+            [
+                Command::Join(room),
+                Command::Request(first),
+                Command::Request(later),
+            ],
+            "the join, then the oldest first"
+        );
+        assert_eq!(m.join_of(room).since, Some((1, 5)));
+        assert!(m.ack(first, Some((1, 6))), "answered once");
+        assert!(!m.ack(first, Some((1, 6))));
+        assert_eq!(m.position(room), Some((1, 6)), "its own message, next");
+    }
+
+    #[test]
+    fn a_chat_message_sent_again_still_times_out_from_when_it_was_made() {
+        let mut m = open(fast(), 0.0);
+        let room = m.join(None).unwrap();
+        let id = request(&mut m, 0.0, Kind::Chat(Some(room)), 1000);
+        reconnect(&mut m, 100.0);
+        m.tick(1000.0, 0);
+        assert_eq!(settled(&drain(&mut m)), [(id, Failure::Timeout)]);
+        let id = request(&mut m, 1000.0, Kind::Chat(None), 1000);
+        m.close();
+        assert_eq!(settled(&drain(&mut m)), [(id, Failure::Closed)]);
+    }
+
+    #[test]
+    fn history_reads_go_one_at_a_time_per_room_and_are_matched_to_their_page() {
+        let mut m = open(fast(), 0.0);
+        let a = m.join(None).unwrap();
+        let b = m.join(None).unwrap();
+        drain(&mut m);
+        let a1 = request(&mut m, 0.0, Kind::History(a), 10_000);
+        let id = m.reserve(Kind::History(a));
+        assert_eq!(
+            m.request(0.0, id, Duration::from_secs(1), 10, 0),
+            Err(SendError::HistoryPending),
+            "a page names no request"
+        );
+        let b1 = request(&mut m, 0.0, Kind::History(b), 10_000);
+        assert_eq!(drain(&mut m), [Command::Request(a1), Command::Request(b1)]);
+        assert_eq!(m.page(b), Some(b1));
+        assert!(!m.ack(b1, None), "the page settled it");
+        assert_eq!(m.page(b), None);
+        let commands = reconnect(&mut m, 100.0);
+        assert_eq!(commands.last(), Some(&Command::Request(a1)), "sent again");
+        assert_eq!(m.page(a), Some(a1));
+        request(&mut m, 200.0, Kind::History(a), 10_000);
+    }
+
+    #[test]
+    fn a_history_read_is_sent_again_after_a_reconnect() {
+        let mut m = open(fast(), 0.0);
+        let room = m.join(None).unwrap();
+        drain(&mut m);
+        let id = request(&mut m, 0.0, Kind::History(room), 10_000);
+        drain(&mut m);
+        let commands = reconnect(&mut m, 100.0);
+        assert_eq!(commands.last(), Some(&Command::Request(id)));
+        assert_eq!(m.page(room), Some(id));
+    }
+
+    #[test]
+    fn a_request_that_timed_out_in_the_queue_is_never_sent() {
+        let mut m = machine(fast());
+        let id = request(&mut m, 0.0, Kind::Plain, 100);
+        m.tick(100.0, 0);
+        assert_eq!(settled(&drain(&mut m)), [(id, Failure::Timeout)]);
+        assert!(m.opening(1, 100.0));
+        m.opened(110.0, 0);
+        assert!(!drain(&mut m).contains(&Command::Request(id)));
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub struct SocketOptions {
     /// Whether rooms joined with [`Socket::join`](crate::Socket::join) are joined again after a
     /// reconnect, before queued sends go out. Default: true.
     pub rejoin: bool,
+    /// How many of a room's latest messages a first [`Socket::join`](crate::Socket::join) asks
+    /// the server for (`join {recent}`, at most 100), delivered as `message`s before live ones.
+    /// Joins after a reconnect ask for what was missed instead (`since`). Default: 0.
+    pub recent: u32,
     /// Whether to connect as soon as the socket is created. Default: true; with false, call
     /// [`Socket::reconnect`](crate::Socket::reconnect) to connect.
     pub immediate: bool,
@@ -59,6 +63,7 @@ impl Default for SocketOptions {
             queue: QueueOptions::default(),
             high_water_mark: None,
             rejoin: true,
+            recent: 0,
             immediate: true,
         }
     }
@@ -114,6 +119,12 @@ impl SocketOptions {
     /// Sets whether joined rooms are joined again after a reconnect.
     pub fn rejoin(mut self, rejoin: bool) -> Self {
         self.rejoin = rejoin;
+        self
+    }
+
+    /// Sets how many of a room's latest messages a first join asks for.
+    pub fn recent(mut self, messages: u32) -> Self {
+        self.recent = messages;
         self
     }
 

@@ -3,7 +3,8 @@
 use crate::{
     ConnectError, ConnectionState, Incoming, JsonValue, Outgoing, ReadyState, RequestError,
     SendError, SocketEvent, SocketOptions,
-    engine::{self, Engine, Event, Host, Settled, UrlSource},
+    engine::{self, Engine, Event, Host, Reply, Settled, Target, UrlSource},
+    envelope::{Envelope, encode, request_frame, room_frame},
     machine::{self, BadClose},
     url::resolve_url,
 };
@@ -16,12 +17,25 @@ use std::{
     rc::{Rc, Weak},
     time::Duration,
 };
-use tether_protocol::ErrorCode;
+use tether_protocol::{ChatMessage, ErrorCode, History, HistoryRequest, Position};
 use wasm_bindgen::JsCast;
 
 /// A resilient WebSocket: a cheap, cloneable handle over the browser's `WebSocket` that adds a
-/// heartbeat, reconnects with backoff and jitter, queues sends while not open, and matches
-/// requests to the server's acks.
+/// heartbeat, reconnects with backoff and jitter, queues sends while not open, matches requests
+/// to the server's acks, and resumes rooms where it left off.
+///
+/// # Nothing said is lost
+/// With a server that keeps history, the socket keeps, per room joined with
+/// [`join`](Self::join), the position (`epoch`, `seq`) of the last room message delivered
+/// ([`position`](Self::position)). After a reconnect it joins with `since` that position: the
+/// server sends what was missed, in order, before live messages, and a message delivered already
+/// is dropped, so nothing shows twice. A room the server cannot bring up to date is reported with
+/// [`SocketEvent::RoomNotRecovered`] and starts over from the server's current position.
+///
+/// A chat message sent with [`request`](Self::request)`("message", ..)` gets a `cid`. If its
+/// connection drops before the ack, it is sent again, unchanged, on the next connection, right
+/// behind the rooms' joins; the server stores a `cid` once. The request resolves once, with the
+/// server's ack.
 ///
 /// The socket owns every listener, timer and browser socket it creates. [`close`](Self::close)
 /// ends it for good; dropping the last handle does the same and detaches everything. Listeners
@@ -47,8 +61,7 @@ pub struct Subscription {
 
 type Callback = Rc<RefCell<dyn FnMut(&SocketEvent)>>;
 
-/// The Rust API's [`Host`]: events go to the closures given to [`Socket::on`], acks are read
-/// with serde.
+/// The Rust API's [`Host`]: events go to the closures given to [`Socket::on`].
 struct Listeners {
     // Kept apart from the engine's state so listeners can call back into the socket while an
     // event is dispatched.
@@ -57,8 +70,6 @@ struct Listeners {
 }
 
 impl Host for Listeners {
-    type Ack = Result<(), RequestError>;
-
     fn emit(&self, event: Event<'_>) {
         let event = match event {
             Event::State(state) => SocketEvent::State(state),
@@ -77,6 +88,9 @@ impl Host for Listeners {
             Event::Reconnecting { attempt, delay } => SocketEvent::Reconnecting { attempt, delay },
             Event::HeartbeatTimeout => SocketEvent::HeartbeatTimeout,
             Event::GaveUp => SocketEvent::GaveUp,
+            Event::RoomNotRecovered { room, reason } => {
+                SocketEvent::RoomNotRecovered { room, reason }
+            }
         };
         let callbacks: Vec<Callback> = self
             .callbacks
@@ -92,28 +106,64 @@ impl Host for Listeners {
             }
         }
     }
+}
 
-    fn read_ack(text: &str) -> Option<(u64, Self::Ack)> {
-        // Called only for texts holding `"ack"` (the engine looks first). The browser's parser
-        // rather than serde: a serde decoder here would link serde_json's deserializer into
-        // every app, whether or not the app decodes anything itself.
-        let frame = JsonValue::parse(text)?;
-        if frame.string("type")? != "ack" {
-            return None;
-        }
-        let ack = frame.get("payload")?;
-        // Only numeric ids are ours: `request` numbers its requests.
-        let id = ack.get("id")?.as_u64()?;
-        let result = if ack.get("ok")?.as_bool()? {
-            Ok(())
-        } else {
-            Err(RequestError::Refused {
-                code: ack.string("code").map(|code| ErrorCode::from_name(&code)),
-                message: ack.string("error").unwrap_or_default(),
-            })
-        };
-        Some((id, result))
+// Answers are read with the browser's parser (`JsonValue`) rather than serde: a serde decoder
+// here would link serde_json's deserializer into every app, whether or not the app decodes
+// anything itself.
+
+/// What an ack says: `Ok` for `ok: true`, else the server's refusal.
+fn ack_result(ack: &JsonValue) -> Result<(), RequestError> {
+    if ack.get("ok").and_then(|ok| ok.as_bool()) == Some(true) {
+        Ok(())
+    } else {
+        Err(RequestError::Refused {
+            code: ack.string("code").map(|code| ErrorCode::from_name(&code)),
+            message: ack.string("error").unwrap_or_default(),
+        })
     }
+}
+
+/// A `history` page's payload.
+fn read_page(page: &JsonValue) -> Option<History> {
+    let messages = page.get("messages")?;
+    Some(History {
+        room_id: page.string("roomId")?,
+        epoch: page.string("epoch")?,
+        messages: messages
+            .items()?
+            .map(|m| read_chat(&m))
+            .collect::<Option<Vec<_>>>()?,
+        more: page.get("more")?.as_bool()?,
+    })
+}
+
+fn read_chat(message: &JsonValue) -> Option<ChatMessage> {
+    Some(ChatMessage {
+        from: message.string("from")?,
+        room_id: message.string("roomId")?,
+        text: message.string("text")?,
+        timestamp: message.get("timestamp")?.as_u64()?,
+        name: message.string("name"),
+        seq: message.get("seq").and_then(|seq| seq.as_u64()),
+    })
+}
+
+/// A request's caller: the reply the engine calls, and the future that waits for it.
+fn caller<T: 'static>(
+    answer: impl FnOnce(Settled) -> Result<T, RequestError> + 'static,
+) -> (
+    Reply,
+    impl Future<Output = Result<T, RequestError>> + 'static,
+) {
+    let (tx, rx) = oneshot::channel();
+    let reply: Reply = Box::new(move |settled| {
+        let _ = tx.send(answer(settled));
+    });
+    // A dropped socket drops its pending requests: that is a close too.
+    (reply, async move {
+        rx.await.unwrap_or(Err(RequestError::Closed))
+    })
 }
 
 impl Socket {
@@ -242,43 +292,104 @@ impl Socket {
     }
 
     /// Sends `{"type": kind, "payload": payload, "id": n}` and resolves when the server's `ack`
-    /// with that id arrives: `Ok` if it says `ok`, [`RequestError::Refused`] if not. Fails with
-    /// [`RequestError::Timeout`] if no ack arrives within `timeout`, and with
-    /// [`RequestError::Closed`] if the connection it went out on closes first. A request made
-    /// while not open is queued like any send, and its clock runs from now.
+    /// with that id arrives: `Ok` if it says `ok`, [`RequestError::Refused`] if not. A request
+    /// made while not open is queued like any send.
+    ///
+    /// A chat message (`kind` `"message"`, a payload with a `roomId`) also gets a `cid` (unless
+    /// the payload has one), and is sent again if its connection drops before the ack (see
+    /// [`Socket`]): it fails only with [`RequestError::Timeout`], when no ack arrived within
+    /// `timeout` of this call, across reconnects. (A message that timed out may still have been
+    /// stored: its ack may have been lost with a connection.) Any other request also fails with
+    /// [`RequestError::Closed`] if the connection it went out on closes first. Closing the socket
+    /// fails every request with `Closed`.
     pub fn request<P: Serialize + ?Sized>(
         &self,
         kind: &str,
         payload: &P,
         timeout: Duration,
-    ) -> impl Future<Output = Result<(), RequestError>> + 'static {
-        let id = self.inner.next_request_id();
-        let (tx, rx) = oneshot::channel();
-        let reply = Box::new(move |settled| {
-            let _ = tx.send(match settled {
-                Settled::Ack(result) => result,
-                Settled::Timeout => Err(RequestError::Timeout(timeout)),
-                Settled::Closed => Err(RequestError::Closed),
-            });
+    ) -> impl Future<Output = Result<(), RequestError>> + 'static + use<P> {
+        let (reply, answer) = caller(move |settled| match settled {
+            Settled::Ack(ack) | Settled::Page(ack) => ack_result(&ack),
+            Settled::Timeout => Err(RequestError::Timeout(timeout)),
+            Settled::Closed => Err(RequestError::Closed),
         });
-        let sent = encode(&Envelope {
-            kind,
-            payload,
-            id: Some(id),
-        })
-        .and_then(|text| self.inner.request(id, Outgoing::Text(text), timeout, reply));
+        let sent = encode(payload).and_then(|payload| {
+            let room = (kind == "message")
+                .then(|| JsonValue::parse(&payload)?.string("roomId"))
+                .flatten();
+            let target = room.as_deref().map_or(Target::Plain, Target::Chat);
+            self.inner.request(
+                target,
+                |id, cid| request_frame(kind, &payload, id, cid),
+                timeout,
+                reply,
+            )
+        });
         async move {
             sent?;
-            // A dropped socket drops its pending requests: that is a close too.
-            rx.await.unwrap_or(Err(RequestError::Closed))
+            answer.await
         }
     }
 
-    /// Joins a room (`{"type":"join","payload":{"roomId":room}}`) and, with
-    /// [`SocketOptions::rejoin`], remembers it to join again after every reconnect.
+    /// Asks for a page of a room's history (`history {roomId, before?, limit?}`): up to `limit`
+    /// messages (the server's most, 100, if `None`) before `seq` `before` (the latest if
+    /// `None`), oldest first, and whether older ones remain. The room must have been joined with
+    /// [`join`](Self::join). Reads of one room go out one at a time (a page does not say which
+    /// read it answers), and a read whose connection drops is sent again; it fails with
+    /// [`RequestError::Timeout`] after `timeout`, [`RequestError::Refused`] if the server
+    /// refuses it, and [`RequestError::Closed`] if the socket is closed or the room left first.
+    pub fn history(
+        &self,
+        room: &str,
+        before: Option<u64>,
+        limit: Option<u32>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<History, RequestError>> + 'static + use<> {
+        let (reply, answer) = caller(move |settled| match settled {
+            Settled::Page(page) => read_page(&page).ok_or_else(|| {
+                RequestError::Unexpected("a history page that does not read".into())
+            }),
+            // A page comes before its ack: an ack alone is a refusal, or a room not joined with
+            // `join` (whose page cannot be told apart).
+            Settled::Ack(ack) => ack_result(&ack).and(Err(RequestError::Unexpected(
+                "an ack without a history page".into(),
+            ))),
+            Settled::Timeout => Err(RequestError::Timeout(timeout)),
+            Settled::Closed => Err(RequestError::Closed),
+        });
+        let request = HistoryRequest {
+            room_id: room.to_owned(),
+            before,
+            limit,
+        };
+        let sent = encode(&request).and_then(|payload| {
+            self.inner.request(
+                Target::History(room),
+                |id, _| request_frame("history", &payload, id, None),
+                timeout,
+                reply,
+            )
+        });
+        async move {
+            sent?;
+            answer.await
+        }
+    }
+
+    /// Joins a room (`{"type":"join","payload":{"roomId":room}}`, with
+    /// [`SocketOptions::recent`] the first time) and, with [`SocketOptions::rejoin`], joins it
+    /// again after every reconnect, with `since` its [`position`](Self::position). Joining a
+    /// room already joined sends a plain `join` again (the server answers it again).
     pub fn join(&self, room: &str) -> Result<(), SendError> {
-        self.inner
-            .join(room, Outgoing::Text(room_frame("join", room)?))
+        self.inner.join(room)
+    }
+
+    /// Where the socket stands in a room joined with [`join`](Self::join): the `epoch` and `seq`
+    /// of the last room message delivered (or of the room's latest when it was joined). `None`
+    /// before the server's `joined`, or with a server that keeps no history.
+    pub fn position(&self, room: &str) -> Option<Position> {
+        let (epoch, seq) = self.inner.position(room)?;
+        Some(Position { epoch, seq })
     }
 
     /// Leaves a room and forgets it.
@@ -358,31 +469,4 @@ impl fmt::Debug for Subscription {
             .field("id", &self.id)
             .finish()
     }
-}
-
-#[derive(Serialize)]
-struct Envelope<'a, P: ?Sized> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    payload: &'a P,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<u64>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RoomPayload<'a> {
-    room_id: &'a str,
-}
-
-fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String, SendError> {
-    serde_json::to_string(value).map_err(|e| SendError::Encode(e.to_string()))
-}
-
-fn room_frame(kind: &str, room: &str) -> Result<String, SendError> {
-    encode(&Envelope {
-        kind,
-        payload: &RoomPayload { room_id: room },
-        id: None,
-    })
 }

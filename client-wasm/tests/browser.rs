@@ -1,4 +1,5 @@
-//! The client in real browsers (headless Chromium and Firefox) against the real server.
+//! The client in real browsers (headless Chromium, headless Firefox and WebKitGTK) against the
+//! real server.
 //!
 //! `scripts/test.sh` starts `tether-supervisor`, which runs `tether-server`, can kill and restart
 //! it, and puts a fault proxy in front of it, and compiles these tests with `TETHER_TEST_URL`
@@ -164,6 +165,19 @@ async fn joined(socket: &Socket, recorder: &Recorder, room: &str) {
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", js_sys::Math::random().to_bits())
+}
+
+/// Whether the tests run in WebKitGTK (MiniBrowser), whose WebSocket (libsoup) does not pass
+/// the server's close codes 1012-1014 to the page: see
+/// `server_close_codes_reach_the_page_except_1012_to_1014_in_webkitgtk`. Safari's WebKit has
+/// another network stack, and is not tested here.
+fn webkitgtk() -> bool {
+    let agent = web_sys::window()
+        .expect("a window")
+        .navigator()
+        .user_agent()
+        .unwrap_or_default();
+    agent.contains("AppleWebKit") && !agent.contains("Chrome")
 }
 
 #[wasm_bindgen_test]
@@ -394,6 +408,200 @@ async fn a_killed_server_is_reconnected_with_backoff_and_queued_sends_arrive_onc
     sender.close(1000, "").expect("valid close");
 }
 
+/// The room messages a recorder saw: `(seq, text)`, in order of arrival.
+fn room_messages(recorder: &Recorder, room: &str) -> Vec<(Option<u64>, String)> {
+    recorder
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            SocketEvent::Message(m) => match m.json::<ServerMessage>() {
+                Ok(ServerMessage::Message(m)) if m.room_id == room => Some((m.seq, m.text)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn messages_sent_while_the_server_restarts_arrive_once_with_no_gap() {
+    let room = unique("resume");
+    let options = || SocketOptions::default().reconnect(fast_reconnect());
+    let (observer, observer_events) = open(server_url(), options()).await;
+    let (sender, sender_events) = open(server_url(), options()).await;
+    joined(&observer, &observer_events, &room).await;
+    joined(&sender, &sender_events, &room).await;
+    let say = |text: &str| {
+        sender.request(
+            "message",
+            &serde_json::json!({"roomId": room, "text": text}),
+            Duration::from_secs(20),
+        )
+    };
+    say("before").await.expect("acked");
+    observer_events
+        .message(
+            "the first message",
+            |m| matches!(m, ServerMessage::Message(m) if m.text == "before"),
+        )
+        .await;
+    let before = observer.position(&room).expect("a position");
+
+    let sender_before = sender_events.len();
+    let observer_before = observer_events.len();
+    control("restart?down_ms=1000").await;
+    sender_events
+        .wait_after(sender_before, "the drop", |e| {
+            matches!(e, SocketEvent::Close(_))
+        })
+        .await;
+    // Sent while the server is down: queued, then sent after the rejoin. Whichever socket comes
+    // back first, the other gets what it missed from the server's history.
+    let during: Vec<_> = (0..3).map(|n| say(&format!("during {n}"))).collect();
+    for reply in during {
+        reply.await.expect("acked once, after the reconnect");
+    }
+    observer_events
+        .message(
+            "the last message",
+            |m| matches!(m, ServerMessage::Message(m) if m.text == "during 2"),
+        )
+        .await;
+    // Anything delivered twice would arrive right behind the first copy.
+    sleep(300).await;
+    let got = room_messages(&observer_events, &room);
+    let texts: Vec<&str> = got.iter().map(|(_, text)| text.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["before", "during 0", "during 1", "during 2"],
+        "each exactly once, in order"
+    );
+    let seqs: Vec<u64> = got.iter().map(|(seq, _)| seq.expect("a seq")).collect();
+    assert_eq!(
+        seqs,
+        (before.seq..before.seq + 4).collect::<Vec<_>>(),
+        "no gap"
+    );
+    let after = observer.position(&room).expect("a position");
+    assert_eq!((after.epoch, after.seq), (before.epoch, before.seq + 3));
+    assert_eq!(
+        observer_events.count(|e| matches!(e, SocketEvent::RoomNotRecovered { .. })),
+        0
+    );
+    assert!(
+        observer_events.len() > observer_before,
+        "the observer went through the restart too"
+    );
+    observer.close(1000, "").expect("valid close");
+    sender.close(1000, "").expect("valid close");
+}
+
+#[wasm_bindgen_test]
+async fn a_message_whose_ack_was_lost_is_sent_again_and_stored_once() {
+    let room = unique("lost-ack");
+    let (observer, observer_events) = open(server_url(), SocketOptions::default()).await;
+    joined(&observer, &observer_events, &room).await;
+    // The sender's first connection goes through the fault proxy's `mute`: what it sends reaches
+    // the server, nothing comes back, so the message is stored but its ack never arrives. The
+    // heartbeat gives the connection up, and the next attempt goes straight to the server.
+    let attempts = Rc::new(std::cell::Cell::new(0));
+    let count = Rc::clone(&attempts);
+    let options = SocketOptions::default()
+        .reconnect(fast_reconnect())
+        .heartbeat(Some(
+            HeartbeatOptions::default()
+                .interval(Duration::from_millis(500))
+                .timeout(Duration::from_millis(500)),
+        ));
+    let sender = Socket::with_url_provider(
+        move || {
+            count.set(count.get() + 1);
+            let url = if count.get() == 1 {
+                fault_url("fault=mute")
+            } else {
+                server_url().to_owned()
+            };
+            async move { Ok(url) }
+        },
+        options,
+    );
+    let sender_events = Recorder::new(&sender);
+    sender.join(&room).expect("join is sent");
+    let reply = sender.request(
+        "message",
+        &serde_json::json!({"roomId": room, "text": "once"}),
+        Duration::from_secs(20),
+    );
+    observer_events
+        .message(
+            "the message, stored through the muted connection",
+            |m| matches!(m, ServerMessage::Message(m) if m.text == "once"),
+        )
+        .await;
+    reply.await.expect("acked after the reconnect");
+    assert!(attempts.get() >= 2, "it went through a second connection");
+    assert_eq!(
+        sender_events.count(|e| matches!(e, SocketEvent::HeartbeatTimeout)),
+        1
+    );
+    sleep(300).await;
+    let texts: Vec<String> = room_messages(&observer_events, &room)
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect();
+    assert_eq!(texts, ["once"], "stored once");
+    observer.close(1000, "").expect("valid close");
+    sender.close(1000, "").expect("valid close");
+}
+
+#[wasm_bindgen_test]
+async fn history_pages_back_through_a_room() {
+    let room = unique("history");
+    let (socket, events) = open(server_url(), SocketOptions::default()).await;
+    joined(&socket, &events, &room).await;
+    for n in 0..5 {
+        socket
+            .request(
+                "message",
+                &serde_json::json!({"roomId": room, "text": format!("m{n}")}),
+                Duration::from_secs(5),
+            )
+            .await
+            .expect("acked");
+    }
+    // A page does not say which read it answers: a room's reads go one at a time.
+    let latest = socket.history(&room, None, Some(2), Duration::from_secs(5));
+    let busy = socket.history(&room, None, None, Duration::from_secs(5));
+    assert_eq!(
+        busy.await,
+        Err(RequestError::Send(SendError::HistoryPending))
+    );
+    let latest = latest.await.expect("a page");
+    let texts = |page: &tether_client::protocol::History| -> Vec<String> {
+        page.messages.iter().map(|m| m.text.clone()).collect()
+    };
+    assert_eq!(texts(&latest), ["m3", "m4"]);
+    assert!(latest.more);
+    let all = socket.history(&room, None, None, Duration::from_secs(5));
+    assert_eq!(
+        texts(&all.await.expect("a page")),
+        ["m0", "m1", "m2", "m3", "m4"]
+    );
+    let oldest = latest.messages[0].seq.expect("a seq");
+    let older = socket
+        .history(&room, Some(oldest), Some(10), Duration::from_secs(5))
+        .await
+        .expect("a page");
+    assert_eq!(texts(&older), ["m0", "m1", "m2"]);
+    assert!(!older.more);
+    assert_eq!(
+        socket.position(&room).map(|p| p.seq),
+        Some(5),
+        "its own messages move the position"
+    );
+    socket.close(1000, "").expect("valid close");
+}
+
 #[wasm_bindgen_test]
 async fn a_policy_close_is_final() {
     let options = SocketOptions::default().reconnect(fast_reconnect());
@@ -434,6 +642,16 @@ async fn try_again_later_reconnects_and_the_table_can_change_that() {
     )
     .expect("valid URL");
     let strict_events = Recorder::new(&strict);
+    if webkitgtk() {
+        // The page never sees the 1013 there, only 1006, which the table still retries.
+        strict_events
+            .wait("reconnecting after 1006", |e| {
+                matches!(e, SocketEvent::Reconnecting { attempt: 1, .. })
+            })
+            .await;
+        strict.close(1000, "").expect("valid close");
+        return;
+    }
     strict_events
         .wait(
             "close 1013",
@@ -442,6 +660,80 @@ async fn try_again_later_reconnects_and_the_table_can_change_that() {
         .await;
     sleep(200).await;
     assert_eq!(strict.ready_state(), ReadyState::Closed);
+}
+
+/// Chromium and Firefox give the page the code and reason the server closed with. WebKitGTK's
+/// libsoup accepts only the codes RFC 6455 named (1000-1011 but 1004-1006) and 3000-4999: it
+/// takes 1012 (restart), 1013 (try again later) and 1014 (bad gateway) for a protocol error, and
+/// the page sees an error and an unclean 1006 with no reason. The default close policy
+/// reconnects after all of them alike. If this fails in WebKit, WebKitGTK changed: drop the
+/// README's note.
+#[wasm_bindgen_test]
+async fn server_close_codes_reach_the_page_except_1012_to_1014_in_webkitgtk() {
+    for code in [1008, 1011, 1012, 1013, 1014, 4000] {
+        let socket = Socket::with_options(
+            &fault_url(&format!("fault=close&code={code}")),
+            SocketOptions::default(),
+        )
+        .expect("valid URL");
+        let recorder = Recorder::new(&socket);
+        let SocketEvent::Close(close) = recorder
+            .wait("close", |e| matches!(e, SocketEvent::Close(_)))
+            .await
+        else {
+            unreachable!()
+        };
+        let expected = if webkitgtk() && (1012..=1014).contains(&code) {
+            (1006, false, "")
+        } else {
+            (code, true, "test fault")
+        };
+        assert_eq!(
+            (close.code, close.was_clean, close.reason.as_str()),
+            expected,
+            "the server closed with {code}"
+        );
+        socket.close(1000, "").expect("valid close");
+    }
+}
+
+/// Browsers refuse to connect to some ports (1, tcpmux, here), as to a URL that a CSP or mixed
+/// content forbids. Chromium and Firefox fail the attempt at once: an error, then a close.
+/// WebKit fires the error and never a close event, and its socket is closed: there the attempt
+/// ends at the connect timeout instead, and a `close()` meanwhile still ends in `Closed`.
+#[wasm_bindgen_test]
+async fn a_connection_the_browser_refuses_ends_and_close_still_closes() {
+    const REFUSED: &str = "ws://127.0.0.1:1/ws";
+    let options = SocketOptions::default()
+        .connect_timeout(Duration::from_millis(300))
+        .reconnect(fast_reconnect());
+    let socket = Socket::with_options(REFUSED, options.clone()).expect("valid URL");
+    let recorder = Recorder::new(&socket);
+    let SocketEvent::Close(close) = recorder
+        .wait("close", |e| matches!(e, SocketEvent::Close(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    let ended_by = if webkitgtk() { "connect timeout" } else { "" };
+    assert_eq!(
+        (close.code, close.was_clean, close.reason.as_str()),
+        (1006, false, ended_by)
+    );
+    recorder
+        .wait("reconnecting", |e| {
+            matches!(e, SocketEvent::Reconnecting { attempt: 1, .. })
+        })
+        .await;
+    socket.close(1000, "").expect("valid close");
+
+    let closed_at_once = Socket::with_options(REFUSED, options).expect("valid URL");
+    let closed_events = Recorder::new(&closed_at_once);
+    closed_at_once.close(1000, "").expect("valid close");
+    closed_events
+        .wait("close", |e| matches!(e, SocketEvent::Close(_)))
+        .await;
+    assert_eq!(closed_at_once.ready_state(), ReadyState::Closed);
 }
 
 #[wasm_bindgen_test]

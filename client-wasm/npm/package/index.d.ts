@@ -59,8 +59,10 @@ export interface TetherSocketOptions {
   maxQueuedBytes?: number;
   /** When set, sends wait in the queue while the browser's buffer holds more bytes than this. */
   highWaterMark?: number;
-  /** Whether rooms joined with `join()` are joined again after a reconnect. Default true. */
+  /** Whether rooms joined with `join()` are joined again after a reconnect (with `since`). Default true. */
   rejoin?: boolean;
+  /** How many of a room's latest messages a first `join()` asks for (at most 100). Default 0. */
+  recent?: number;
   /** Whether to connect at once; with false, call `reconnect()` to connect. Default true. */
   immediate?: boolean;
 }
@@ -72,6 +74,18 @@ export interface ReconnectingEvent extends Event {
   readonly attempt: number;
   /** Milliseconds until the attempt, jitter included. */
   readonly delay: number;
+}
+
+/**
+ * `roomnotrecovered`: after a reconnect, the server could not send what a room missed (its
+ * history was lost, or the gap is older or longer than it keeps). The room goes on from the
+ * server's current position.
+ */
+export interface RoomNotRecoveredEvent extends Event {
+  readonly type: 'roomnotrecovered';
+  readonly roomId: string;
+  /** `epoch_changed`, `too_old`, `too_many` or `unavailable`. */
+  readonly reason: string;
 }
 
 /** `statechange`: the socket's `state` changed. */
@@ -96,20 +110,56 @@ export interface TetherSocketEventMap {
   /** No message arrived in time after a ping; the connection is being dropped. */
   heartbeattimeout: Event;
   statechange: StateChangeEvent;
+  roomnotrecovered: RoomNotRecoveredEvent;
 }
 
-/** The server's ack to a request: `{id, ok: true}` and any fields a newer server adds. */
+/**
+ * The server's ack to a request: `{id, ok: true}` and any fields a newer server adds; for a chat
+ * message, its `seq` and the room's `epoch` (and `duplicate: true` if it was stored before).
+ */
 export interface TetherAck {
   readonly id: number;
   readonly ok: true;
+  readonly seq?: number;
+  readonly epoch?: string;
+  readonly duplicate?: boolean;
   readonly [field: string]: unknown;
+}
+
+/** A room message as history pages carry it. */
+export interface TetherChatMessage {
+  readonly from: string;
+  readonly roomId: string;
+  readonly text: string;
+  readonly timestamp: number;
+  readonly name?: string;
+  readonly seq?: number;
+}
+
+/** A page of a room's history: its messages, oldest first, and whether older ones remain. */
+export interface TetherHistoryPage {
+  readonly roomId: string;
+  readonly epoch: string;
+  readonly messages: readonly TetherChatMessage[];
+  readonly more: boolean;
+}
+
+/** Options of `history()`. */
+export interface TetherHistoryOptions {
+  /** Only messages with a `seq` below this; the latest without it. */
+  before?: number;
+  /** How many at most (the server sends at most 100). */
+  limit?: number;
+  /** How long to wait for the page. Default 10000. */
+  timeout?: number;
 }
 
 /**
  * Why a request failed: `RefusedError` (the server said no; `code` says why, e.g.
- * `not_in_room`), `TimeoutError` (no ack in time), `ClosedError` (the connection closed first),
- * or the `DOMException` that `send` would have thrown (`InvalidStateError` once closed,
- * `QuotaExceededError` when the send queue is full).
+ * `not_in_room`), `TimeoutError` (no ack in time), `ClosedError` (the connection closed first;
+ * never for a chat message, which is sent again instead), or the `DOMException` that `send` would
+ * have thrown (`InvalidStateError` once closed, or for a second `history()` read of a room while
+ * one is pending; `QuotaExceededError` when the send queue is full).
  */
 export interface TetherRequestError extends Error {
   readonly name: 'RefusedError' | 'TimeoutError' | 'ClosedError' | 'InvalidStateError' | 'QuotaExceededError';
@@ -183,9 +233,23 @@ export declare class TetherSocket extends EventTarget {
   /**
    * Sends `{"type": type, "payload": payload, "id": n}` and resolves with the server's ack;
    * rejects with a {@link TetherRequestError}. Made while not open, it is queued like a send.
+   * A chat message (`type` `"message"`, a payload with a `roomId`) gets a `cid`, and if its
+   * connection drops before the ack, it is sent again after the reconnect: it resolves once, and
+   * the room has it once. The timeout runs from the call, across reconnects.
    */
   request(type: string, payload?: unknown, options?: TetherRequestOptions): Promise<TetherAck>;
-  /** Joins a room (`{"type":"join","payload":{"roomId":…}}`), and again after every reconnect. */
+  /**
+   * Reads a page of a room joined with `join()`: `{"type":"history","payload":{roomId, before?,
+   * limit?}}`. One read of a room at a time (a page does not say which read it answers); a read
+   * whose connection drops is sent again.
+   */
+  history(roomId: string, options?: TetherHistoryOptions): Promise<TetherHistoryPage>;
+  /**
+   * Joins a room (`{"type":"join","payload":{"roomId":…}}`), and again after every reconnect
+   * with `since`, the position of the last message delivered: the server sends what was missed,
+   * and a message delivered already is dropped, so none shows twice. Throws an
+   * `InvalidStateError` once closed.
+   */
   join(roomId: string): void;
   /** Leaves a room and stops rejoining it. */
   leave(roomId: string): void;

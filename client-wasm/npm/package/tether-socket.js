@@ -3,13 +3,15 @@
 //
 // The machine decides: when to connect, ping, give a connection up, reconnect and after how long,
 // whether a close is final, what waits in the send queue and when it goes out, which requests
-// fail, when rooms are joined again. It is the same machine the Rust client runs. This file is
-// its driver in JavaScript: it owns the browser's WebSocket and its listeners, the page's
-// listeners and one timer; it tells the machine what happened to them (#in), then does what the
-// machine says (#run). It also adapts all that to the WebSocket API: real
-// Event, MessageEvent and CloseEvent objects dispatched on itself (an EventTarget), and the
-// DOMExceptions WebSocket throws. Only numbers cross into wasm: messages, texts and JSON stay
-// here. The numbers are listed in client-wasm/src/js/status.rs.
+// fail and which are sent again, request ids and cids, when rooms are joined again and from where
+// (`since`), which room messages are new and which were delivered already. It is the same machine
+// the Rust client runs. This file is its driver in JavaScript: it owns the browser's WebSocket
+// and its listeners, the page's listeners and one timer; it tells the machine what happened to
+// them (#in), then does what the machine says (#run). It also adapts all that to the WebSocket
+// API: real Event, MessageEvent and CloseEvent objects dispatched on itself (an EventTarget), and
+// the DOMExceptions WebSocket throws. Only numbers cross into wasm: messages, texts and JSON stay
+// here, and the machine knows rooms and epochs by number (#rooms, #epochs). The numbers are
+// listed in client-wasm/src/js/status.rs, and a test there checks the tables below against it.
 //
 // Every listener and timer belongs to the socket and goes with it: a WebSocket's listeners when
 // the machine lets go of it (Detach), the page's listeners and the timer once the socket is
@@ -37,31 +39,40 @@ const NETWORK = 13;
 const SEND = 14;
 const REQUEST = 15;
 const CLOSE = 16;
+const ID = 17;
+const CID = 18;
+const JOIN = 19;
+const LEAVE = 20;
+const JOINED = 21;
+const MESSAGE = 22;
+const PAGE = 23;
 // SocketCore's commands, as poll() returns them (client-wasm/src/js/status.rs, `Op`); from
 // OP_STATE on, they are events.
 const OP_CONNECT = 1;
 const OP_DETACH = 2;
 const OP_SEND = 3;
 const OP_PING = 4;
-const OP_REJOIN = 5;
-const OP_SETTLE = 6;
-const OP_STATE = 7;
-const OP_OPEN = 8;
-const OP_CLOSE = 10;
-const OP_RECONNECTING = 11;
+const OP_JOIN = 5;
+const OP_REQUEST = 6;
+const OP_SETTLE = 7;
+const OP_STATE = 8;
+const OP_OPEN = 9;
+const OP_CLOSE = 11;
+const OP_RECONNECTING = 12;
+const OP_ROOM_NOT_RECOVERED = 14;
 // SocketCore's state numbers: their names, and the WebSocket readyState each counts as.
 const STATES = ['connecting', 'open', 'closing', 'reconnecting', 'offline', 'closed'];
 const READY_STATES = [0, 1, 2, 0, 0, 3];
 // The event of each of SocketCore's event commands, from OP_STATE on.
-const EVENTS = ['statechange', 'open', 'error', 'close', 'reconnecting', 'heartbeattimeout'];
+const EVENTS = ['statechange', 'open', 'error', 'close', 'reconnecting', 'heartbeattimeout', 'roomnotrecovered'];
 // The texts of the close reasons the machine makes up (sources 2 and 3); sources 0 and 1 are the
 // browser's reason and an attempt's failure, kept in #why.
 const REASONS = [, , 'connect timeout', 'heartbeat timeout'];
 // The numeric and boolean options, in the order SocketCore reads them
 // (client-wasm/src/js/options.rs, NUMERIC).
-const NUMERIC = ['connectTimeout', 'heartbeat', 'heartbeatInterval', 'heartbeatTimeout', 'reconnect', 'reconnectInterval', 'reconnectDecay', 'maxReconnectInterval', 'reconnectJitter', 'maxReconnectAttempts', 'minUptime', 'maxQueuedMessages', 'maxQueuedBytes', 'highWaterMark', 'rejoin'];
-// SocketCore's send statuses (1..2) and close statuses (1..2), as the DOMException to throw.
-const SEND_ERRORS = [, ['socket is closed', 'InvalidStateError'], ['send queue is full', 'QuotaExceededError']];
+const NUMERIC = ['connectTimeout', 'heartbeat', 'heartbeatInterval', 'heartbeatTimeout', 'reconnect', 'reconnectInterval', 'reconnectDecay', 'maxReconnectInterval', 'reconnectJitter', 'maxReconnectAttempts', 'minUptime', 'maxQueuedMessages', 'maxQueuedBytes', 'highWaterMark', 'rejoin', 'recent'];
+// SocketCore's send statuses (1..3) and close statuses (1..2), as the DOMException to throw.
+const SEND_ERRORS = [, ['socket is closed', 'InvalidStateError'], ['send queue is full', 'QuotaExceededError'], ['a history read of this room is pending', 'InvalidStateError']];
 const CLOSE_ERRORS = [, ['close code must be 1000 or 3000-4999', 'InvalidAccessError'], ['close reason is over 123 bytes', 'SyntaxError']];
 // The heartbeat's texts unless the options say otherwise: Tether's, and the guide's bare `pong`.
 const PING = '{"type":"ping"}';
@@ -143,12 +154,17 @@ export class TetherSocket extends EventTarget {
   // The messages the machine has queued, oldest first: it sees only their sizes, and asks for
   // them in this order.
   #queue = [];
-  // roomId -> encoded join, in the order joined.
-  #rooms = new Map();
-  // Request id -> settle(kind, ack); the machine keeps their deadlines.
-  #pending = new Map();
-  #requests = 0;
-  // The reason of the close the machine reports next: the browser's, or why an attempt failed.
+  // Room names under the machine's room keys (a left room's key is a hole).
+  #rooms = [];
+  // Epoch texts under the numbers the machine knows them by.
+  #epochs = [];
+  // Request id -> [its text, settle(kind, value)]: the machine keeps their deadlines, and may ask
+  // for the text again on a later connection.
+  #requests = new Map();
+  // The prefix of this socket's cids (the machine's random number, in hex, and '-').
+  #cid;
+  // The text of the event the machine reports next: a close's reason (the browser's, or why an
+  // attempt failed), or why a room was not recovered.
   #why = '';
   // The one timer, and the deadline it is set for.
   #timer;
@@ -171,6 +187,7 @@ export class TetherSocket extends EventTarget {
     this.#url = typeof url === 'function' ? url : resolve(String(url));
     const numbers = NUMERIC.map((key) => +(options[key] ?? NaN));
     this.#core = new SocketCore(...numbers, Math.random());
+    this.#cid = this.#in(CID).toString(16) + '-';
     for (const code of options.reconnectOn ?? []) this.#in(POLICY, code, 1);
     for (const code of options.stopOn ?? []) this.#in(POLICY, code, 0);
     // `heartbeat: false` (or 0) turns it off; then a pong is a message like any other.
@@ -182,8 +199,21 @@ export class TetherSocket extends EventTarget {
   }
 
   // Tells the machine something, or asks it something (see `input` in status.rs).
-  #in(op, x, y, z) {
-    return this.#core.input(op, Date.now(), this.#ws?.bufferedAmount ?? 0, x, y, z);
+  #in(op, x, y, z, w) {
+    return this.#core.input(op, Date.now(), this.#ws?.bufferedAmount ?? 0, x, y, z, w);
+  }
+
+  // The number of an epoch's text: the same text, the same number.
+  #epoch(epoch) {
+    const i = this.#epochs.indexOf(epoch);
+    return i < 0 ? this.#epochs.push(epoch) - 1 : i;
+  }
+
+  // Ends request `id`: kind 0 answered (with the ack or page), 1 timed out, 2 closed first.
+  #settle(id, kind, value) {
+    const request = this.#requests.get(id);
+    this.#requests.delete(id);
+    request?.[1](kind, value);
   }
 
   // Does what the machine says, in order, then sets the timer for its next deadline. A listener
@@ -197,13 +227,14 @@ export class TetherSocket extends EventTarget {
       if (op === OP_CONNECT) this.#connect(a);
       else if (op === OP_DETACH) this.#detach(a);
       else if (op === OP_SEND) this.#ws.send(this.#queue.shift());
+      else if (op === OP_REQUEST) this.#ws.send(this.#requests.get(a)[0]);
       else if (op === OP_PING) this.#ws.send(this.#ping);
-      else if (op === OP_REJOIN) for (const join of this.#rooms.values()) this.#ws.send(join);
-      else if (op === OP_SETTLE) {
-        const settle = this.#pending.get(a);
-        this.#pending.delete(a);
-        settle?.(b);
-      } else this.#event(op, a, b);
+      else if (op === OP_JOIN) {
+        const c = core.c;
+        const payload = { roomId: this.#rooms[a], ...(b < 0 ? c && { recent: c } : { since: { epoch: this.#epochs[c], seq: b } }) };
+        this.#ws.send(JSON.stringify({ type: 'join', payload }));
+      } else if (op === OP_SETTLE) this.#settle(a, b);
+      else this.#event(op, a, b);
     }
     const at = this.#in(DEADLINE);
     if (at !== this.#at) {
@@ -230,7 +261,16 @@ export class TetherSocket extends EventTarget {
     this.dispatchEvent(
       op === OP_CLOSE
         ? new CloseEvent(type, { code: a, reason: REASONS[b >> 1] ?? this.#why, wasClean: (b & 1) === 1 })
-        : Object.assign(new Event(type), op === OP_STATE ? { state: STATES[a] } : op === OP_RECONNECTING ? { attempt: a, delay: b } : {}),
+        : Object.assign(
+            new Event(type),
+            op === OP_STATE
+              ? { state: STATES[a] }
+              : op === OP_RECONNECTING
+                ? { attempt: a, delay: b }
+                : op === OP_ROOM_NOT_RECOVERED
+                  ? { roomId: this.#rooms[a], reason: this.#why }
+                  : {},
+          ),
     );
     if (op === OP_OPEN && a) this.dispatchEvent(new Event('reconnected'));
   }
@@ -287,28 +327,37 @@ export class TetherSocket extends EventTarget {
     if (ws.readyState < 2) ws.close(dead ? 4000 : 1000, dead ? 'heartbeat timeout' : '');
   }
 
+  // A message: the machine is told what it needs of acks, room messages, joined and history
+  // pages (and may drop a room message it delivered already), then it is dispatched.
   #message(event) {
     const data = event.data;
     this.#in(RECEIVED);
     if (typeof data === 'string') {
       // The answer to a ping is not a message.
       if (this.#ping !== undefined && (this.#pong === undefined ? PONGS.includes(data) : data === this.#pong)) return;
-      // A cheap look before parsing.
-      if (data.includes('"ack"')) {
-        let ack;
-        try {
-          const frame = JSON.parse(data);
-          if (frame?.type === 'ack') ack = frame.payload;
-        } catch {}
-        const id = ack?.id;
-        const settle = typeof id === 'number' && this.#in(ACK, id) && this.#pending.get(id);
-        if (settle) {
-          this.#pending.delete(id);
-          settle(0, ack);
+      let frame;
+      try {
+        frame = JSON.parse(data);
+      } catch {}
+      const type = frame?.type;
+      const p = frame?.payload;
+      if (p instanceof Object) {
+        const room = this.#rooms.indexOf(p.roomId);
+        const epoch = this.#epoch(p.epoch);
+        // Only numeric ids are ours: the machine numbers its requests.
+        if (type === 'ack') typeof p.id === 'number' && this.#in(ACK, p.id, p.seq, epoch) && this.#settle(p.id, 0, p);
+        else if (room >= 0) {
+          if (type === 'message' && !this.#in(MESSAGE, room, p.seq)) return;
+          if (type === 'joined') {
+            this.#why = p.reason;
+            this.#in(JOINED, room, p.seq, epoch, p.recovered);
+          }
+          if (type === 'history') this.#settle(this.#in(PAGE, room), 0, p);
         }
       }
     }
     this.dispatchEvent(new MessageEvent('message', { data, origin: event.origin }));
+    this.#run();
   }
 
   // The page's online, offline, pageshow and visibilitychange events, while the socket is not
@@ -438,30 +487,48 @@ export class TetherSocket extends EventTarget {
     this.#run();
   }
 
+  // A chat message (type `message`, a payload with a roomId) gets a cid, and is sent again after
+  // a reconnect instead of failing.
   request(type, payload, { timeout = 10000 } = {}) {
+    const room = payload?.roomId;
+    return this.#request(type, payload, timeout, type === 'message' && typeof room === 'string', room);
+  }
+
+  history(roomId, { before, limit, timeout = 10000 } = {}) {
+    return this.#request('history', { roomId, before, limit }, timeout, 2, roomId);
+  }
+
+  // A request of `kind` (false any, true a chat message, 2 a history read; the machine reads them
+  // as 0, 1 and 2) to room `room`.
+  #request(type, payload, timeout, kind, room) {
     return new Promise((resolve, reject) => {
-      const id = ++this.#requests;
+      const id = this.#in(ID, kind, this.#rooms.indexOf(room));
+      // A payload's own cid wins.
+      if (kind === true) payload = { cid: this.#cid + id.toString(16), ...payload };
       const text = JSON.stringify({ type, payload, id });
       const status = this.#in(REQUEST, id, utf8Length(text), timeout);
       if (status) return reject(new DOMException(...SEND_ERRORS[status]));
-      this.#pending.set(id, (kind, ack) => (kind === 0 && ack.ok ? resolve(ack) : reject(requestError(kind, ack, timeout))));
-      this.#submit(text, 0);
+      // An ack that says ok, or a page (which has no `ok`).
+      this.#requests.set(id, [text, (kind, v) => (kind === 0 && v.ok !== false ? resolve(v) : reject(requestError(kind, v, timeout)))]);
+      this.#run();
     });
   }
 
   join(roomId) {
-    this.#room(true, roomId);
+    roomId = String(roomId);
+    const room = this.#in(JOIN, this.#rooms.indexOf(roomId));
+    check(room < 0 && 1, SEND_ERRORS);
+    this.#rooms[room] = roomId;
+    this.#run();
   }
 
   leave(roomId) {
-    this.#room(false, roomId);
-  }
-
-  #room(join, roomId) {
     roomId = String(roomId);
-    const text = JSON.stringify({ type: join ? 'join' : 'leave', payload: { roomId } });
-    if (!join) this.#rooms.delete(roomId);
-    this.#submit(text, this.#in(SEND, utf8Length(text)));
-    if (join) this.#rooms.set(roomId, text);
+    const room = this.#rooms.indexOf(roomId);
+    if (room >= 0) {
+      this.#in(LEAVE, room);
+      delete this.#rooms[room];
+    }
+    this.send(JSON.stringify({ type: 'leave', payload: { roomId } }));
   }
 }

@@ -3,8 +3,10 @@
 import {
   TetherSocket,
   type ReconnectingEvent,
+  type RoomNotRecoveredEvent,
   type StateChangeEvent,
   type TetherAck,
+  type TetherHistoryPage,
   type TetherMessageData,
   type TetherRequestError,
   type TetherSocketOptions,
@@ -32,6 +34,7 @@ const options: TetherSocketOptions = {
   maxQueuedBytes: 1 << 20,
   highWaterMark: 64 * 1024,
   rejoin: true,
+  recent: 20,
   immediate: true,
 };
 
@@ -68,6 +71,7 @@ socket.addEventListener('message', (event: MessageEvent<TetherMessageData>) => {
 socket.addEventListener('reconnecting', (event: ReconnectingEvent) => console.log(event.attempt, event.delay));
 socket.addEventListener('reconnected', () => socket.join('lobby'));
 socket.addEventListener('heartbeattimeout', (event) => console.log(event.type));
+socket.addEventListener('roomnotrecovered', (event: RoomNotRecoveredEvent) => console.log(event.roomId, event.reason));
 const onState = (event: StateChangeEvent): void => console.log(event.state);
 socket.addEventListener('statechange', onState);
 socket.removeEventListener('statechange', onState);
@@ -82,8 +86,11 @@ socket.leave('lobby');
 async function chat(): Promise<void> {
   try {
     const ack: TetherAck = await socket.request('message', { roomId: 'lobby', text: 'hi' }, { timeout: 5_000 });
-    console.log(ack.id, ack.ok);
+    console.log(ack.id, ack.ok, ack.seq, ack.duplicate);
     await socket.request('ping');
+    const page: TetherHistoryPage = await socket.history('lobby', { before: ack.seq, limit: 20 });
+    for (const message of page.messages) console.log(message.seq, message.text);
+    console.log(page.more);
   } catch (error) {
     const failure = error as TetherRequestError;
     if (failure.name === 'RefusedError') console.log(failure.code, failure.message);

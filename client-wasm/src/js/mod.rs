@@ -22,18 +22,26 @@
 //! - [`socket_core`]: [`SocketCore`], the class the wrapper drives.
 //! - [`options`]: the numeric options, read into the machine's options.
 //! - [`status`]: the numbers that cross the boundary: commands, states and status codes.
+//! - `tables` (tests): `tether-socket.js`'s copies of those numbers, of the options' order, of
+//!   the event names and of the heartbeat's default texts, checked against the Rust ones. The
+//!   module is compiled for the crate's native tests even without the `js` feature, so that
+//!   `cargo test -p tether-client` runs them.
 
 /// The package's allocator: a free list, sorted by address, that merges neighbours on free.
 /// dlmalloc, Rust's default on wasm, is faster and costs ~2.8 KB gzip more, which here is a fifth
 /// of the budget; a socket allocates little and rarely (queue entries, commands).
 /// Only with the `js` feature, so Rust users of the crate keep dlmalloc.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(feature = "js", target_arch = "wasm32"))]
 #[global_allocator]
 static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
     lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
 
 pub mod options;
+#[cfg(feature = "js")]
 pub mod socket_core;
 pub mod status;
+#[cfg(test)]
+mod tables;
 
+#[cfg(feature = "js")]
 pub use socket_core::SocketCore;

@@ -32,6 +32,7 @@
 //! | `maxQueuedBytes` | [`QueueOptions::max_bytes`] | 1048576 |
 //! | `highWaterMark` | [`SocketOptions::high_water_mark`] | none |
 //! | `rejoin` | [`SocketOptions::rejoin`] | true |
+//! | `recent` | [`SocketOptions::recent`] | 0 |
 //! | `immediate` | [`SocketOptions::immediate`] | true |
 //!
 //! [`SocketOptions::protocols`]: crate::SocketOptions::protocols
@@ -39,6 +40,7 @@
 //! [`SocketOptions::heartbeat`]: crate::SocketOptions::heartbeat
 //! [`SocketOptions::high_water_mark`]: crate::SocketOptions::high_water_mark
 //! [`SocketOptions::rejoin`]: crate::SocketOptions::rejoin
+//! [`SocketOptions::recent`]: crate::SocketOptions::recent
 //! [`SocketOptions::immediate`]: crate::SocketOptions::immediate
 //! [`HeartbeatOptions::interval`]: crate::HeartbeatOptions::interval
 //! [`HeartbeatOptions::timeout`]: crate::HeartbeatOptions::timeout
@@ -59,7 +61,7 @@ use crate::machine::MachineOptions;
 use std::time::Duration;
 
 /// The numeric and boolean options, in the order `tether-socket.js` passes them.
-pub const NUMERIC: [&str; 15] = [
+pub const NUMERIC: [&str; 16] = [
     "connectTimeout",
     "heartbeat",
     "heartbeatInterval",
@@ -75,13 +77,14 @@ pub const NUMERIC: [&str; 15] = [
     "maxQueuedBytes",
     "highWaterMark",
     "rejoin",
+    "recent",
 ];
 
 /// The longest duration a JavaScript timer can wait (2^31 − 1 ms); longer ones are clamped.
 const MAX_MILLIS: f64 = 2_147_483_647.0;
 
 /// Reads the options: `numbers` in the order of [`NUMERIC`]; a `NaN` keeps the Rust default.
-pub(crate) fn machine_options(numbers: &[f64; 15]) -> MachineOptions {
+pub(crate) fn machine_options(numbers: &[f64; 16]) -> MachineOptions {
     let number = |i: usize| numbers.get(i).copied().filter(|n| !n.is_nan());
     let millis =
         |i: usize| number(i).map(|n| Duration::from_millis(n.clamp(0.0, MAX_MILLIS) as u64));
@@ -137,6 +140,9 @@ pub(crate) fn machine_options(numbers: &[f64; 15]) -> MachineOptions {
     }
     if let Some(rejoin) = flag(14) {
         options.rejoin = rejoin;
+    }
+    if let Some(recent) = number(15) {
+        options.recent = recent.clamp(0.0, f64::from(u32::MAX)) as u32;
     }
     options
 }
