@@ -43,6 +43,9 @@ pub struct Flooder {
 pub struct FlooderFate {
     /// Connections it opened (1 unless it reconnects).
     pub connections: u64,
+    /// Connections the server refused before the upgrade (HTTP 429: its address opened them too
+    /// fast); it tries again 50 ms later.
+    pub refused_connects: u64,
     /// Messages it wrote to its sockets.
     pub sent: u64,
     /// Messages acked `ok`: taken and delivered to the room. When the server closes a flooder it
@@ -75,9 +78,13 @@ impl FlooderFate {
         let closed = self.first_closed_ms.map_or(String::new(), |ms| {
             format!("; first closed after {ms:.0} ms")
         });
+        let refused_connects = match self.refused_connects {
+            0 => String::new(),
+            n => format!(" (and {n} refused with 429)"),
+        };
         format!(
-            "{} connection{}: {} sent, {} acked ok, {} refused (`rate_limited`), {} unanswered; \
-             ended: {endings}{closed}",
+            "{} connection{}{refused_connects}: {} sent, {} acked ok, {} refused (`rate_limited`), \
+             {} unanswered; ended: {endings}{closed}",
             self.connections,
             if self.connections == 1 { "" } else { "s" },
             self.sent,
@@ -151,10 +158,18 @@ impl Flooder {
         let mut started: Option<Instant> = None;
         let mut next_id = 0u64;
         while Instant::now() < until {
-            let socket = tokio::time::timeout(CONNECT_TIMEOUT, self.connect(endpoint))
+            let connected = tokio::time::timeout(CONNECT_TIMEOUT, self.connect(endpoint))
                 .await
-                .context("the flooder's connect timed out")?
-                .context("the flooder's connect")?;
+                .context("the flooder's connect timed out")?;
+            let socket = match connected {
+                Ok(socket) => socket,
+                Err(err) if self.reconnect && refused_for_rate(&err) => {
+                    fate.refused_connects += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                Err(err) => return Err(err.context("the flooder's connect")),
+            };
             fate.connections += 1;
             let started = *started.get_or_insert_with(Instant::now);
             let ending = self
@@ -370,4 +385,17 @@ mod tests {
             "{line}"
         );
     }
+}
+
+/// Whether a connect failed because the server answered 429 (an address over its connection
+/// rate or count).
+fn refused_for_rate(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<tokio_tungstenite::tungstenite::Error>()
+            .is_some_and(|e| {
+                matches!(e, tokio_tungstenite::tungstenite::Error::Http(response)
+                    if response.status().as_u16() == 429)
+            })
+    })
 }
