@@ -332,6 +332,19 @@ fn answer(text: &str) -> Answer {
     }
 }
 
+/// Whether a connect failed because the server answered 429 (an address over its connection
+/// rate or count).
+fn refused_for_rate(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<tokio_tungstenite::tungstenite::Error>()
+            .is_some_and(|e| {
+                matches!(e, tokio_tungstenite::tungstenite::Error::Http(response)
+                    if response.status().as_u16() == 429)
+            })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,17 +398,4 @@ mod tests {
             "{line}"
         );
     }
-}
-
-/// Whether a connect failed because the server answered 429 (an address over its connection
-/// rate or count).
-fn refused_for_rate(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<tokio_tungstenite::tungstenite::Error>()
-            .is_some_and(|e| {
-                matches!(e, tokio_tungstenite::tungstenite::Error::Http(response)
-                    if response.status().as_u16() == 429)
-            })
-    })
 }
