@@ -163,6 +163,24 @@ enum Command {
         #[command(flatten)]
         own: OwnServer,
     },
+    /// Durable throughput: senders in many rooms, each keeping messages in flight; acks per
+    /// second (an ack means stored, and with SQLite committed), per store.
+    Durable {
+        /// Rooms, one sender each.
+        #[arg(long, default_value_t = 100)]
+        rooms: usize,
+        /// Messages each sender keeps in flight.
+        #[arg(long, default_value_t = 32)]
+        window: usize,
+        /// How long acks are counted.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        measure: Duration,
+        /// Which stores, comma-separated: sqlite, memory.
+        #[arg(long, value_delimiter = ',', default_value = "sqlite,memory")]
+        stores: Vec<String>,
+        #[command(flatten)]
+        own: OwnServer,
+    },
 }
 
 /// A tether-server this run starts itself.
@@ -338,6 +356,28 @@ async fn main() -> Result<()> {
             own.write_json(&results)?;
             println!("{}", attacks_table(ServerKind::Tether, &results));
             anyhow::ensure!(failures.is_empty(), "failed: {}", failures.join("; "));
+        }
+        Command::Durable {
+            rooms,
+            window,
+            measure,
+            stores,
+            own,
+        } => {
+            let durable = tether_bench::Durable::default()
+                .rooms(rooms)
+                .window(window)
+                .measure(measure);
+            let mut results = Vec::new();
+            for store in &stores {
+                let result = durable.run(&own.programs(), store).await?;
+                println!(
+                    "{store}: {} acked in {:?} across {rooms} rooms ({:.0}/s), {} refused",
+                    result.acked, measure, result.per_second, result.refused
+                );
+                results.push(result);
+            }
+            own.write_json(&results)?;
         }
         Command::Flood {
             members,

@@ -141,8 +141,6 @@ impl Limits {
             Self::Off => [
                 "--message-rate",
                 "0",
-                "--text-byte-rate",
-                "0",
                 "--address-message-rate",
                 "0",
                 "--address-text-byte-rate",

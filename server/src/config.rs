@@ -150,17 +150,6 @@ pub struct Config {
     #[arg(long, env = "TETHER_MESSAGE_BURST", default_value_t = 300)]
     pub message_burst: u32,
 
-    /// Bytes of chat text (room and private messages) one connection may send per second: what a
-    /// sender makes every member of a room read. Over it, a message is refused with
-    /// `rate_limited`. 0: no limit.
-    #[arg(long, env = "TETHER_TEXT_BYTE_RATE", default_value_t = 16 * 1024)]
-    pub text_byte_rate: u32,
-
-    /// Bytes of chat text one connection may send at once above its rate (at least the longest
-    /// text). Half the default queue, so one sender's burst cannot fill a member's queue.
-    #[arg(long, env = "TETHER_TEXT_BYTE_BURST", default_value_t = 256 * 1024)]
-    pub text_byte_burst: u32,
-
     /// Messages all connections from one IP address may send per second together (as
     /// `--message-rate`, shared): a client that reconnects after every close gets no fresh budget.
     /// 0: no limit.
@@ -171,8 +160,9 @@ pub struct Config {
     #[arg(long, env = "TETHER_ADDRESS_MESSAGE_BURST", default_value_t = 600)]
     pub address_message_burst: u32,
 
-    /// Bytes of chat text all connections from one address may send per second together.
-    /// 0: no limit.
+    /// Bytes of chat text (room and private messages) all connections from one address may send
+    /// per second together: what a sender makes every member of its rooms read. Over it, a
+    /// message is refused with `rate_limited`. 0: no limit.
     #[arg(long, env = "TETHER_ADDRESS_TEXT_BYTE_RATE", default_value_t = 64 * 1024)]
     pub address_text_byte_rate: u32,
 
@@ -322,10 +312,6 @@ impl Config {
         message_rate: u32;
         /// Sets how many messages may come at once above the rate.
         message_burst: u32;
-        /// Sets the bytes of chat text per second one connection may send (0: no limit).
-        text_byte_rate: u32;
-        /// Sets how many bytes of chat text may come at once above the rate.
-        text_byte_burst: u32;
         /// Sets the messages per second all connections of one address may send (0: no limit).
         address_message_rate: u32;
         /// Sets how many messages one address may send at once above its rate.
@@ -387,7 +373,6 @@ impl Config {
     /// benchmarks, which send far faster than any person.
     pub fn unlimited_rates(self) -> Self {
         self.message_rate(0)
-            .text_byte_rate(0)
             .typing_rate(0)
             .join_rate(0)
             .address_message_rate(0)

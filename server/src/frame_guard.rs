@@ -24,12 +24,15 @@ impl std::error::Error for BadLength {}
 /// Follows the frames in a client's byte stream: reads each header, skips each payload, and
 /// fails the read with [`BadLength`] (inside an `io::Error`) when a header breaks the rule.
 ///
-/// It sits between the socket and tungstenite and costs 32 bytes per connection; it never
+/// It sits between the socket and tungstenite and costs 24 bytes per connection; it never
 /// copies or holds payload bytes.
 #[derive(Debug, Default, Clone)]
 pub struct FrameScanner {
-    // The header being read: at most 2 + 8 (length) + 4 (mask) bytes.
-    header: [u8; 14],
+    // Of the header being read (at most 2 + 8 + 4 bytes): its second byte and its extended
+    // length; the first byte and the mask are not needed.
+    second: u8,
+    extended: [u8; 8],
+    // Header bytes read so far.
     have: u8,
     // Payload bytes of the current frame still to pass.
     skip: u64,
@@ -58,11 +61,17 @@ impl FrameScanner {
                 bytes = &bytes[n..];
                 continue;
             }
-            self.header[usize::from(self.have)] = bytes[0];
+            let at = usize::from(self.have);
+            match at {
+                0 => {}
+                1 => self.second = bytes[0],
+                _ if at - 2 < extended_len(self.second) => self.extended[at - 2] = bytes[0],
+                _ => {}
+            }
             self.have += 1;
             bytes = &bytes[1..];
-            if self.have >= 2 && self.have == header_len(self.header[1]) {
-                let len = payload_len(&self.header[..usize::from(self.have)]);
+            if self.have >= 2 && self.have == header_len(self.second) {
+                let len = payload_len(self.second, &self.extended);
                 self.have = 0;
                 self.skip = len.inspect_err(|_| self.refused = true)?;
             }
@@ -71,28 +80,30 @@ impl FrameScanner {
     }
 }
 
-/// The whole header's length, known from its second byte.
-fn header_len(second: u8) -> u8 {
-    let extended = match second & 0x7F {
+/// The extended length's size, known from the header's second byte.
+fn extended_len(second: u8) -> usize {
+    match second & 0x7F {
         126 => 2,
         127 => 8,
         _ => 0,
-    };
+    }
+}
+
+/// The whole header's length, known from its second byte.
+fn header_len(second: u8) -> u8 {
     let mask = if second & 0x80 != 0 { 4 } else { 0 };
-    2 + extended + mask
+    2 + extended_len(second) as u8 + mask
 }
 
 /// The payload length a complete header declares, if it declares it minimally.
-fn payload_len(header: &[u8]) -> Result<u64, BadLength> {
-    match header[1] & 0x7F {
+fn payload_len(second: u8, extended: &[u8; 8]) -> Result<u64, BadLength> {
+    match second & 0x7F {
         126 => {
-            let len = u64::from(u16::from_be_bytes([header[2], header[3]]));
+            let len = u64::from(u16::from_be_bytes([extended[0], extended[1]]));
             if len < 126 { Err(BadLength) } else { Ok(len) }
         }
         127 => {
-            let mut bytes = [0; 8];
-            bytes.copy_from_slice(&header[2..10]);
-            let len = u64::from_be_bytes(bytes);
+            let len = u64::from_be_bytes(*extended);
             if len <= u64::from(u16::MAX) || len >> 63 != 0 {
                 Err(BadLength)
             } else {

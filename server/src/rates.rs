@@ -43,7 +43,7 @@ pub enum Kind {
 }
 
 /// One connection's rate limits (`--message-rate`, `--join-rate`, `--typing-rate` with their
-/// bursts, and `--text-byte-rate` for the bytes of chat text), and its strikes: every refusal is one, and a connection that collects more than
+/// bursts), and its strikes: every refusal is one, and a connection that collects more than
 /// `--flood-strikes` within 10 seconds is flooding.
 ///
 /// The limits live with the session, so each connection has its own and checking one touches
@@ -51,8 +51,6 @@ pub enum Kind {
 #[derive(Debug)]
 pub struct Rates {
     messages: Option<Limiter>,
-    // Bytes of chat text (room and private messages): what a sender makes every member read.
-    text_bytes: Option<Limiter>,
     joins: Option<Limiter>,
     typing: Option<Limiter>,
     strikes: Option<Limiter>,
@@ -63,18 +61,18 @@ impl Rates {
     pub fn new(config: &Config) -> Self {
         let messages = limiter(config.message_rate, config.message_burst);
         let joins = limiter(config.join_rate, config.join_burst);
-        let strikes = (messages.is_some() || joins.is_some() || config.text_byte_rate != 0)
+        let strikes = (messages.is_some()
+            || joins.is_some()
+            || config.address_message_rate != 0
+            || config.address_text_byte_rate != 0)
             .then(|| NonZeroU32::new(config.flood_strikes.max(1)))
             .flatten()
             .and_then(|strikes| {
                 let quota = Quota::with_period(STRIKE_WINDOW / strikes.get())?.allow_burst(strikes);
                 Some(Limiter::direct_with_clock(quota, MonotonicClock))
             });
-        // A burst smaller than the longest text would refuse every long message forever.
-        let text_burst = config.text_byte_burst.max(config.max_text_bytes as u32);
         Self {
             messages,
-            text_bytes: limiter(config.text_byte_rate, text_burst),
             joins,
             typing: limiter(config.typing_rate, config.typing_burst),
             strikes,
@@ -100,17 +98,6 @@ impl Rates {
 }
 
 impl Rates {
-    /// Whether a chat text of `len` bytes may go out now, by `--text-byte-rate`.
-    pub fn admit_text(&self, len: usize) -> Admit {
-        let (Some(limiter), Some(n)) = (&self.text_bytes, NonZeroU32::new(len as u32)) else {
-            return Admit::Allowed;
-        };
-        match limiter.check_n(n) {
-            Ok(Ok(())) | Err(_) => Admit::Allowed,
-            Ok(Err(not_until)) => self.strike(not_until.wait_time_from(MonotonicClock.now())),
-        }
-    }
-
     /// A refusal from elsewhere (the address's budget): a strike like any refusal.
     pub fn strike(&self, wait: Duration) -> Admit {
         match &self.strikes {
@@ -258,19 +245,20 @@ mod tests {
     }
 
     #[test]
-    fn text_is_limited_in_bytes_and_a_long_text_always_fits_the_burst() {
-        let rates = Rates::new(
+    fn text_is_limited_in_bytes_per_address_and_a_long_text_always_fits_the_burst() {
+        let rates = AddressRates::new(
             &Config::default()
                 .max_text_bytes(8192)
-                .text_byte_rate(1000)
-                .text_byte_burst(100),
+                .address_text_byte_rate(1000)
+                .address_text_byte_burst(100),
         );
+        let ip = IpAddr::from([10, 0, 0, 1]);
         assert_eq!(
-            rates.admit_text(8192),
-            Admit::Allowed,
+            rates.admit_message(ip, 8192),
+            None,
             "the burst grows to the longest text"
         );
-        assert!(matches!(rates.admit_text(1000), Admit::Refused(_)));
+        assert!(rates.admit_message(ip, 1000).is_some());
     }
 
     #[test]

@@ -195,7 +195,7 @@ pub async fn run_with(
                 let task = serve_http(
                     tcp,
                     remote,
-                    Arc::new(ticket),
+                    Arc::new(TicketSlot(std::sync::Mutex::new(Some(ticket)))),
                     app.clone(),
                     http.clone(),
                     state.shutdown.clone(),
@@ -243,7 +243,7 @@ fn http_builder(config: &Config) -> http1::Builder {
 async fn serve_http(
     tcp: TcpStream,
     remote: SocketAddr,
-    ticket: Arc<Ticket>,
+    ticket: Arc<TicketSlot>,
     app: Router,
     http: http1::Builder,
     shutdown: CancellationToken,
@@ -279,6 +279,19 @@ fn log_http_error(remote: SocketAddr, err: &hyper::Error, metrics: &Metrics) {
         tracing::debug!(%remote, "request head too large");
     } else {
         tracing::debug!(%remote, %err, "HTTP connection ended with an error");
+    }
+}
+
+/// An admitted connection's [`Ticket`], shared by its HTTP requests until one of them upgrades
+/// and takes it: the WebSocket task then holds it by value (no allocation of its own while the
+/// socket is idle), and the place is freed when that task ends, or when the HTTP connection
+/// ends without an upgrade.
+#[derive(Debug)]
+struct TicketSlot(std::sync::Mutex<Option<Ticket>>);
+
+impl TicketSlot {
+    fn take(&self) -> Option<Ticket> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
@@ -390,7 +403,11 @@ async fn upgrade(
     };
     // Moves with the connection into its WebSocket task, so it counts against the limits for as
     // long as the socket is open.
-    let Some(ticket) = request.extensions_mut().remove::<Arc<Ticket>>() else {
+    let Some(ticket) = request
+        .extensions_mut()
+        .remove::<Arc<TicketSlot>>()
+        .and_then(|slot| slot.take())
+    else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     // `?resume=<token>` from the client's last `connected`: its id back, if the token is good.
@@ -431,7 +448,7 @@ async fn serve_socket(
     websocket: WebSocketConfig,
     remote: SocketAddr,
     state: AppState,
-    ticket: Arc<Ticket>,
+    ticket: Ticket,
     id: ClientId,
 ) {
     // Boxed: the upgrade's future is needed once, and would otherwise reserve its room in this

@@ -128,17 +128,9 @@ impl Session {
                     ClientMessage::Private(p) => p.text.len(),
                     _ => 0,
                 };
+                // The connection's own budget, then its address's, which all its connections
+                // share (messages, and bytes of chat text).
                 let admitted = match self.rates.admit(kind) {
-                    Admit::Allowed if text > 0 => match self.rates.admit_text(text) {
-                        Admit::Refused(wait) => {
-                            return self.refuse_for_rate(frame.id, "bytes of text", wait);
-                        }
-                        other => other,
-                    },
-                    other => other,
-                };
-                // Then the address's budget, which all its connections share.
-                let admitted = match admitted {
                     Admit::Allowed if kind == Kind::Message => {
                         match self.shared.addresses.admit_message(self.ip, text) {
                             Some(wait) => self.rates.strike(wait),

@@ -63,14 +63,7 @@ impl Server {
             .arg("--data-dir")
             .arg(&self.data)
             // Clients here send in bursts after every reconnect; the limits are not under test.
-            .args([
-                "--message-rate",
-                "0",
-                "--text-byte-rate",
-                "0",
-                "--join-rate",
-                "0",
-            ])
+            .args(["--message-rate", "0", "--join-rate", "0"])
             .args(["--max-replay", "100000"])
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())
