@@ -407,7 +407,7 @@ impl<H: Host> Engine<H> {
             };
             let id = state.machine.reserve(kind);
             let cid = matches!(kind, Kind::Chat(_))
-                .then(|| format!("{:x}-{id:x}", state.machine.cid_prefix()));
+                .then(|| format!("{}-{id}", state.machine.cid_prefix()));
             let text = encode(id, cid.as_deref())?;
             let size = text.len();
             state.machine.request(now(), id, timeout, size, buffered)?;

@@ -3,7 +3,7 @@
 
 use crate::SendError;
 use serde::Serialize;
-use tether_protocol::{JoinRoom, Position, RoomRef};
+use tether_protocol::RoomRef;
 
 /// `{"type": kind, "payload": payload, "id"?: id}`.
 #[derive(Serialize)]
@@ -20,6 +20,29 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String, SendErr
     serde_json::to_string(value).map_err(|e| SendError::Encode(e.to_string()))
 }
 
+/// `text` as a JSON string. By hand rather than `serde_json::to_string::<str>`: every app links
+/// this, and the loop is smaller than that serializer's instance.
+fn quote(text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c < ' ' => {
+                let byte = c as usize;
+                out.push_str("\\u00");
+                out.push(char::from(HEX[(byte >> 4) & 15]));
+                out.push(char::from(HEX[byte & 15]));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// `{"type": kind, "payload": {"roomId": room}}`: a `leave`, or a plain `join`.
 pub(crate) fn room_frame(kind: &str, room: &str) -> Result<String, SendError> {
     encode(&Envelope {
@@ -30,22 +53,22 @@ pub(crate) fn room_frame(kind: &str, room: &str) -> Result<String, SendError> {
 }
 
 /// A `join` with `since` (the epoch's text and a `seq`), or with `recent` if that is not 0.
+/// Written out rather than serialized from `tether_protocol::JoinRoom`: every app links this, and
+/// a serializer for a new type costs more than a `format!` (golden tests check the shape).
 pub(crate) fn join_frame(
     room: &str,
     since: Option<(&str, u64)>,
     recent: u32,
 ) -> Result<String, SendError> {
-    let mut join = JoinRoom::new(room);
-    join.since = since.map(|(epoch, seq)| Position {
-        epoch: epoch.to_owned(),
-        seq,
-    });
-    join.recent = (recent > 0).then_some(recent);
-    encode(&Envelope {
-        kind: "join",
-        payload: &join,
-        id: None,
-    })
+    let room = quote(room);
+    let tail = match since {
+        Some((epoch, seq)) => format!(",\"since\":{{\"epoch\":{},\"seq\":{seq}}}", quote(epoch)),
+        None if recent > 0 => format!(",\"recent\":{recent}"),
+        None => String::new(),
+    };
+    Ok(format!(
+        "{{\"type\":\"join\",\"payload\":{{\"roomId\":{room}{tail}}}}}"
+    ))
 }
 
 /// A request: `payload` (JSON text) in an envelope with `id`, and, if given, `cid` as the
@@ -56,15 +79,12 @@ pub(crate) fn request_frame(
     id: u64,
     cid: Option<&str>,
 ) -> Result<String, SendError> {
-    let kind = encode(kind)?;
+    let kind = quote(kind);
     let payload = match (cid, payload.strip_prefix('{')) {
         // `"cid":` can only be a key: inside a JSON string, a quote is escaped.
         (Some(cid), Some(rest)) if !payload.contains("\"cid\":") => {
-            let comma = if rest.trim_start().starts_with('}') {
-                ""
-            } else {
-                ","
-            };
+            // serde_json writes no whitespace.
+            let comma = if rest.starts_with('}') { "" } else { "," };
             format!("{{\"cid\":\"{cid}\"{comma}{rest}")
         }
         _ => payload.to_owned(),
@@ -77,6 +97,15 @@ pub(crate) fn request_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_are_quoted_as_json() {
+        for text in ["", "lobby", "a\"b\\c", "tab\tnl\n\u{1}", "é✓🙂", "\u{7f}"] {
+            let quoted = quote(text);
+            assert_eq!(serde_json::from_str::<String>(&quoted).unwrap(), text);
+        }
+        assert_eq!(quote("a\"b"), serde_json::to_string("a\"b").unwrap());
+    }
 
     #[test]
     fn a_request_carries_its_id_and_cid() {
@@ -103,6 +132,18 @@ mod tests {
 
     #[test]
     fn joins_carry_since_or_recent() {
+        use tether_protocol::{ClientFrame, ClientMessage, JoinRoom, Position};
+        // The shapes the protocol crate gives them.
+        let mut join = JoinRoom::new("a\"b");
+        join.since = Some(Position {
+            epoch: "e1".into(),
+            seq: 5,
+        });
+        let frame = ClientFrame::new(ClientMessage::Join(join));
+        assert_eq!(
+            join_frame("a\"b", Some(("e1", 5)), 0).unwrap(),
+            serde_json::to_string(&frame).unwrap()
+        );
         assert_eq!(
             join_frame("a", Some(("e1", 5)), 0).unwrap(),
             r#"{"type":"join","payload":{"roomId":"a","since":{"epoch":"e1","seq":5}}}"#

@@ -12,7 +12,13 @@
 //! - a **send queue** bounded by count and bytes: sends while not open wait for the next open,
 //!   and one that does not fit is an `Err`, never a silent drop;
 //! - **request/ack**: [`Socket::request`] resolves with the server's `ack`, or fails on timeout or
-//!   close; **rejoin**: rooms joined with [`Socket::join`] are joined again after a reconnect.
+//!   close; **rejoin**: rooms joined with [`Socket::join`] are joined again after a reconnect;
+//! - **nothing said is lost**: per room, the position (`epoch`, `seq`) of the last message
+//!   delivered; rejoins carry `since` it, so the server replays what was missed, and a message
+//!   delivered already is dropped; chat messages sent with `request` carry a `cid` and are sent
+//!   again after a reconnect, so each is in the room once and its request resolves once; a room
+//!   the server cannot bring up to date is reported ([`SocketEvent::RoomNotRecovered`]);
+//!   [`Socket::history`] pages back.
 //!
 //! Every listener, timer and browser socket is owned: [`Socket::close`], or dropping the last
 //! handle, detaches them all. Nothing is ever `forget`-ed.
@@ -41,11 +47,13 @@
 //!
 //! # Layout
 //! - `machine` (private): the state machine shared by both APIs, with no browser in it: inputs
-//!   (opened, closed, a timer fired, a send...) in, commands (connect, send, ping, emit...) out.
+//!   (opened, closed, a timer fired, a send, a room message...) in, commands (connect, send, join,
+//!   ping, emit...) out; `rooms` (private): its rooms and their positions.
 //! - `engine` (private): the Rust API's driver of the machine: it owns the browser `WebSocket`,
-//!   its listeners, the page's listeners and one timer, and leaves delivering events and reading
-//!   acks to its host.
-//! - [`socket`]: [`Socket`], the Rust API: the engine with serde envelopes and `on` listeners.
+//!   its listeners, the page's listeners and one timer, reads the few fields the machine needs
+//!   from the server's frames, and leaves delivering events to its host.
+//! - [`socket`]: [`Socket`], the Rust API: the engine with serde envelopes and `on` listeners;
+//!   `envelope` (private): the frames it sends.
 //! - `js` (with the `js` feature): the JavaScript API's side of the machine, built by
 //!   `scripts/npm.sh` into the npm package `tether-ws` (`client-wasm/npm/`), whose JavaScript is
 //!   the other driver.

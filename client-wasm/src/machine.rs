@@ -13,8 +13,8 @@
 //! rooms are joined again and from where (`since`), which room messages are new and which a
 //! replay already delivered (`rooms.rs`), and the request ids and message ids (`cid`). It never
 //! touches the browser, so it runs natively in tests with a virtual clock: every input takes
-//! `now`, wall-clock milliseconds. Jitter and the `cid` prefix come from a small generator seeded
-//! by the driver.
+//! `now`, wall-clock milliseconds. Jitter comes from a small generator seeded by the driver; the
+//! seed is also the `cid` prefix.
 //!
 //! # Nothing said is lost
 //! Every room message the server stores has a position, `(epoch, seq)`. The machine keeps, per
@@ -350,7 +350,7 @@ impl<M: Payload> Machine<M> {
     }
 
     /// The random prefix of this socket's `cid`s: a message's `cid` is this prefix and its
-    /// request id, both in lowercase hex, joined by `-` (`3f2a…-7`).
+    /// request id, in decimal, joined by `-` (`4017…-7`).
     pub(crate) fn cid_prefix(&self) -> u64 {
         self.cid
     }

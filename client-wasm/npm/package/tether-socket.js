@@ -161,7 +161,7 @@ export class TetherSocket extends EventTarget {
   // Request id -> [its text, settle(kind, value)]: the machine keeps their deadlines, and may ask
   // for the text again on a later connection.
   #requests = new Map();
-  // The prefix of this socket's cids (the machine's random number, in hex, and '-').
+  // The prefix of this socket's cids (the machine's random number, and '-').
   #cid;
   // The text of the event the machine reports next: a close's reason (the browser's, or why an
   // attempt failed), or why a room was not recovered.
@@ -187,7 +187,7 @@ export class TetherSocket extends EventTarget {
     this.#url = typeof url === 'function' ? url : resolve(String(url));
     const numbers = NUMERIC.map((key) => +(options[key] ?? NaN));
     this.#core = new SocketCore(...numbers, Math.random());
-    this.#cid = this.#in(CID).toString(16) + '-';
+    this.#cid = this.#in(CID) + '-';
     for (const code of options.reconnectOn ?? []) this.#in(POLICY, code, 1);
     for (const code of options.stopOn ?? []) this.#in(POLICY, code, 0);
     // `heartbeat: false` (or 0) turns it off; then a pong is a message like any other.
@@ -504,7 +504,7 @@ export class TetherSocket extends EventTarget {
     return new Promise((resolve, reject) => {
       const id = this.#in(ID, kind, this.#rooms.indexOf(room));
       // A payload's own cid wins.
-      if (kind === true) payload = { cid: this.#cid + id.toString(16), ...payload };
+      if (kind === true) payload = { cid: this.#cid + id, ...payload };
       const text = JSON.stringify({ type, payload, id });
       const status = this.#in(REQUEST, id, utf8Length(text), timeout);
       if (status) return reject(new DOMException(...SEND_ERRORS[status]));

@@ -59,7 +59,7 @@ pub mod input {
     /// which gets a `cid`, 2 a `history` read) to room `y` (−1: none).
     pub const ID: u8 = 17;
     /// Returns the random prefix of the socket's `cid`s: a message's `cid` is the prefix and
-    /// its request id, in lowercase hex, joined by `-`.
+    /// its request id, in decimal, joined by `-`.
     pub const CID: u8 = 18;
     /// Join room `x` (−1: a new one): returns the room's key (the wrapper keeps the room's name
     /// under it), or −1 once closed. An [`Op::Join`](super::Op::Join) sends it, now or at the
