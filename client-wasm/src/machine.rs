@@ -357,7 +357,7 @@ impl<M: Payload> Machine<M> {
 
     /// The room's position: the epoch (as the driver numbers it) and `seq` of the last room
     /// message delivered.
-    #[cfg(feature = "socket")]
+    #[cfg(any(feature = "socket", test))]
     pub(crate) fn position(&self, room: u32) -> Option<Position> {
         self.rooms.position(room)
     }
