@@ -1,6 +1,11 @@
 //! When to reconnect: exponential backoff with jitter, and when to give up.
 
-use std::time::Duration;
+use core::time::Duration;
+
+/// `x` to the `n`th power: `f64::powi` is std's, and the npm build is `no_std`.
+fn powi(x: f64, n: u32) -> f64 {
+    (0..n).fold(1.0, |acc, _| acc * x)
+}
 
 /// Reconnect timing. Defaults are the guide's: 1 s, ×1.5 per attempt, at most 30 s, jitter
 /// 0.5–1.5×, 10 attempts, and the attempt counter reset only after a connection stayed open 5 s.
@@ -84,13 +89,13 @@ impl ReconnectOptions {
 
     /// The delay before attempt `attempt` (0 for the first), given `random` uniform in `[0, 1)`.
     pub fn delay(&self, attempt: u32, random: f64) -> Duration {
-        let base = self.initial_delay.as_secs_f64() * self.factor.powi(attempt.min(1024) as i32);
+        let base = self.initial_delay.as_secs_f64() * powi(self.factor, attempt.min(1024));
         let capped = base.min(self.max_delay.as_secs_f64());
         let jitter = self.jitter.clamp(0.0, 1.0);
         let spread = 1.0 - jitter + 2.0 * jitter * random.clamp(0.0, 1.0);
         // Nanoseconds by a saturating cast, not `Duration::from_secs_f64`, which panics on
         // overflow and so brings `core::fmt` into the npm package.
-        Duration::from_nanos(((capped * spread).max(0.0) * 1e9).round() as u64)
+        Duration::from_nanos(((capped * spread).max(0.0) * 1e9 + 0.5) as u64)
     }
 }
 

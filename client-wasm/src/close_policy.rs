@@ -1,5 +1,7 @@
 //! Which close codes end a socket for good, and which call for a reconnect.
 
+use crate::prelude::*;
+
 /// What to do after the connection closed with a given code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseAction {

@@ -1,14 +1,17 @@
 //! The errors this crate returns.
 
+use crate::prelude::*;
+use core::fmt;
+#[cfg(feature = "socket")]
 use tether_protocol::ErrorCode;
+#[cfg(feature = "socket")]
 use thiserror::Error;
 
 /// Why a message was not sent or queued.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendError {
     /// The socket is not open and the send queue is full (or disabled).
-    #[error("send queue is full ({messages} messages, {bytes} bytes waiting)")]
     QueueFull {
         /// Messages waiting.
         messages: usize,
@@ -16,21 +19,35 @@ pub enum SendError {
         bytes: usize,
     },
     /// The socket was closed by the user, or gave up reconnecting; call `reconnect()` first.
-    #[error("socket is closed")]
     Closed,
     /// The message could not be encoded as JSON.
-    #[error("cannot encode message: {0}")]
     Encode(String),
     /// The browser refused the send.
-    #[error("browser refused the send: {0}")]
     Browser(String),
     /// A `history` read of the room is pending: a page does not say which read it answers, so
     /// a room's reads go one at a time.
-    #[error("a history read of this room is pending")]
     HistoryPending,
 }
 
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::QueueFull { messages, bytes } => write!(
+                f,
+                "send queue is full ({messages} messages, {bytes} bytes waiting)"
+            ),
+            Self::Closed => f.write_str("socket is closed"),
+            Self::Encode(e) => write!(f, "cannot encode message: {e}"),
+            Self::Browser(e) => write!(f, "browser refused the send: {e}"),
+            Self::HistoryPending => f.write_str("a history read of this room is pending"),
+        }
+    }
+}
+
+impl core::error::Error for SendError {}
+
 /// Why a request got no successful ack.
+#[cfg(feature = "socket")]
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum RequestError {
@@ -39,7 +56,7 @@ pub enum RequestError {
     Send(#[from] SendError),
     /// No ack arrived in time.
     #[error("no ack within {0:?}")]
-    Timeout(std::time::Duration),
+    Timeout(core::time::Duration),
     /// The socket closed (or was dropped) before the ack arrived.
     #[error("socket closed before the ack")]
     Closed,
@@ -57,6 +74,7 @@ pub enum RequestError {
 }
 
 /// Why the socket could not be created.
+#[cfg(feature = "socket")]
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum ConnectError {

@@ -1,6 +1,8 @@
 //! Deciding, from wall-clock time, when to ping and when a silent connection is dead.
 
-use std::{fmt, rc::Rc, time::Duration};
+use crate::prelude::*;
+use alloc::rc::Rc;
+use core::{fmt, time::Duration};
 
 /// Heartbeat settings. Defaults are the guide's: a ping every 25 s, dead if nothing arrives within
 /// 10 s of it. The ping is the server's app-level `{"type":"ping"}`, and its answer `{"type":"pong"}`;

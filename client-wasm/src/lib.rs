@@ -68,8 +68,31 @@
 //! # Features
 //! - `socket` (default): the Rust API, [`Socket`], on web-sys.
 //! - `js`: the JavaScript API's side of the machine, for the npm package. `scripts/npm.sh` builds
-//!   it alone (`--no-default-features --features js`), so the package links no web-sys.
+//!   it alone (`--no-default-features --features js`), so the package links no web-sys; and on
+//!   wasm32 without `socket` the crate is `no_std` (with `alloc`): std's panic and formatting
+//!   path, which only an allocation failure reached, was a tenth of the package (1 KB gzip).
 #![warn(missing_docs)]
+#![cfg_attr(
+    all(not(feature = "socket"), not(test), target_arch = "wasm32"),
+    no_std
+)]
+
+extern crate alloc;
+
+/// What std's prelude brings, for the modules the `no_std` build compiles (with std, these are
+/// the same items).
+#[allow(unused_imports)]
+mod prelude {
+    pub(crate) use alloc::{borrow::ToOwned, boxed::Box, string::String, vec, vec::Vec};
+}
+
+/// The `no_std` build's panic: a trap, as std's `panic = "abort"` ends in too, without the
+/// message formatting on the way.
+#[cfg(all(not(feature = "socket"), not(test), target_arch = "wasm32"))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
+}
 
 pub mod backoff;
 pub mod close_policy;
@@ -78,6 +101,7 @@ mod engine;
 #[cfg(feature = "socket")]
 mod envelope;
 pub mod error;
+#[cfg(feature = "socket")]
 pub mod events;
 pub mod heartbeat;
 // Also for the native tests, which check the JavaScript driver's tables against it.
@@ -101,7 +125,10 @@ pub mod url;
 
 pub use backoff::{Backoff, ReconnectOptions};
 pub use close_policy::{CloseAction, ClosePolicy};
-pub use error::{ConnectError, RequestError, SendError};
+pub use error::SendError;
+#[cfg(feature = "socket")]
+pub use error::{ConnectError, RequestError};
+#[cfg(feature = "socket")]
 pub use events::{CloseInfo, Incoming, SocketEvent};
 pub use heartbeat::{Heartbeat, HeartbeatOptions};
 #[cfg(feature = "socket")]
@@ -115,4 +142,5 @@ pub use socket::{Socket, Subscription, WeakSocket};
 pub use state::{ConnectionState, ReadyState};
 
 /// The wire types shared with the server (`tether-protocol`).
+#[cfg(feature = "socket")]
 pub use tether_protocol as protocol;

@@ -43,6 +43,7 @@
 //! messages in the machine; the JavaScript driver keeps its messages itself, in the same order,
 //! and the machine sees only their sizes.
 
+use crate::prelude::*;
 use crate::{
     Backoff, CloseAction, ClosePolicy, ConnectionState, Heartbeat, HeartbeatOptions, QueueOptions,
     ReconnectOptions, SendError, SendQueue, SocketOptions,
@@ -50,7 +51,8 @@ use crate::{
     rooms::{Join, Position, Recovered, Rooms},
     send_queue::Payload,
 };
-use std::{collections::VecDeque, time::Duration};
+use alloc::collections::VecDeque;
+use core::time::Duration;
 
 /// What the machine needs of [`SocketOptions`]: timing and bounds only. The texts (ping, pong,
 /// subprotocols) stay with the driver, which sends and matches them.
@@ -372,7 +374,7 @@ impl<M: Payload> Machine<M> {
     /// options `reconnectOn` and `stopOn`, which arrive one code at a time.
     #[cfg_attr(not(feature = "js"), allow(dead_code))]
     pub(crate) fn close_policy(&mut self, code: u16, reconnect: bool) {
-        let policy = std::mem::take(&mut self.options.close_policy);
+        let policy = core::mem::take(&mut self.options.close_policy);
         self.options.close_policy = if reconnect {
             policy.reconnect_on(code)
         } else {

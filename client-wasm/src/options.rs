@@ -1,7 +1,8 @@
 //! Everything a [`Socket`](crate::Socket) can be told, with the guide's defaults.
 
+use crate::prelude::*;
 use crate::{ClosePolicy, HeartbeatOptions, QueueOptions, ReconnectOptions};
-use std::time::Duration;
+use core::time::Duration;
 
 /// Socket options. `SocketOptions::default()` gives the guide's behaviour: heartbeat every 25 s
 /// with a 10 s timeout, reconnect from 1 s ×1.5 up to 30 s with 0.5–1.5× jitter for 10 attempts,

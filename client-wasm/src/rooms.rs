@@ -11,6 +11,8 @@
 //! JavaScript build. Epochs are numbers for the same reason: the driver gives the same epoch
 //! string the same number, and nothing here needs more than equality.
 
+use crate::prelude::*;
+
 /// Where a room stands with the server on the current connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {

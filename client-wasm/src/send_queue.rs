@@ -1,7 +1,8 @@
 //! Messages sent while the socket is not open, waiting for it to open.
 
 use crate::SendError;
-use std::collections::VecDeque;
+use crate::prelude::*;
+use alloc::collections::VecDeque;
 
 /// Something the send queue can hold: it needs only the size on the wire.
 pub trait Payload {

@@ -16,10 +16,9 @@
 //! rooms and epochs as numbers the wrapper gives their names.
 //! The build links no web-sys or js-sys (`scripts/npm.sh` turns the `socket` feature off): their
 //! function-table entries would come along. Nothing here formats (`format!`, `{:?}`), and the
-//! machine avoids what panics with a formatted message (indexing, `Vec::remove`); what remains of
-//! `core::fmt` is std's panic path, which any allocation failure reaches (about 3.7 KB of the
-//! .wasm before wasm-opt: a `no_std` build of this feature would drop it). `scripts/npm.sh`
-//! prints the sizes.
+//! machine avoids what panics with a formatted message (indexing, `Vec::remove`). The build is
+//! `no_std` (see the crate's features), so std's panic path and `core::fmt` behind it are not
+//! linked either. `scripts/npm.sh` prints the sizes.
 //!
 //! # Layout
 //! - [`socket_core`]: [`SocketCore`], the class the wrapper drives.

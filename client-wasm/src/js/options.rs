@@ -58,7 +58,7 @@
 //! [`QueueOptions::max_bytes`]: crate::QueueOptions::max_bytes
 
 use crate::machine::MachineOptions;
-use std::time::Duration;
+use core::time::Duration;
 
 /// The numeric and boolean options, in the order `tether-socket.js` passes them.
 pub const NUMERIC: [&str; 16] = [

@@ -8,7 +8,7 @@ use crate::{
     },
     machine::{BadClose, Command, Event, Kind, Machine, check_close},
 };
-use std::time::Duration;
+use core::time::Duration;
 use wasm_bindgen::prelude::*;
 
 /// A message the JavaScript side holds, in the order of the machine's queue; only its size
@@ -181,7 +181,8 @@ impl SocketCore {
                 machine.received(now);
                 0
             }
-            input::ACK => u8::from(x >= 0.0 && x.fract() == 0.0 && machine.ack(x as u64, at)),
+            // A whole number (no `f64::fract` in `no_std`).
+            input::ACK => u8::from(x >= 0.0 && x == (x as u64) as f64 && machine.ack(x as u64, at)),
             input::CLOSED => {
                 machine.closed(now, x as u16, yes(y));
                 0
@@ -203,8 +204,9 @@ impl SocketCore {
                 send_status(machine.request(now, x as u64, millis(z), count(y), buffered))
             }
             input::CLOSE => {
-                // `[Clamp] unsigned short`, as the browser reads it.
-                let code = x.clamp(0.0, 65535.0).round() as u16;
+                // `[Clamp] unsigned short`, as the browser reads it (rounded: `+ 0.5` and a
+                // truncating cast, as `f64::round` is std's).
+                let code = (x.clamp(0.0, 65535.0) + 0.5) as u16;
                 match check_close(code, count(y)) {
                     Err(BadClose::Code) => 1,
                     Err(BadClose::Reason) => 2,
