@@ -19,6 +19,7 @@ impl Server {
         let listener = tether_server::bind(addr, 1024).expect("bind");
         let addr = listener.local_addr().expect("address");
         let config = Config::default()
+            .store(tether_server::config::StoreKind::Memory)
             .unlimited_rates()
             .max_connections_per_ip(0)
             .static_dir("/nonexistent/tether-bench-test")
