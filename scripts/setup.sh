@@ -27,6 +27,7 @@ WASM_BINDGEN_VERSION=0.2.130
 GECKODRIVER_VERSION=0.37.1
 TRUNK_VERSION=0.21.14
 WASM_SPLIT_VERSION=0.2.4
+CARGO_FUZZ_VERSION=0.13.2
 
 # The app's build: trunk runs cargo and wasm-bindgen (wasm-bindgen-cli), then its post_build hook
 # (scripts/post-build.sh) splits the .wasm with wasm-split-cli (crate wasm_split_cli_support) and
@@ -56,6 +57,8 @@ case "$what" in
     ensure_cargo_tool geckodriver "$GECKODRIVER_VERSION" geckodriver --locked
     # The npm package tether-ws (scripts/npm.sh): wasm-pack uses the wasm-bindgen and wasm-opt on PATH.
     ensure_cargo_tool wasm-pack 0.15.1 wasm-pack --locked
+    # Fuzzing (scripts/fuzz.sh): cargo-fuzz builds the libFuzzer targets in fuzz/ and runs them.
+    ensure_cargo_tool cargo-fuzz "$CARGO_FUZZ_VERSION" cargo-fuzz --locked
     # The app: its build, and its end-to-end test (playwright-core drives Debian's chromium).
     setup_app_build
     ensure_npm e2e

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what is missing, then runs every check and test: formatting, clippy (native, and wasm32
 # for the browser crates), unit tests, the server's integration tests over real sockets, and doc
-# tests, browser and end-to-end tests, and a small run of the benchmark suite against every server.
+# tests, a minute of fuzzing for each of the server's input parsers (scripts/fuzz.sh), browser and
+# end-to-end tests, and a small run of the benchmark suite against every server.
 # Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,9 @@ cargo clippy --locked --target wasm32-unknown-unknown -p tether-client -p tether
 
 log "tests: protocol golden JSON, server unit and integration tests, doc tests"
 cargo test --locked --workspace
+
+log "fuzzing: decode, handshake and frames, 60 s each (scripts/fuzz.sh)"
+bash scripts/fuzz.sh 60
 
 log "browser tests: tether-client in headless Chromium and Firefox against the real server"
 bash scripts/browser-tests.sh
