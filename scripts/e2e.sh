@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The chat app end to end: builds it (trunk, release) and reports its first-load size, runs its
-# component and decoder tests (app/tests/) in headless Chromium and Firefox, then runs
-# e2e/chat.e2e.mjs: playwright-core drives Debian's chromium against the real tether-server
+# component and decoder tests (app/tests/) in headless Chromium, headless Firefox and WebKit, then
+# runs e2e/chat.e2e.mjs: playwright-core drives Debian's chromium against the real tether-server
 # serving the built app, run by tether-supervisor so the test can restart it mid-chat.
 # Screenshots and timings land in e2e/screenshots/. Called by scripts/test.sh after setup;
 # assumes the tools are installed.
@@ -42,6 +42,10 @@ CHROMEDRIVER="$(command -v chromedriver)" \
   cargo test --locked --target wasm32-unknown-unknown -p tether-app --test components --test decode
 log "tether-app components and decoder in headless Firefox"
 GECKODRIVER="$(command -v geckodriver)" \
+  cargo test --locked --target wasm32-unknown-unknown -p tether-app --test components --test decode
+# As in scripts/browser-tests.sh: MiniBrowser needs a display, and only SAFARIDRIVER is set.
+log "tether-app components and decoder in WebKit (MiniBrowser under xvfb-run)"
+SAFARIDRIVER=/usr/bin/WebKitWebDriver xvfb-run -a \
   cargo test --locked --target wasm32-unknown-unknown -p tether-app --test components --test decode
 
 start_test_server --static-dir "$PWD/dist"

@@ -45,9 +45,14 @@ ensure_cargo_tool() {
   cargo install $flags "$crate" --version "$version"
 }
 
-# ensure_apt PACKAGE...: installs the Debian packages that are missing.
+# ensure_apt [--APT_FLAG...] PACKAGE...: installs the Debian packages that are missing, passing the
+# leading flags (`--no-install-recommends`, say) to `apt-get install`.
 ensure_apt() {
-  local missing=()
+  local flags=() missing=()
+  while [ $# -gt 0 ] && [ "${1#--}" != "$1" ]; do
+    flags+=("$1")
+    shift
+  done
   for package in "$@"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
       missing+=("$package")
@@ -57,7 +62,7 @@ ensure_apt() {
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${flags[@]}" "${missing[@]}" >/dev/null
 }
 
 # ensure_npm DIR [--omit=dev]: installs DIR's npm packages exactly as its package-lock.json pins

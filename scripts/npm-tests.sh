@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Tests the npm package tether-ws as a user gets it: builds and packs it (scripts/npm.sh),
 # installs the tarball into a scratch folder, runs client-wasm/npm/test/page.html there in
-# headless Chromium and Firefox against the real server run by tether-supervisor (each browser
-# twice: the browser's WebSocket, then TetherSocket), and type-checks client-wasm/npm/test/
-# example.ts against the installed types with `tsc --strict --noEmit`, loads the bundler build
-# in Node, and bundles the page with Vite and runs that too. Called by scripts/test.sh after setup.
+# headless Chromium, headless Firefox and WebKit against the real server run by tether-supervisor
+# (each browser twice: the browser's WebSocket, then TetherSocket), and type-checks
+# client-wasm/npm/test/example.ts against the installed types with `tsc --strict --noEmit`, loads
+# the bundler build in Node, and bundles the page with Vite and runs that too (in Chromium).
+# Called by scripts/test.sh after setup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -58,7 +59,8 @@ ls "$test_dir"/vite-dist/assets/*.wasm >/dev/null
 
 start_test_server
 
-log "tether-ws in a plain page, headless Chromium and Firefox"
+# WebKit's MiniBrowser has no headless mode: xvfb-run gives the run a display.
+log "tether-ws in a plain page, headless Chromium, headless Firefox and WebKit"
 TETHER_NPM_TEST_DIR="$test_dir" CHROMIUM="$(command -v chromium)" FIREFOX="$(command -v firefox-esr)" \
-  GECKODRIVER="$(command -v geckodriver)" \
-  node --test --test-concurrency=1 client-wasm/npm/test/run.mjs
+  GECKODRIVER="$(command -v geckodriver)" WEBKIT_DRIVER=/usr/bin/WebKitWebDriver \
+  xvfb-run -a node --test --test-concurrency=1 client-wasm/npm/test/run.mjs

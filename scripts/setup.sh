@@ -49,9 +49,12 @@ case "$what" in
     ensure_npm e2e --omit=dev
     ;;
   test)
-    # Browser tests: tether-client runs in headless Chromium and Firefox through
-    # wasm-bindgen-test-runner (from wasm-bindgen-cli) and their WebDriver servers.
+    # Browser tests: tether-client runs in headless Chromium and Firefox, and in WebKit (WebKitGTK's
+    # MiniBrowser, which has no headless mode: xvfb-run gives it a virtual display), through
+    # wasm-bindgen-test-runner (from wasm-bindgen-cli) and their WebDriver servers. Like the other
+    # apt packages, these take Debian 12's current version (WebKitGTK 2.50.6 when written).
     ensure_apt chromium chromium-driver firefox-esr
+    ensure_apt --no-install-recommends webkit2gtk-driver xvfb xauth
     # Without --locked: a dependency version it locks is missing from the registry mirror here.
     ensure_cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen-test-runner
     ensure_cargo_tool geckodriver "$GECKODRIVER_VERSION" geckodriver --locked

@@ -487,14 +487,18 @@ async fn room_view_shows_who_is_typing_and_the_joining_state() {
 }
 
 fn unreachable_socket_options() -> SocketOptions {
-    // Port 1 never answers a browser; reconnects come every 20 ms.
-    SocketOptions::default().reconnect(
-        ReconnectOptions::default()
-            .initial_delay(Duration::from_millis(20))
-            .max_delay(Duration::from_millis(20))
-            .jitter(0.0)
-            .max_attempts(None),
-    )
+    // Browsers refuse port 1: Chromium and Firefox fail the attempt at once, WebKit fires an
+    // error but no close, so there the attempt ends at the connect timeout. Reconnects come
+    // every 20 ms.
+    SocketOptions::default()
+        .connect_timeout(Duration::from_millis(200))
+        .reconnect(
+            ReconnectOptions::default()
+                .initial_delay(Duration::from_millis(20))
+                .max_delay(Duration::from_millis(20))
+                .jitter(0.0)
+                .max_attempts(None),
+        )
 }
 
 #[wasm_bindgen_test]

@@ -1,5 +1,5 @@
-// The page test of tether-ws, run in headless Chromium and Firefox by run.mjs against the real
-// server (started by tether-supervisor, which can kill and restart it).
+// The page test of tether-ws, run in headless Chromium, headless Firefox and WebKit by run.mjs
+// against the real server (started by tether-supervisor, which can kill and restart it).
 //
 // `?impl=websocket` runs the plain-WebSocket part against the browser's own WebSocket;
 // `?impl=tether` runs the same part against TetherSocket, then the part only TetherSocket has.
@@ -29,6 +29,8 @@ const eq = (actual, expected, what) =>
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const unique = (prefix) => `${prefix}-${Math.random().toString(36).slice(2)}`;
 const fault = (query) => `${FAULT}?${query}`;
+// WebKitGTK, the WebKit run.mjs drives (Safari's WebKit has another network stack, untested here).
+const WEBKITGTK = /AppleWebKit/.test(navigator.userAgent) && !/Chrome/.test(navigator.userAgent);
 
 /** Asks the supervisor to do something to the server process. */
 async function control(path) {
@@ -264,6 +266,22 @@ test('refuses bad close codes and reasons, and bad URLs, as the browser does', a
   socket.close();
 });
 
+// Chromium and Firefox give the page the code and reason the server closed with. WebKitGTK's
+// WebSocket (libsoup) takes 1012 (restart), 1013 (try again later) and 1014 (bad gateway), codes
+// registered after RFC 6455, for a protocol error: the page sees an error, then an unclean 1006
+// with no reason. TetherSocket reports what the browser does, and reconnects after all of them.
+test('a server close code reaches the page, but 1012-1014 arrive as 1006 in WebKitGTK', async () => {
+  for (const code of [1008, 1011, 1012, 1013, 1014, 4000]) {
+    const socket = new Socket(fault(`fault=close&code=${code}`));
+    const event = await new Promise((resolve) => socket.addEventListener('close', resolve));
+    socket.close();
+    const hidden = WEBKITGTK && code >= 1012 && code <= 1014;
+    eq(event.code, hidden ? 1006 : code, `the code when the server closed with ${code}`);
+    eq(event.wasClean, !hidden, `wasClean for ${code}`);
+    eq(event.reason, hidden ? '' : 'test fault', `the reason for ${code}`);
+  }
+});
+
 // ---- What only TetherSocket has.
 
 const fast = { reconnectInterval: 50, reconnectDecay: 1, reconnectJitter: 0, maxReconnectAttempts: Infinity };
@@ -457,6 +475,25 @@ tetherTest('close() while the URL function is still answering: no connection fol
   await sleep(300);
   eq(events.count('open'), 0, 'opens');
   eq(socket.readyState, TetherSocket.CLOSED, 'readyState');
+});
+
+// Browsers refuse some ports (1 here), as they refuse a URL that a CSP or mixed content forbids.
+// Chromium and Firefox fail the attempt at once: an error, then a close. WebKitGTK fires the
+// error and never a close event: there the attempt ends at the connect timeout instead.
+tetherTest('a connection the browser refuses ends, and close() still closes', async () => {
+  const refused = 'ws://127.0.0.1:1/ws';
+  const socket = new TetherSocket(refused, { ...fast, connectTimeout: 300 });
+  const events = record(socket);
+  const { event } = await events.wait('close', (e) => e.type === 'close');
+  eq(event.code, 1006, 'code');
+  eq(event.reason, WEBKITGTK ? 'connect timeout' : '', 'what ended the attempt');
+  await events.wait('reconnecting', (e) => e.type === 'reconnecting');
+  socket.close();
+  const closedAtOnce = new TetherSocket(refused, { ...fast, connectTimeout: 300 });
+  const closing = record(closedAtOnce);
+  closedAtOnce.close();
+  await closing.wait('close', (e) => e.type === 'close');
+  eq(closedAtOnce.readyState, TetherSocket.CLOSED, 'readyState');
 });
 
 tetherTest('a full send queue throws QuotaExceededError', async () => {

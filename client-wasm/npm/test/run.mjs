@@ -1,13 +1,15 @@
-// Runs test/page.html in headless Chromium (playwright-core, Debian's chromium) and headless
-// Firefox (geckodriver, plain WebDriver calls: playwright's Firefox needs its own patched build),
-// twice each: against the browser's WebSocket and against TetherSocket; then, in Chromium, the
-// same page bundled by Vite. Every result the page reports becomes a subtest, so node's test
-// runner prints the count per browser and part.
+// Runs test/page.html in headless Chromium (playwright-core, Debian's chromium), headless Firefox
+// (geckodriver) and WebKit (WebKitGTK's WebKitWebDriver and MiniBrowser) -- the last two through
+// plain WebDriver calls, as playwright's Firefox and WebKit need their own patched builds -- twice
+// each: against the browser's WebSocket and against TetherSocket; then, in Chromium, the same page
+// bundled by Vite. Every result the page reports becomes a subtest, so node's test runner prints
+// the count per browser and part.
 //
 // scripts/npm-tests.sh sets it up: TETHER_NPM_TEST_DIR is a folder holding page.html, page.js and
 // node_modules/tether-ws installed from the packed tarball; TETHER_TEST_URL,
-// TETHER_TEST_FAULT_URL and TETHER_TEST_CONTROL come from tether-supervisor; CHROMIUM, FIREFOX
-// and GECKODRIVER are the browsers and the driver.
+// TETHER_TEST_FAULT_URL and TETHER_TEST_CONTROL come from tether-supervisor; CHROMIUM, FIREFOX,
+// GECKODRIVER and WEBKIT_DRIVER are the browsers and the drivers. MiniBrowser has no headless mode:
+// npm-tests.sh runs this file under xvfb-run, which sets DISPLAY.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -22,7 +24,7 @@ const dir = path.resolve(env('TETHER_NPM_TEST_DIR'));
 const PAGE_TIMEOUT_MS = 180_000;
 
 // The page's own tests: the plain-WebSocket part runs in both passes, the rest only in Tether's.
-const EXPECTED = { websocket: 11, tether: 22 };
+const EXPECTED = { websocket: 12, tether: 24 };
 
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 
@@ -68,6 +70,10 @@ const PASSES = {
     ['websocket', 'page.html', "the browser's WebSocket"],
     ['tether', 'page.html', 'TetherSocket'],
   ],
+  webkit: [
+    ['websocket', 'page.html', "the browser's WebSocket"],
+    ['tether', 'page.html', 'TetherSocket'],
+  ],
 };
 
 /** Chromium through playwright-core: returns a function that runs the page once. */
@@ -96,9 +102,22 @@ async function openChromium() {
 }
 
 /** Firefox through geckodriver's WebDriver HTTP API. */
-async function openFirefox() {
+const openFirefox = () =>
+  openWebDriver(env('GECKODRIVER'), (port) => ['--host', '127.0.0.1', '--port', String(port)], {
+    alwaysMatch: { browserName: 'firefox', 'moz:firefoxOptions': { binary: env('FIREFOX'), args: ['-headless'] } },
+  });
+
+/**
+ * WebKit through WebKitWebDriver's WebDriver HTTP API. No capabilities: the driver's defaults
+ * start MiniBrowser in automation mode (naming it needs `webkitgtk:browserOptions` with
+ * `--automation`, or the session request hangs; `browserName: 'safari'` is refused).
+ */
+const openWebKit = () => openWebDriver(env('WEBKIT_DRIVER'), (port) => ['--host=127.0.0.1', `--port=${port}`], {});
+
+/** A browser through a W3C WebDriver server: `binary`, started on a free port with `driverArgs(port)`. */
+async function openWebDriver(binary, driverArgs, capabilities) {
   const port = await freePort();
-  const driver = spawn(env('GECKODRIVER'), ['--host', '127.0.0.1', '--port', String(port)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const driver = spawn(binary, driverArgs(port), { stdio: ['ignore', 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;
   const call = async (method, route, body) => {
     const response = await fetch(base + route, {
@@ -118,9 +137,7 @@ async function openFirefox() {
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  const { sessionId } = await call('POST', '/session', {
-    capabilities: { alwaysMatch: { browserName: 'firefox', 'moz:firefoxOptions': { binary: env('FIREFOX'), args: ['-headless'] } } },
-  });
+  const { sessionId } = await call('POST', '/session', { capabilities });
   const session = `/session/${sessionId}`;
   const script = (source) => call('POST', `${session}/execute/sync`, { script: source, args: [] });
   return {
@@ -152,7 +169,7 @@ async function freePort() {
   return port;
 }
 
-for (const [name, open] of [['chromium', openChromium], ['firefox', openFirefox]]) {
+for (const [name, open] of [['chromium', openChromium], ['firefox', openFirefox], ['webkit', openWebKit]]) {
   test(name, { concurrency: 1 }, async (t) => {
     const browser = await open();
     try {
