@@ -193,6 +193,8 @@ test('two people join a room and chat both ways, keyboard only', async () => {
   await join(bob, 'lobby');
   await memberCount(alice, 2);
   await memberCount(bob, 2);
+  // Joins show in the conversation.
+  await alice.locator('.event', { hasText: 'Bob joined' }).waitFor();
 
   await alice.keyboard.type('hello Bob');
   await alice.keyboard.press('Enter');
@@ -219,10 +221,18 @@ test('several rooms at once, and leaving one', async () => {
   // A message in lobby while Bob looks at random counts as unread there.
   await say(alice, 'are you there?');
   await bob.locator('.room-button', { hasText: 'lobby' }).locator('.badge').waitFor();
+  await join(alice, 'random');
   await bob.locator('[aria-label="Leave random"]').click();
   assert.deepEqual(await bob.locator('.room-name').allTextContents(), ['lobby']);
   await bob.locator('.room-view h2', { hasText: 'lobby' }).waitFor();
   await bob.locator('.msg:not(.mine)', { hasText: 'are you there?' }).waitFor();
+  // The focus stays in the room list, on the room that took the left one's place.
+  await bob.waitForFunction(() => document.activeElement?.matches('.room-button') &&
+    document.activeElement.textContent.includes('lobby'));
+  // Leaves show in the conversation.
+  await alice.locator('.event', { hasText: 'Bob left' }).waitFor();
+  await alice.locator('[aria-label="Leave random"]').click();
+  await alice.locator('.room-view h2', { hasText: 'lobby' }).waitFor();
   assertNoProblems(alice, bob);
 });
 
@@ -365,6 +375,18 @@ test('screenshots at desktop and phone widths', async () => {
   );
   assert.equal(overflow, 0, 'no horizontal scrolling at 390 px');
   assertNoProblems(alice, bob, carol);
+});
+
+test('the nickname is remembered across a reload', async () => {
+  const page = await openChat('Remy');
+  await page.reload();
+  await page.locator('#nickname:focus').waitFor();
+  assert.equal(await page.locator('#nickname').inputValue(), 'Remy');
+  await page.keyboard.press('Enter');
+  await page.locator('#room-name:focus').waitFor();
+  assert.match(await page.locator('.me').textContent(), /Remy/);
+  assertNoProblems(page);
+  await page.context().close();
 });
 
 test('time from page load to connected', async () => {

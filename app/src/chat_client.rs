@@ -5,8 +5,7 @@ use crate::{
     chat_line::Delivery,
     chat_state::{ChatState, Followup, PRESENCE_RETRY},
     clock::now_ms,
-    decode::decode,
-    room::parse_room_name,
+    decode::{decode_connection, decode_room},
     throttle::Throttle,
     use_socket::UseSocket,
 };
@@ -14,7 +13,7 @@ use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use std::time::Duration;
 use tether_client::{
-    Incoming, RequestError, SendError, SocketEvent,
+    Incoming, JsonValue, RequestError, SendError, SocketEvent,
     protocol::{Identify, RoomRef, SendText, ServerMessage},
 };
 
@@ -29,9 +28,10 @@ pub const TYPING_THROTTLE: Duration = Duration::from_secs(2);
 /// time from load to connected, which the end-to-end test reads.
 pub const CONNECTED_MARK: &str = "tether:connected";
 
-/// The room half of [`ChatState::apply`] ([`ChatState::apply_room`]), which the chat screen
-/// hands over when it loads (see [`ChatClient::handle_room_events`]).
-pub type RoomEvents = fn(&mut ChatState, ServerMessage, u64) -> Vec<Followup>;
+/// The room half of taking in server messages ([`ChatClient::receive_room`]: decoding them,
+/// [`ChatState::apply_room`], and what it asks to send back), which the chat screen hands over
+/// when it loads (see [`ChatClient::handle_room_events`]).
+pub type RoomEvents = fn(ChatClient, &JsonValue);
 
 /// The chat's state and actions over one socket. `Copy`, so handlers capture it freely.
 #[derive(Debug, Clone, Copy)]
@@ -65,31 +65,47 @@ impl ChatClient {
     }
 
     fn receive(&self, message: &Incoming) {
-        // The server sends text frames only. A type this version does not know is skipped, as
-        // PROTOCOL.md asks of clients.
-        let Some(message) = message.as_text().and_then(decode) else {
+        // The server sends text frames only.
+        let Some(message) = message.as_text().and_then(JsonValue::parse) else {
             return;
         };
-        if matches!(message, ServerMessage::Connected(_)) {
-            mark_connected();
+        match decode_connection(&message) {
+            Some(connection) => {
+                if matches!(connection, ServerMessage::Connected(_)) {
+                    mark_connected();
+                }
+                // It hands nothing back for these two. `try_`: the owner may be gone.
+                let _ = self
+                    .state
+                    .try_update(|state| state.apply_connection(connection));
+            }
+            // Before the chat screen there are no rooms, and `apply_room` would ignore an event
+            // for a room it does not have anyway.
+            None => {
+                if let Some(receive_room) = self.room_events.try_get_value().flatten() {
+                    receive_room(*self, &message);
+                }
+            }
         }
-        let room_events = self.room_events.try_get_value().flatten();
+    }
+
+    /// Takes in a server message about rooms: folds it into the state
+    /// ([`ChatState::apply_room`]) and sends what that asks for. A type this version does not
+    /// know is skipped, as PROTOCOL.md asks of clients. Reached only through the chat screen
+    /// ([`RoomEvents`]), so that all of it travels in the screen's module.
+    pub fn receive_room(self, message: &JsonValue) {
+        let Some(event) = decode_room(message) else {
+            return;
+        };
         let followups = self
             .state
-            .try_update(|state| {
-                let event = state.apply_connection(message)?;
-                // Before the chat screen there are no rooms, and `apply_room` would ignore an
-                // event for a room it does not have anyway.
-                let apply_room = room_events?;
-                Some(apply_room(state, event, now_ms()))
-            })
-            .flatten()
+            .try_update(|state| state.apply_room(event, now_ms()))
             .unwrap_or_default();
         for followup in followups {
             match followup {
                 Followup::Presence(room) => self.ask_presence(room),
                 Followup::PresenceSoon(room) => {
-                    let client = *self;
+                    let client = self;
                     leptos::task::spawn_local(async move {
                         TimeoutFuture::new(millis(PRESENCE_RETRY)).await;
                         client.ask_presence(room);
@@ -111,10 +127,10 @@ impl ChatClient {
         }
     }
 
-    /// Takes in room events from now on, with `apply` ([`ChatState::apply_room`]). Until then
-    /// only connection messages are: the first page does not carry the room logic.
-    pub fn handle_room_events(&self, apply: RoomEvents) {
-        self.room_events.set_value(Some(apply));
+    /// Takes in room events from now on, with `receive_room` ([`ChatClient::receive_room`]).
+    /// Until then only connection messages are: the first page does not carry the room logic.
+    pub fn handle_room_events(&self, receive_room: RoomEvents) {
+        self.room_events.set_value(Some(receive_room));
     }
 
     /// Sets the nickname and tells the server (`identify`). It is sent again after every
@@ -134,14 +150,14 @@ impl ChatClient {
         }
     }
 
-    /// Joins the room typed in `input` (trimmed) and shows it.
-    pub fn join(&self, input: &str) -> Result<(), String> {
-        let room = parse_room_name(input)?;
+    /// Joins `room` (a name [`parse_room_name`](crate::room::parse_room_name) let through) and
+    /// shows it.
+    pub fn join(&self, room: &str) -> Result<(), String> {
         self.state.update(|state| {
-            state.open_room(&room);
+            state.open_room(room);
         });
-        self.socket.join(&room).map_err(|e| {
-            self.state.update(|state| state.close_room(&room));
+        self.socket.join(room).map_err(|e| {
+            self.state.update(|state| state.close_room(room));
             format!("Could not join {room}: {}", send_failure_text(&e))
         })
     }
@@ -194,6 +210,15 @@ impl ChatClient {
         }
     }
 
+    /// Removes a message of the room shown that was not delivered.
+    pub fn remove(&self, key: u64) {
+        self.state.update(|state| {
+            if let Some(room) = state.current.clone() {
+                state.remove_undelivered(&room, key);
+            }
+        });
+    }
+
     fn deliver(&self, room: String, key: u64, text: String) {
         let reply = self
             .socket
@@ -202,9 +227,16 @@ impl ChatClient {
         leptos::task::spawn_local(async move {
             let delivery = match reply.await {
                 Ok(()) => Delivery::Delivered,
-                Err(error) => Delivery::Failed(failure_text(error)),
+                Err(error) => {
+                    let code = match &error {
+                        RequestError::Refused { code, .. } => *code,
+                        _ => None,
+                    };
+                    Delivery::failed(code, failure_text(error))
+                }
             };
-            state.update(|state| state.set_delivery(&room, key, delivery));
+            // The line may have been removed, or its room left, while the ack was on its way.
+            let _ = state.try_update(|state| state.set_delivery(&room, key, delivery));
         });
     }
 

@@ -7,17 +7,20 @@
 //! nickname. Without the split (native tests) the call is direct.
 //!
 //! What comes back is the screen's render function, so once loaded the screen is built
-//! synchronously like any other view, and the room half of the chat's state machine
-//! ([`ChatState::apply_room`](crate::ChatState::apply_room)), which the client uses from then
-//! on: room events only answer joins, which only this screen makes. The screen's styles
-//! (`chat_screen.css`) travel in the same .wasm and are added to the page's `<head>` the first
-//! time the screen is built.
+//! synchronously like any other view, and the room half of the chat's message handling
+//! ([`ChatClient::receive_room`]: decoding room messages,
+//! [`ChatState::apply_room`](crate::ChatState::apply_room), and asking for member lists), which
+//! the client uses from then on: room events only answer joins, which only this screen makes.
+//! The screen's styles (`chat_screen.css`) travel in the same .wasm and are added to the page's
+//! `<head>` the first time the screen is built.
 
 use crate::{
-    ChatClient, ChatState,
+    ChatClient,
     chat_client::RoomEvents,
     chat_line::ChatLine,
     member_list::MemberEntry,
+    nickname_store,
+    room::DEFAULT_ROOM,
     room_list::{RoomList, RoomSummary},
     room_view::RoomView,
     typing::typing_text,
@@ -109,7 +112,7 @@ impl From<SplitLoaderError> for LoadError {
 fn entry() -> Result<Module, LoadError> {
     Ok(Module {
         render,
-        room_events: ChatState::apply_room,
+        room_events: ChatClient::receive_room,
     })
 }
 
@@ -134,6 +137,11 @@ fn add_styles() {
 fn render(client: ChatClient, now: Signal<u64>) -> AnyView {
     add_styles();
     let state = client.state;
+    // The screen shows once a nickname is set: remember it for the next visit (here rather than
+    // on the first page, which pays for every byte).
+    if let Some(name) = state.with_untracked(|s| s.nickname.clone()) {
+        nickname_store::save(&name);
+    }
     let current = Memo::new(move |_| state.with(|s| s.current.clone()));
     let rooms = Signal::derive(move || {
         state.with(|s| {
@@ -164,7 +172,11 @@ fn render(client: ChatClient, now: Signal<u64>) -> AnyView {
                         view! {
                             <div class="empty">
                                 <h2>"No room yet"</h2>
-                                <p>"Join a room to start chatting: try " <code>"lobby"</code> "."</p>
+                                <p>
+                                    "Join a room to start chatting: try "
+                                    <code>{DEFAULT_ROOM}</code>
+                                    "."
+                                </p>
                             </div>
                         }
                             .into_any()
@@ -228,6 +240,7 @@ fn room_pane(client: ChatClient, room: String, now: Signal<u64>) -> impl IntoVie
             on_send=Callback::new(move |text: String| client.send(&text))
             on_typing=Callback::new(move |()| client.typing())
             on_retry=Callback::new(move |key: u64| client.retry(key))
+            on_remove=Callback::new(move |key: u64| client.remove(key))
         />
     }
 }

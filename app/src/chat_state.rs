@@ -2,7 +2,7 @@
 //! update. No browser in sight, so it is tested natively with a virtual clock.
 
 use crate::{
-    chat_line::{ChatLine, Delivery, guest_name},
+    chat_line::{ChatLine, Delivery, LineKind, guest_name},
     room::Room,
 };
 use tether_client::protocol::ServerMessage;
@@ -109,6 +109,7 @@ impl ChatState {
         let from = self.client_id.clone().unwrap_or_default();
         let name = self.nickname.clone().unwrap_or_else(|| "me".to_owned());
         self.room_mut(room)?.push(ChatLine {
+            kind: LineKind::Message,
             key,
             from,
             name,
@@ -127,7 +128,15 @@ impl ChatState {
         }
     }
 
-    /// Marks a failed message pending again and returns its text, to send it once more.
+    /// Removes one's own message that was not delivered (failed or refused); returns whether
+    /// there was one.
+    pub fn remove_undelivered(&mut self, room: &str, key: u64) -> bool {
+        self.room_mut(room)
+            .is_some_and(|r| r.remove_line(key, |line| line.delivery.failure().is_some()))
+    }
+
+    /// Marks a failed message pending again and returns its text, to send it once more. A
+    /// refused one ([`Delivery::Refused`]) cannot be retried: the server would refuse it again.
     pub fn retry(&mut self, room: &str, key: u64) -> Option<String> {
         let line = self.room_mut(room)?.line_mut(key)?;
         if !matches!(line.delivery, Delivery::Failed(_)) {
@@ -197,8 +206,17 @@ impl ChatState {
                 }
             }
             ServerMessage::UserJoined(user) => {
+                let key = self.take_key();
                 if let Some(room) = self.room_mut(&user.room_id) {
                     let unnamed = user.name.is_none();
+                    let name = display_name(room, &user.user_id, user.name.clone());
+                    room.push(event_line(
+                        key,
+                        LineKind::Joined,
+                        &user.user_id,
+                        name,
+                        now_ms,
+                    ));
                     room.add_member(&user.user_id, user.name);
                     if unnamed {
                         return vec![Followup::Presence(user.room_id)];
@@ -206,7 +224,10 @@ impl ChatState {
                 }
             }
             ServerMessage::UserLeft(user) => {
+                let key = self.take_key();
                 if let Some(room) = self.room_mut(&user.room_id) {
+                    let name = display_name(room, &user.user_id, user.name);
+                    room.push(event_line(key, LineKind::Left, &user.user_id, name, now_ms));
                     room.remove_member(&user.user_id);
                 }
             }
@@ -253,6 +274,7 @@ impl ChatState {
                 };
                 if let Some(room) = self.room_mut(&chat.room_id) {
                     room.push(ChatLine {
+                        kind: LineKind::Message,
                         key,
                         from: chat.from,
                         name,
@@ -271,6 +293,20 @@ impl ChatState {
     fn take_key(&mut self) -> u64 {
         self.next_key += 1;
         self.next_key
+    }
+}
+
+/// The line that says `user_id`, shown as `name`, joined or left (`kind`) at `now_ms`.
+fn event_line(key: u64, kind: LineKind, user_id: &str, name: String, now_ms: u64) -> ChatLine {
+    ChatLine {
+        kind,
+        key,
+        from: user_id.to_owned(),
+        name,
+        text: String::new(),
+        timestamp: now_ms,
+        mine: false,
+        delivery: Delivery::Received,
     }
 }
 
@@ -336,9 +372,28 @@ mod tests {
         chat
     }
 
+    /// The messages' texts, joins and leaves left out.
     fn texts(chat: &ChatState, room: &str) -> Vec<String> {
         chat.room(room)
-            .map(|r| r.lines.iter().map(|l| l.text.clone()).collect())
+            .map(|r| {
+                r.lines
+                    .iter()
+                    .filter(|l| l.kind == LineKind::Message)
+                    .map(|l| l.text.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The joins and leaves, as "Bob joined".
+    fn events(chat: &ChatState, room: &str) -> Vec<String> {
+        chat.room(room)
+            .map(|r| {
+                r.lines
+                    .iter()
+                    .filter_map(|l| Some(format!("{} {}", l.name, l.event_text()?)))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -434,9 +489,85 @@ mod tests {
             .expect("room")
             .lines
             .iter()
+            .filter(|l| l.kind == LineKind::Message)
             .map(|l| l.name.clone())
             .collect();
         assert_eq!(names, ["Bob", "guest c"]);
+    }
+
+    fn user_left(room: &str, id: &str, name: Option<&str>) -> ServerMessage {
+        ServerMessage::UserLeft(UserEvent {
+            user_id: id.into(),
+            room_id: room.into(),
+            name: name.map(Into::into),
+        })
+    }
+
+    #[test]
+    fn joins_and_leaves_are_lines_in_the_conversation() {
+        let mut chat = in_lobby();
+        chat.apply(user_joined("lobby", "b", Some("Bob")), 7);
+        chat.apply(message("lobby", "b", Some("Bob"), "hi"), 8);
+        // A leave without a name takes the member list's.
+        chat.apply(user_left("lobby", "b", None), 9);
+        assert_eq!(events(&chat, "lobby"), ["Bob joined", "Bob left"]);
+        let room = chat.room("lobby").expect("room");
+        let kinds: Vec<_> = room.lines.iter().map(|l| l.kind).collect();
+        assert_eq!(kinds, [LineKind::Joined, LineKind::Message, LineKind::Left]);
+        assert_eq!(room.lines[0].timestamp, 7);
+        assert_eq!(texts(&chat, "lobby"), ["hi"]);
+    }
+
+    #[test]
+    fn joins_and_leaves_are_not_unread_messages_nor_announced() {
+        let mut chat = in_lobby();
+        chat.open_room("other");
+        chat.apply(joined("other"), 0);
+        chat.apply(user_joined("lobby", "b", Some("Bob")), 0);
+        chat.apply(user_left("lobby", "b", Some("Bob")), 0);
+        assert_eq!(chat.room("lobby").map(|r| r.unread), Some(0));
+        assert_eq!(chat.announcement, "");
+    }
+
+    #[test]
+    fn a_guest_join_takes_the_name_presence_brings() {
+        let mut chat = in_lobby();
+        chat.apply(user_joined("lobby", "9d2c0000", None), 0);
+        assert_eq!(events(&chat, "lobby"), ["guest 9d2c joined"]);
+        chat.apply(
+            presence(
+                "lobby",
+                &[("me-id", Some("Me")), ("9d2c0000", Some("Dana"))],
+            ),
+            0,
+        );
+        assert_eq!(events(&chat, "lobby"), ["Dana joined"]);
+    }
+
+    #[test]
+    fn an_undelivered_message_can_be_removed_and_nothing_else() {
+        let mut chat = in_lobby();
+        chat.apply(message("lobby", "b", Some("Bob"), "theirs"), 0);
+        let theirs = chat.room("lobby").expect("room").lines[0].key;
+        let pending = chat.add_own("lobby", "pending", 0).expect("room exists");
+        let failed = chat.add_own("lobby", "failed", 0).expect("room exists");
+        let refused = chat.add_own("lobby", "refused", 0).expect("room exists");
+        chat.set_delivery("lobby", failed, Delivery::Failed("timeout".into()));
+        chat.set_delivery("lobby", refused, Delivery::Refused("too long".into()));
+        assert!(!chat.remove_undelivered("lobby", theirs));
+        assert!(!chat.remove_undelivered("lobby", pending));
+        assert!(chat.remove_undelivered("lobby", failed));
+        assert!(chat.remove_undelivered("lobby", refused));
+        assert!(!chat.remove_undelivered("elsewhere", refused));
+        assert_eq!(texts(&chat, "lobby"), ["theirs", "pending"]);
+    }
+
+    #[test]
+    fn a_refused_message_cannot_be_retried() {
+        let mut chat = in_lobby();
+        let key = chat.add_own("lobby", "x", 0).expect("room exists");
+        chat.set_delivery("lobby", key, Delivery::Refused("too long".into()));
+        assert_eq!(chat.retry("lobby", key), None);
     }
 
     #[test]

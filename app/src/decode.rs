@@ -11,6 +11,7 @@ use tether_client::{
 /// Decodes a server message the chat uses: `connected`, `joined`, `user:joined`, `user:left`,
 /// `message`, `typing`, `presence` and `error`. Anything else, unknown types included, is `None`
 /// (acks are resolved inside tether-client), and so is a message missing a field the chat needs.
+/// [`decode_connection`] and [`decode_room`] are its two halves, for the app's two modules.
 ///
 /// Why not `serde_json::from_str::<ServerMessage>`: the browser has parsed JSON all along, and
 /// serde_json's deserializer with a generated decoder per payload costs about 30 KB of the .wasm
@@ -26,6 +27,14 @@ use tether_client::{
 /// ```
 pub fn decode(text: &str) -> Option<ServerMessage> {
     let message = JsonValue::parse(text)?;
+    decode_connection(&message).or_else(|| decode_room(&message))
+}
+
+/// Decodes the messages about the connection itself, `connected` and `error`, from what
+/// `JSON.parse` made; anything else is `None`. The first page needs only these: the room
+/// messages ([`decode_room`]) are read by the chat screen's module, which keeps their decoding
+/// out of the first load.
+pub fn decode_connection(message: &JsonValue) -> Option<ServerMessage> {
     let kind = message.string("type")?;
     let p = message.get("payload")?;
     Some(match kind.as_str() {
@@ -34,6 +43,21 @@ pub fn decode(text: &str) -> Option<ServerMessage> {
             // The socket keeps the token itself (tether-client); the app never needs it.
             resume_token: None,
         }),
+        "error" => ServerMessage::Error(ErrorPayload {
+            message: p.string("message")?,
+            code: p.string("code").map(|code| ErrorCode::from_name(&code)),
+            retry_after_ms: p.get("retryAfterMs").and_then(|n| n.as_u64()),
+        }),
+        _ => return None,
+    })
+}
+
+/// Decodes the messages about rooms the chat uses, `joined`, `user:joined`, `user:left`,
+/// `message`, `typing` and `presence`, from what `JSON.parse` made; anything else is `None`.
+pub fn decode_room(message: &JsonValue) -> Option<ServerMessage> {
+    let kind = message.string("type")?;
+    let p = message.get("payload")?;
+    Some(match kind.as_str() {
         // The history fields (`epoch`, `seq`, `recovered`) are not read yet: the app does not
         // resume rooms by position.
         "joined" => ServerMessage::Joined(Joined::new(
@@ -68,11 +92,6 @@ pub fn decode(text: &str) -> Option<ServerMessage> {
                 })
                 .collect::<Option<_>>()?,
             total: p.get("total").and_then(|n| n.as_u64()).map(|n| n as usize),
-        }),
-        "error" => ServerMessage::Error(ErrorPayload {
-            message: p.string("message")?,
-            code: p.string("code").map(|code| ErrorCode::from_name(&code)),
-            retry_after_ms: p.get("retryAfterMs").and_then(|n| n.as_u64()),
         }),
         _ => return None,
     })

@@ -51,9 +51,11 @@
 //! - [`use_socket()`] ([`UseSocket`]): the hook. [`chat_client`] ([`ChatClient`]): the chat's
 //!   actions over it, and how server messages reach the state.
 //! - Pure state, tested natively with a virtual clock: [`chat_state`] ([`ChatState`]: rooms,
-//!   messages pending → delivered, members), [`room`], [`chat_line`], [`typing`] (who is typing,
+//!   messages pending → delivered, joins and leaves, members), [`room`] (and the join field's
+//!   reading), [`chat_line`] (which failures may be retried), [`typing`] (who is typing,
 //!   expiring after 3 s), [`throttle`] (typing notices), [`status`] (the status bar's text),
-//!   [`autoscroll`], [`nickname`].
+//!   [`autoscroll`], [`nickname`], [`text_length`] (a message against the server's limit).
+//! - [`nickname_store`]: the nickname remembered between visits (`localStorage`).
 //! - Components: [`App`] (here), [`status_bar`], [`nickname_form`], [`room_list`],
 //!   [`room_view`], [`message_list`], [`member_list`], [`composer`]. Each takes signals and
 //!   callbacks, so `tests/components.rs` mounts them alone.
@@ -75,11 +77,13 @@ pub mod member_list;
 pub mod message_list;
 pub mod nickname;
 pub mod nickname_form;
+pub mod nickname_store;
 pub mod room;
 pub mod room_list;
 pub mod room_view;
 pub mod status;
 pub mod status_bar;
+pub mod text_length;
 pub mod throttle;
 pub mod typing;
 pub mod use_socket;
@@ -90,7 +94,8 @@ pub use chat_state::ChatState;
 pub use use_socket::{UseSocket, use_socket};
 
 use crate::{
-    chat_screen::Loading, clock::use_clock, nickname_form::NicknameForm, status_bar::StatusBar,
+    chat_screen::Loading, clock::use_clock, nickname::parse_nickname, nickname_form::NicknameForm,
+    status_bar::StatusBar,
 };
 use leptos::prelude::*;
 use std::time::Duration;
@@ -128,6 +133,12 @@ fn Chat(
     // Fetched as the user starts typing a nickname (below), or once one is set; after a failed
     // fetch, again when the connection comes back.
     let screen = ChatScreen::new(client);
+    // A nickname from an earlier visit fills the field (the chat screen saves it), and the chat
+    // screen is fetched at once for the user coming back.
+    let remembered = nickname_store::load().filter(|name| parse_nickname(name).is_ok());
+    if remembered.is_some() {
+        screen.load();
+    }
     Effect::new(move |_| {
         client.socket.is_connected.track();
         if named.get() {
@@ -139,7 +150,10 @@ fn Chat(
     let welcome = move || {
         view! {
             <main class="welcome" on:input=move |_| screen.load()>
-                <NicknameForm on_submit=Callback::new(move |name: String| client.set_nickname(name)) />
+                <NicknameForm
+                    on_submit=Callback::new(move |name: String| client.set_nickname(name))
+                    initial=remembered.clone().unwrap_or_default()
+                />
             </main>
         }
     };

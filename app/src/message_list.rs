@@ -3,13 +3,15 @@
 
 use crate::{
     autoscroll::Autoscroll,
-    chat_line::{ChatLine, Delivery},
+    chat_line::{ChatLine, Delivery, LineKind},
 };
-use leptos::{html, prelude::*};
+use leptos::{either::Either, html, prelude::*};
 use wasm_bindgen::JsValue;
 
 /// The messages of one room: sender, time and text, one's own marked and showing whether they
-/// were delivered, with "Retry" on those that were not. Text is always rendered as text.
+/// were delivered, with "Remove" on those that were not, and "Retry" too where another try may
+/// go through; between them, who joined and left. Text is always rendered as text, each name and
+/// message in its own direction (`dir="auto"`), so right-to-left text reads right to left.
 ///
 /// It keeps the newest message in view while the user is at the bottom; once they scroll up it
 /// stays put and offers a "new messages" button instead.
@@ -24,6 +26,9 @@ pub fn MessageList(
     /// Called with a failed message's key when the user asks to send it again.
     #[prop(into)]
     on_retry: Callback<u64>,
+    /// Called with an undelivered message's key when the user removes it.
+    #[prop(into)]
+    on_remove: Callback<u64>,
 ) -> impl IntoView {
     let list = NodeRef::<html::Div>::new();
     let scroll = StoredValue::new(Autoscroll::default());
@@ -37,23 +42,31 @@ pub fn MessageList(
         });
     };
     Effect::new(move |newest: Option<Option<u64>>| {
-        let (latest, added, mine) = lines.with(|lines| {
+        let (latest, added, messages, mine) = lines.with(|lines| {
             let seen = newest.flatten();
-            let added = lines
+            let new = lines
                 .iter()
                 .rev()
-                .take_while(|line| seen.is_none_or(|seen| line.key > seen))
-                .count();
+                .take_while(|line| seen.is_none_or(|seen| line.key > seen));
+            let (added, messages) = new.fold((0, 0), |(added, messages), line| {
+                (
+                    added + 1,
+                    messages + usize::from(line.kind == LineKind::Message),
+                )
+            });
             (
                 lines.last().map(|line| line.key),
                 added,
+                messages,
                 lines.last().is_some_and(|line| line.mine),
             )
         });
         if newest.is_none() {
             to_bottom();
         } else if added > 0 {
-            if scroll.try_update_value(|s| s.added(added, mine)) == Some(true) {
+            // Joins and leaves follow the list down like messages, but only messages count as
+            // new ones on the "jump" button.
+            if scroll.try_update_value(|s| s.added(messages, mine)) == Some(true) {
                 to_bottom();
             }
             unseen.set(scroll.with_value(Autoscroll::unseen));
@@ -73,6 +86,21 @@ pub fn MessageList(
             unseen.set(scroll.with_value(Autoscroll::unseen));
         }
     };
+    // Retrying rebuilds the line and removing drops it, taking the focused button with it: the
+    // list itself keeps the focus.
+    let focus_list = move || {
+        if let Some(list) = list.get_untracked() {
+            let _ = list.focus();
+        }
+    };
+    let on_retry = Callback::new(move |key| {
+        on_retry.run(key);
+        focus_list();
+    });
+    let on_remove = Callback::new(move |key| {
+        on_remove.run(key);
+        focus_list();
+    });
     let jump = move |_| {
         scroll.update_value(Autoscroll::jump);
         unseen.set(0);
@@ -92,7 +120,7 @@ pub fn MessageList(
                     <For
                         each=move || lines.get()
                         key=|line| (line.key, line.delivery.clone())
-                        children=move |line| message_item(line, on_retry)
+                        children=move |line| message_item(line, on_retry, on_remove)
                     />
                 </ol>
             </div>
@@ -114,39 +142,55 @@ pub fn MessageList(
     }
 }
 
-fn message_item(line: ChatLine, on_retry: Callback<u64>) -> impl IntoView {
+fn message_item(
+    line: ChatLine,
+    on_retry: Callback<u64>,
+    on_remove: Callback<u64>,
+) -> impl IntoView {
     let (time, iso) = clock_time(line.timestamp);
+    if let Some(event) = line.event_text() {
+        return Either::Left(view! {
+            <li class="event">
+                <span class="from" dir="auto">{line.name}</span>
+                {format!(" {event} ")}
+                <time datetime=iso>{time}</time>
+            </li>
+        });
+    }
     let status = line.status_text().map(str::to_owned);
     let state = match &line.delivery {
         Delivery::Received => "received",
         Delivery::Pending => "pending",
         Delivery::Delivered => "delivered",
-        Delivery::Failed(_) => "failed",
+        Delivery::Failed(_) | Delivery::Refused(_) => "failed",
     };
-    let failure = match &line.delivery {
-        Delivery::Failed(reason) => Some(reason.clone()),
-        _ => None,
-    };
+    let retry = matches!(line.delivery, Delivery::Failed(_));
+    let failure = line.delivery.failure().map(str::to_owned);
     let key = line.key;
-    view! {
+    Either::Right(view! {
         <li class="msg" class:mine=line.mine data-delivery=state>
             <div class="meta">
-                <span class="from">{line.name}</span>
+                <span class="from" dir="auto">{line.name}</span>
                 {line.mine.then_some(view! { <span class="you">" (you)"</span> })}
                 <time datetime=iso>{time}</time>
             </div>
-            <p class="text">{line.text}</p>
+            <p class="text" dir="auto">{line.text}</p>
             {status.map(|status| view! { <span class="delivery">{status}</span> })}
             {failure.map(|reason| {
                 view! {
                     <span class="failure">{reason}</span>
-                    <button type="button" class="retry" on:click=move |_| on_retry.run(key)>
-                        "Retry"
+                    {retry.then(|| view! {
+                        <button type="button" class="retry" on:click=move |_| on_retry.run(key)>
+                            "Retry"
+                        </button>
+                    })}
+                    <button type="button" class="remove" on:click=move |_| on_remove.run(key)>
+                        "Remove"
                     </button>
                 }
             })}
         </li>
-    }
+    })
 }
 
 /// `HH:MM` in the viewer's time zone, and the ISO 8601 form for `<time datetime>`.

@@ -10,8 +10,12 @@ pub fn NicknameForm(
     /// Called with the checked nickname; an `Err` is shown to the user.
     #[prop(into)]
     on_submit: Callback<String, Result<(), String>>,
+    /// What the field starts with (empty unless given): the nickname remembered from an earlier
+    /// visit.
+    #[prop(optional)]
+    initial: String,
 ) -> impl IntoView {
-    let value = RwSignal::new(String::new());
+    let value = RwSignal::new(initial);
     let error = RwSignal::new(None::<String>);
     let input = NodeRef::<html::Input>::new();
     Effect::new(move |_| {
@@ -33,6 +37,7 @@ pub fn NicknameForm(
                 id="nickname"
                 name="nickname"
                 type="text"
+                dir="auto"
                 autocomplete="nickname"
                 maxlength="64"
                 node_ref=input

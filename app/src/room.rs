@@ -1,7 +1,7 @@
 //! `Room`: what the app knows about one joined room.
 
 use crate::{
-    chat_line::{ChatLine, guest_name},
+    chat_line::{ChatLine, LineKind, guest_name},
     typing::Typists,
 };
 
@@ -10,6 +10,9 @@ pub const MAX_LINES: usize = 1000;
 
 /// The longest room name the server takes by default (`--max-room-id-bytes`), in bytes.
 pub const MAX_ROOM_NAME_BYTES: usize = 128;
+
+/// The room joined when the join field is left empty; the field suggests it as its placeholder.
+pub const DEFAULT_ROOM: &str = "lobby";
 
 /// A member of a room, as `presence` and `user:joined` describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,8 +96,22 @@ impl Room {
         self.lines.iter_mut().find(|l| l.key == key)
     }
 
+    /// Removes the line with this key, if `remove` says so of it; returns whether it did.
+    pub fn remove_line(&mut self, key: u64, remove: impl FnOnce(&ChatLine) -> bool) -> bool {
+        match self.lines.iter().position(|l| l.key == key) {
+            Some(index) if remove(&self.lines[index]) => {
+                self.lines.remove(index);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Adds a member, or updates its name.
     pub fn add_member(&mut self, user_id: &str, name: Option<String>) {
+        if let Some(name) = &name {
+            self.name_events(user_id, name);
+        }
         match self.members.iter_mut().find(|m| m.user_id == user_id) {
             Some(member) => {
                 if name.is_some() {
@@ -114,6 +131,19 @@ impl Room {
             (self.members.iter_mut().find(|m| m.user_id == user_id), name)
         {
             member.name = Some(name.to_owned());
+            self.name_events(user_id, name);
+        }
+    }
+
+    /// Names the join and leave lines of `user_id` that show it as a guest: a client that comes
+    /// back after a server restart rejoins before it says its nickname again, so its join
+    /// arrives without a name, and the `presence` asked for then brings it.
+    fn name_events(&mut self, user_id: &str, name: &str) {
+        let guest = guest_name(user_id);
+        for line in &mut self.lines {
+            if line.kind != LineKind::Message && line.from == user_id && line.name == guest {
+                name.clone_into(&mut line.name);
+            }
         }
     }
 
@@ -132,11 +162,25 @@ impl Room {
     }
 }
 
-/// Trims `input` and checks it as a room name: not empty, at most [`MAX_ROOM_NAME_BYTES`] bytes.
+/// Reads what was typed in the join field as a room name: trimmed, [`DEFAULT_ROOM`] when left
+/// empty, without a leading `#` (the app shows every room name after one, so "#games" means
+/// "games"; a room whose name starts with `#` is typed with two), and at most
+/// [`MAX_ROOM_NAME_BYTES`] bytes.
+///
+/// ```
+/// use tether_app::room::parse_room_name;
+///
+/// assert_eq!(parse_room_name(" #games "), Ok("games".to_owned()));
+/// assert_eq!(parse_room_name(""), Ok("lobby".to_owned()));
+/// ```
 pub fn parse_room_name(input: &str) -> Result<String, String> {
-    let name = input.trim();
+    let input = input.trim();
+    if input.is_empty() {
+        return Ok(DEFAULT_ROOM.to_owned());
+    }
+    let name = input.strip_prefix('#').unwrap_or(input).trim_start();
     if name.is_empty() {
-        return Err("Type a room name to join.".to_owned());
+        return Err("Type a room name after the #.".to_owned());
     }
     if name.len() > MAX_ROOM_NAME_BYTES {
         return Err(format!(
@@ -173,6 +217,7 @@ mod tests {
 
     fn line(key: u64) -> ChatLine {
         ChatLine {
+            kind: LineKind::Message,
             key,
             from: "a".into(),
             name: "Alice".into(),
@@ -213,8 +258,61 @@ mod tests {
 
     #[test]
     fn room_names_are_trimmed_and_bounded() {
-        assert_eq!(parse_room_name(" lobby "), Ok("lobby".into()));
-        assert!(parse_room_name("  ").is_err());
+        assert_eq!(parse_room_name(" games "), Ok("games".into()));
+        assert_eq!(parse_room_name(&"r".repeat(128)), Ok("r".repeat(128)));
         assert!(parse_room_name(&"r".repeat(129)).is_err());
+        assert!(
+            parse_room_name(&"é".repeat(65)).is_err(),
+            "bytes, not characters"
+        );
+    }
+
+    #[test]
+    fn an_empty_join_field_joins_the_room_it_suggests() {
+        assert_eq!(parse_room_name(""), Ok(DEFAULT_ROOM.into()));
+        assert_eq!(parse_room_name("   "), Ok(DEFAULT_ROOM.into()));
+    }
+
+    #[test]
+    fn a_leading_hash_is_the_apps_own_and_is_dropped_once() {
+        assert_eq!(parse_room_name("#hash"), Ok("hash".into()));
+        assert_eq!(parse_room_name("# hash"), Ok("hash".into()));
+        assert_eq!(parse_room_name("##hash"), Ok("#hash".into()));
+        assert_eq!(parse_room_name("c#"), Ok("c#".into()));
+        assert!(parse_room_name(" # ").is_err());
+        // The # does not count against the limit: it is not part of the name.
+        assert!(parse_room_name(&format!("#{}", "r".repeat(128))).is_ok());
+    }
+
+    #[test]
+    fn naming_a_guest_names_its_join_line() {
+        let mut room = Room::new("lobby");
+        room.push(ChatLine {
+            kind: LineKind::Joined,
+            from: "9d2c0000".into(),
+            name: guest_name("9d2c0000"),
+            ..line(1)
+        });
+        room.push(ChatLine {
+            from: "9d2c0000".into(),
+            name: guest_name("9d2c0000"),
+            ..line(2)
+        });
+        room.add_member("9d2c0000", Some("Dana".into()));
+        let names: Vec<_> = room.lines.iter().map(|l| l.name.as_str()).collect();
+        // A message keeps the name it was sent under.
+        assert_eq!(names, ["Dana", "guest 9d2c"]);
+    }
+
+    #[test]
+    fn a_line_is_removed_only_if_the_test_allows() {
+        let mut room = Room::new("lobby");
+        room.push(line(1));
+        room.push(line(2));
+        assert!(!room.remove_line(1, |_| false));
+        assert!(!room.remove_line(9, |_| true));
+        assert!(room.remove_line(1, |_| true));
+        assert_eq!(room.lines.len(), 1);
+        assert_eq!(room.lines[0].key, 2);
     }
 }

@@ -1,6 +1,13 @@
 //! `RoomList`: the rooms one is in, switching between them, joining and leaving.
 
-use leptos::{ev::SubmitEvent, html, prelude::*};
+use crate::room::{DEFAULT_ROOM, parse_room_name};
+use leptos::{
+    ev::{MouseEvent, SubmitEvent},
+    html,
+    prelude::*,
+};
+use wasm_bindgen::JsCast;
+use web_sys::{Element, EventTarget, HtmlElement, Node};
 
 /// One room as the list shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -13,8 +20,17 @@ pub struct RoomSummary {
     pub joined: bool,
 }
 
+/// Where the focus goes when the room at `index` of a list has been left and `left_over` rooms
+/// remain: to the room that took its place, or the one before it if it was the last, so the
+/// keyboard stays in the list; `None` when no room remains (the join field takes it then).
+pub fn focus_after_leaving(index: usize, left_over: usize) -> Option<usize> {
+    (left_over > 0).then(|| index.min(left_over - 1))
+}
+
 /// The "join a room" form and the list of joined rooms: a button to show each (with its unread
-/// count) and one to leave it.
+/// count) and one to leave it. What is typed is read by [`parse_room_name`] (so an empty field
+/// joins [`DEFAULT_ROOM`], which it suggests) before `on_join` sees it. After leaving a room the
+/// focus moves to the next room in the list, or to the join field when none is left.
 #[component]
 pub fn RoomList(
     /// The rooms, in the order they were joined.
@@ -23,7 +39,7 @@ pub fn RoomList(
     /// The room shown.
     #[prop(into)]
     current: Signal<Option<String>>,
-    /// Called with the typed room name; an `Err` is shown under the field.
+    /// Called with the room name typed, once checked; an `Err` is shown under the field.
     #[prop(into)]
     on_join: Callback<String, Result<(), String>>,
     /// Called with a room's name to show it.
@@ -46,13 +62,44 @@ pub fn RoomList(
     });
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
-        match on_join.run(value.get_untracked()) {
+        match parse_room_name(&value.get_untracked()).and_then(|name| on_join.run(name)) {
             Ok(()) => {
                 value.set(String::new());
                 error.set(None);
             }
             Err(e) => error.set(Some(e)),
         }
+    };
+    // Called from a leave button's click, whose target is that button: its list is the
+    // <ul> two levels up, which outlives the button.
+    let leave = move |name: String, button: Option<EventTarget>| {
+        let index = rooms.with_untracked(|rooms| rooms.iter().position(|r| r.name == name));
+        let list = button
+            .and_then(|button| button.unchecked_into::<Node>().parent_node())
+            .and_then(|item| item.parent_node());
+        on_leave.run(name);
+        let Some(index) = index else {
+            return;
+        };
+        // Once the list has been redrawn without the room (and after a room shown next has
+        // focused its composer: staying in the list is what a keyboard user expects here).
+        request_animation_frame(move || {
+            let left_over = rooms.with_untracked(Vec::len);
+            let target = match focus_after_leaving(index, left_over) {
+                Some(i) => list.and_then(|list| {
+                    let selector = format!(".room-item:nth-child({}) .room-button", i + 1);
+                    list.unchecked_into::<Element>()
+                        .query_selector(&selector)
+                        .ok()
+                        .flatten()
+                }),
+                None => input.get_untracked().map(Into::into),
+            };
+            if let Some(target) = target {
+                // Both are buttons or inputs. A refused focus changes nothing.
+                let _ = target.unchecked_into::<HtmlElement>().focus();
+            }
+        });
     };
     view! {
         <nav class="rooms" aria-label="Rooms">
@@ -62,9 +109,9 @@ pub fn RoomList(
                     <input
                         id="room-name"
                         type="text"
-                        placeholder="lobby"
+                        dir="auto"
+                        placeholder=DEFAULT_ROOM
                         autocomplete="off"
-                        maxlength="128"
                         node_ref=input
                         bind:value=value
                     />
@@ -88,7 +135,7 @@ pub fn RoomList(
                         };
                         let leave = {
                             let name = name.clone();
-                            move |_| on_leave.run(name.clone())
+                            move |ev: MouseEvent| leave(name.clone(), ev.target())
                         };
                         view! {
                             <li class="room-item" class:joining=!room.joined>
@@ -98,7 +145,10 @@ pub fn RoomList(
                                     aria-current=move || shown().then_some("true")
                                     on:click=select
                                 >
-                                    <span class="room-name">{name.clone()}</span>
+                                    // The "#" before it (CSS) stays outside the name's direction.
+                                    <span class="room-name">
+                                        <span dir="auto">{name.clone()}</span>
+                                    </span>
                                     {(room.unread > 0)
                                         .then(|| {
                                             view! {
@@ -124,5 +174,26 @@ pub fn RoomList(
                 />
             </ul>
         </nav>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaving_a_room_focuses_the_one_that_took_its_place() {
+        // [a, b, c], leave b: c is at index 1 now.
+        assert_eq!(focus_after_leaving(1, 2), Some(1));
+    }
+
+    #[test]
+    fn leaving_the_last_room_of_the_list_focuses_the_one_before() {
+        assert_eq!(focus_after_leaving(2, 2), Some(1));
+    }
+
+    #[test]
+    fn leaving_the_only_room_focuses_the_join_field() {
+        assert_eq!(focus_after_leaving(0, 0), None);
     }
 }

@@ -8,8 +8,8 @@ use crate::{
 };
 use leptos::prelude::*;
 
-/// The room shown: a header with its name, its joining state and member list, the messages,
-/// the typing indicator ("Alice is typing…") and the composer.
+/// The room shown: a header with its name, its joining state and member list, the messages
+/// (with joins and leaves), the typing indicator ("Alice is typing…") and the composer.
 #[component]
 pub fn RoomView(
     /// The room's name.
@@ -36,18 +36,26 @@ pub fn RoomView(
     /// Called with a failed message's key to send it again.
     #[prop(into)]
     on_retry: Callback<u64>,
+    /// Called with an undelivered message's key to remove it.
+    #[prop(into)]
+    on_remove: Callback<u64>,
 ) -> impl IntoView {
     view! {
         <section class="room-view" aria-labelledby="room-title">
             <header class="room-header">
                 <h2 id="room-title">
                     <span aria-hidden="true">"#"</span>
-                    {room}
+                    <span dir="auto">{room}</span>
                 </h2>
                 <span class="joining" hidden=joined>"joining…"</span>
-                <MemberList members=members />
+                <MemberList members=members joined=joined />
             </header>
-            <MessageList lines=lines label=Signal::derive(move || format!("Messages in {}", room.get())) on_retry=on_retry />
+            <MessageList
+                lines=lines
+                label=Signal::derive(move || format!("Messages in {}", room.get()))
+                on_retry=on_retry
+                on_remove=on_remove
+            />
             <p class="typing">{move || typing.get()}</p>
             <Composer room=room on_send=on_send on_typing=on_typing />
         </section>

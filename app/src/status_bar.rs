@@ -3,10 +3,17 @@
 use crate::status::{Status, Tone};
 use leptos::prelude::*;
 use tether_client::ConnectionState;
+use wasm_bindgen::JsCast;
+
+/// The fields that "Reconnect now" hands the keyboard to, by id, first found first: the
+/// composer, the join field, the nickname field.
+pub const FOCUS_AFTER_RECONNECT: [&str; 3] = ["composer-input", "room-name", "nickname"];
 
 /// The bar at the top: the connection's state ("Connected", "Reconnecting in 3 s (attempt 2)",
 /// "Offline: waiting for the network", ...), the nickname, and a "Reconnect now" button while
-/// not connected.
+/// not connected. The button goes away as soon as it is pressed (the state turns to
+/// connecting), so it hands the focus to the page's field ([`FOCUS_AFTER_RECONNECT`]) rather
+/// than let it fall to the page's body.
 #[component]
 pub fn StatusBar(
     /// The connection's state, from [`UseSocket::state`](crate::UseSocket::state).
@@ -38,6 +45,17 @@ pub fn StatusBar(
         ConnectionState::Offline => "Offline",
         ConnectionState::Closing | ConnectionState::Closed => "Disconnected",
     });
+    let reconnect = move |_| {
+        on_reconnect.run(());
+        let document = document();
+        if let Some(field) = FOCUS_AFTER_RECONNECT
+            .iter()
+            .find_map(|id| document.get_element_by_id(id))
+        {
+            // Every id in the list is an <input>. A refused focus changes nothing.
+            let _ = field.unchecked_into::<web_sys::HtmlElement>().focus();
+        }
+    };
     view! {
         <header class="status-bar">
             <h1 class="brand">"Tether chat"</h1>
@@ -51,13 +69,19 @@ pub fn StatusBar(
                     .get()
                     .then(|| {
                         view! {
-                            <button type="button" class="reconnect" on:click=move |_| on_reconnect.run(())>
+                            <button type="button" class="reconnect" on:click=reconnect>
                                 "Reconnect now"
                             </button>
                         }
                     })
             }}
-            {move || nickname.get().map(|name| view! { <p class="me">"You are " <strong>{name}</strong></p> })}
+            {move || {
+                nickname
+                    .get()
+                    .map(|name| {
+                        view! { <p class="me">"You are " <strong dir="auto">{name}</strong></p> }
+                    })
+            }}
         </header>
     }
 }

@@ -12,11 +12,12 @@
 use leptos::{mount::mount_to, prelude::*, task::tick};
 use std::time::Duration;
 use tether_app::{
-    chat_line::{ChatLine, Delivery},
+    chat_line::{ChatLine, Delivery, LineKind},
     composer::Composer,
     member_list::{MemberEntry, MemberList},
     message_list::MessageList,
     nickname_form::NicknameForm,
+    nickname_store,
     room_list::{RoomList, RoomSummary},
     room_view::RoomView,
     status_bar::StatusBar,
@@ -92,6 +93,7 @@ async fn until(what: &str, f: impl Fn() -> bool) {
 
 fn line(key: u64, text: &str, mine: bool, delivery: Delivery) -> ChatLine {
     ChatLine {
+        kind: LineKind::Message,
         key,
         from: if mine { "me" } else { "bob" }.into(),
         name: if mine { "Me" } else { "Bob" }.into(),
@@ -107,15 +109,53 @@ fn mount_message_list(
     lines: RwSignal<Vec<ChatLine>>,
     retried: RwSignal<Option<u64>>,
 ) -> impl Sized {
+    mount_message_list_removing(root, lines, retried, RwSignal::new(None))
+}
+
+fn mount_message_list_removing(
+    root: &HtmlElement,
+    lines: RwSignal<Vec<ChatLine>>,
+    retried: RwSignal<Option<u64>>,
+    removed: RwSignal<Option<u64>>,
+) -> impl Sized {
     mount_to(root.clone(), move || {
         view! {
             <MessageList
                 lines=lines
                 label="Messages in lobby".to_owned()
                 on_retry=Callback::new(move |key| retried.set(Some(key)))
+                on_remove=Callback::new(move |key| removed.set(Some(key)))
             />
         }
     })
+}
+
+/// The id of the element that has the focus, if it has one.
+fn focused_id() -> Option<String> {
+    web_sys::window()
+        .unwrap()
+        .document()
+        .unwrap()
+        .active_element()
+        .map(|element| element.id())
+}
+
+/// Adds the app's stylesheets to the page (the chat screen adds its own in the app), once.
+fn add_app_styles() {
+    let head = web_sys::window()
+        .unwrap()
+        .document()
+        .unwrap()
+        .head()
+        .unwrap();
+    if head.query_selector("style[data-app]").unwrap().is_none() {
+        let css = concat!(
+            include_str!("../style.css"),
+            include_str!("../src/chat_screen.css")
+        );
+        head.insert_adjacent_html("beforeend", &format!("<style data-app>{css}</style>"))
+            .unwrap();
+    }
 }
 
 #[wasm_bindgen_test]
@@ -177,6 +217,114 @@ async fn failed_message_offers_retry_with_its_key() {
     assert!(text(&root, "[data-delivery=failed]").contains("socket closed before the ack"));
     click(&root, ".retry");
     assert_eq!(retried.get_untracked(), Some(7));
+    assert_eq!(
+        focused_id(),
+        Some(String::new()),
+        "the list keeps the focus, not the page's body"
+    );
+    assert!(
+        web_sys::window()
+            .unwrap()
+            .document()
+            .unwrap()
+            .active_element()
+            .is_some_and(|e| e.class_list().contains("messages"))
+    );
+}
+
+#[wasm_bindgen_test]
+async fn an_undelivered_message_can_be_removed_and_a_refused_one_not_retried() {
+    let root = container();
+    let retried = RwSignal::new(None);
+    let removed = RwSignal::new(None);
+    let lines = RwSignal::new(vec![
+        line(3, "timed out", true, Delivery::Failed("no answer".into())),
+        line(
+            4,
+            &"x".repeat(10_000),
+            true,
+            Delivery::Refused("text is longer than 8192 bytes".into()),
+        ),
+    ]);
+    let _mounted = mount_message_list_removing(&root, lines, retried, removed);
+    tick().await;
+    let items = find_all(&root, ".msg");
+    let buttons = |item: &Element| -> Vec<String> {
+        let list = item.query_selector_all("button").unwrap();
+        (0..list.length())
+            .filter_map(|i| list.item(i))
+            .map(|b| b.text_content().unwrap_or_default())
+            .collect()
+    };
+    assert_eq!(buttons(&items[0]), ["Retry", "Remove"]);
+    assert_eq!(
+        buttons(&items[1]),
+        ["Remove"],
+        "the server would refuse it again: no retry"
+    );
+    assert!(
+        items[1]
+            .text_content()
+            .unwrap()
+            .contains("longer than 8192")
+    );
+    items[1]
+        .query_selector(".remove")
+        .unwrap()
+        .unwrap()
+        .unchecked_into::<HtmlElement>()
+        .click();
+    assert_eq!(removed.get_untracked(), Some(4));
+    assert_eq!(retried.get_untracked(), None);
+}
+
+#[wasm_bindgen_test]
+async fn joins_and_leaves_show_between_the_messages() {
+    let root = container();
+    let event = |key, kind, name: &str| ChatLine {
+        kind,
+        name: name.into(),
+        text: String::new(),
+        ..line(key, "", false, Delivery::Received)
+    };
+    let lines = RwSignal::new(vec![
+        event(1, LineKind::Joined, "Bob"),
+        line(2, "hi", false, Delivery::Received),
+        event(3, LineKind::Left, "Bob"),
+    ]);
+    let _mounted = mount_message_list(&root, lines, RwSignal::new(None));
+    tick().await;
+    let rows: Vec<String> = find_all(&root, ".message-list > li")
+        .iter()
+        .map(|li| li.text_content().unwrap_or_default())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert!(rows[0].starts_with("Bob joined "), "{rows:?}");
+    assert!(rows[2].starts_with("Bob left "), "{rows:?}");
+    assert_eq!(find_all(&root, ".event").len(), 2);
+    assert_eq!(find_all(&root, ".msg").len(), 1, "events are not messages");
+}
+
+#[wasm_bindgen_test]
+async fn names_and_texts_take_their_own_direction() {
+    let root = container();
+    let lines = RwSignal::new(vec![line(1, "שלום world", false, Delivery::Received)]);
+    let _mounted = mount_message_list(&root, lines, RwSignal::new(None));
+    tick().await;
+    for selector in [".msg .text", ".msg .from"] {
+        assert_eq!(
+            find(&root, selector).get_attribute("dir").as_deref(),
+            Some("auto"),
+            "{selector}"
+        );
+    }
+    // An auto paragraph that starts with Hebrew reads right to left.
+    let style = web_sys::window()
+        .unwrap()
+        .get_computed_style(&find(&root, ".msg .text"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(style.get_property_value("direction").unwrap(), "rtl");
 }
 
 #[wasm_bindgen_test]
@@ -332,6 +480,89 @@ async fn composer_keeps_the_text_when_sending_fails() {
 }
 
 #[wasm_bindgen_test]
+async fn composer_warns_near_the_limit_and_keeps_a_text_over_it() {
+    let root = container();
+    let sent = RwSignal::new(Vec::<String>::new());
+    let _mounted = mount_to(root.clone(), move || {
+        view! {
+            <Composer
+                room="lobby".to_owned()
+                on_send=Callback::new(move |text: String| {
+                    sent.update(|sent| sent.push(text));
+                    Ok(())
+                })
+                on_typing=Callback::new(|()| {})
+            />
+        }
+    });
+    tick().await;
+    assert_eq!(
+        find(&root, "input").get_attribute("dir").as_deref(),
+        Some("auto")
+    );
+    type_into(&root, "input", &"a".repeat(100));
+    until("no warning for a short text", || {
+        text(&root, ".limit").is_empty()
+    })
+    .await;
+    type_into(&root, "input", &"a".repeat(8000));
+    until("the warning", || {
+        text(&root, ".limit") == "192 of 8,192 bytes left."
+    })
+    .await;
+    let over = "a".repeat(10_000);
+    type_into(&root, "input", &over);
+    until("the field to be marked invalid", || {
+        find(&root, "input")
+            .get_attribute("aria-invalid")
+            .as_deref()
+            == Some("true")
+    })
+    .await;
+    submit(&root, "form");
+    until("the refusal", || {
+        text(&root, "[role=alert]").starts_with("Too long to send: 1,808 bytes over")
+    })
+    .await;
+    assert!(sent.get_untracked().is_empty(), "not sent");
+    assert_eq!(
+        find(&root, "input")
+            .unchecked_into::<HtmlInputElement>()
+            .value(),
+        over,
+        "the text stays for the user to shorten"
+    );
+    type_into(&root, "input", &"a".repeat(8192));
+    submit(&root, "form");
+    assert_eq!(sent.get_untracked().len(), 1, "exactly the limit is sent");
+}
+
+#[wasm_bindgen_test]
+async fn nickname_form_starts_with_a_remembered_name() {
+    let root = container();
+    let _mounted = mount_to(root.clone(), move || {
+        view! {
+            <NicknameForm
+                on_submit=Callback::new(|_: String| Ok(()))
+                initial="Zoë".to_owned()
+            />
+        }
+    });
+    tick().await;
+    let input: HtmlInputElement = find(&root, "#nickname").unchecked_into();
+    assert_eq!(input.value(), "Zoë");
+    assert_eq!(input.get_attribute("dir").as_deref(), Some("auto"));
+}
+
+#[wasm_bindgen_test]
+fn the_nickname_is_kept_in_local_storage() {
+    nickname_store::save("דנה");
+    assert_eq!(nickname_store::load().as_deref(), Some("דנה"));
+    nickname_store::save("Dana");
+    assert_eq!(nickname_store::load().as_deref(), Some("Dana"));
+}
+
+#[wasm_bindgen_test]
 async fn nickname_form_refuses_a_blank_name_and_submits_a_trimmed_one() {
     let root = container();
     let names = RwSignal::new(Vec::<String>::new());
@@ -411,6 +642,19 @@ async fn room_list_joins_selects_and_leaves() {
     type_into(&root, "#room-name", "games");
     submit(&root, ".join-form");
     assert_eq!(joins.get_untracked(), ["games"]);
+    // The app shows every room after a "#": one typed is not part of the name.
+    type_into(&root, "#room-name", "#hash");
+    submit(&root, ".join-form");
+    // Left empty, the field joins the room it suggests.
+    type_into(&root, "#room-name", "");
+    submit(&root, ".join-form");
+    assert_eq!(joins.get_untracked(), ["games", "hash", "lobby"]);
+    assert_eq!(
+        find(&root, "#room-name")
+            .get_attribute("placeholder")
+            .as_deref(),
+        Some("lobby")
+    );
 
     buttons[1].unchecked_ref::<HtmlElement>().click();
     assert_eq!(selected.get_untracked().as_deref(), Some("random"));
@@ -435,7 +679,7 @@ async fn member_list_counts_and_marks_you() {
     ]);
     let _mounted = mount_to(
         root.clone(),
-        move || view! { <MemberList members=members /> },
+        move || view! { <MemberList members=members joined=true /> },
     );
     tick().await;
     assert_eq!(text(&root, "summary"), "2 members");
@@ -462,6 +706,7 @@ async fn room_view_shows_who_is_typing_and_the_joining_state() {
                 on_send=Callback::new(|_: String| Ok(()))
                 on_typing=Callback::new(|()| {})
                 on_retry=Callback::new(|_: u64| {})
+                on_remove=Callback::new(|_: u64| {})
             />
         }
     });
@@ -556,4 +801,251 @@ async fn use_socket_close_stops_and_open_starts_again() {
         text(&root, "p") == "Connecting false"
     })
     .await;
+}
+
+#[wasm_bindgen_test]
+async fn escape_closes_the_member_list() {
+    let root = container();
+    let members = vec![MemberEntry {
+        user_id: "a".into(),
+        name: "Alice".into(),
+        me: true,
+    }];
+    let _mounted = mount_to(
+        root.clone(),
+        move || view! { <MemberList members=members.clone() joined=true /> },
+    );
+    tick().await;
+    click(&root, "summary");
+    until("the list to open", || {
+        find(&root, "details").has_attribute("open")
+    })
+    .await;
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key("Escape");
+    init.set_bubbles(true);
+    let escape =
+        web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+    find(&root, "summary").dispatch_event(&escape).unwrap();
+    assert!(!find(&root, "details").has_attribute("open"), "closed");
+}
+
+#[wasm_bindgen_test]
+async fn the_member_count_is_not_shown_while_joining() {
+    let root = container();
+    let joined = RwSignal::new(false);
+    let members = RwSignal::new(Vec::<MemberEntry>::new());
+    let _mounted = mount_to(root.clone(), move || {
+        view! {
+            <RoomView
+                room="lobby".to_owned()
+                joined=joined
+                lines={ Vec::<ChatLine>::new() }
+                members=members
+                typing={ None::<String> }
+                on_send=Callback::new(|_: String| Ok(()))
+                on_typing=Callback::new(|()| {})
+                on_retry=Callback::new(|_: u64| {})
+                on_remove=Callback::new(|_: u64| {})
+            />
+        }
+    });
+    tick().await;
+    // Rejoining after a reconnect: nobody is known to be in the room, and "0 members" would be
+    // wrong.
+    let details = || find(&root, "details").unchecked_into::<HtmlElement>();
+    assert!(details().hidden());
+    members.set(vec![MemberEntry {
+        user_id: "a".into(),
+        name: "Alice".into(),
+        me: true,
+    }]);
+    joined.set(true);
+    until("the count", || {
+        !details().hidden() && text(&root, "summary") == "1 member"
+    })
+    .await;
+}
+
+#[wasm_bindgen_test]
+async fn a_hash_typed_before_a_room_name_is_shown_once() {
+    let root = container();
+    let room = RwSignal::new(String::new());
+    let _mounted = mount_to(root.clone(), move || {
+        view! {
+            <RoomList
+                rooms={ Vec::<RoomSummary>::new() }
+                current={ None::<String> }
+                on_join=Callback::new(move |name: String| {
+                    room.set(name);
+                    Ok(())
+                })
+                on_select=Callback::new(|_: String| {})
+                on_leave=Callback::new(|_: String| {})
+            />
+            <RoomView
+                room=room
+                joined=true
+                lines={ Vec::<ChatLine>::new() }
+                members={ Vec::<MemberEntry>::new() }
+                typing={ None::<String> }
+                on_send=Callback::new(|_: String| Ok(()))
+                on_typing=Callback::new(|()| {})
+                on_retry=Callback::new(|_: u64| {})
+                on_remove=Callback::new(|_: u64| {})
+            />
+        }
+    });
+    tick().await;
+    type_into(&root, "#room-name", "#hash");
+    submit(&root, ".join-form");
+    until("the room", || text(&root, "h2") == "#hash").await;
+    assert_eq!(
+        find(&root, "h2 [dir=auto]").text_content().as_deref(),
+        Some("hash")
+    );
+}
+
+/// Mounts a room list whose leave buttons remove the room, as the app does.
+fn mount_leaving_room_list(root: &HtmlElement, names: &[&str]) -> impl Sized {
+    let rooms = RwSignal::new(
+        names
+            .iter()
+            .map(|name| RoomSummary {
+                name: (*name).into(),
+                unread: 0,
+                joined: true,
+            })
+            .collect::<Vec<_>>(),
+    );
+    mount_to(root.clone(), move || {
+        view! {
+            <RoomList
+                rooms=rooms
+                current={ None::<String> }
+                on_join=Callback::new(|_: String| Ok(()))
+                on_select=Callback::new(|_: String| {})
+                on_leave=Callback::new(move |name: String| {
+                    rooms.update(|rooms| rooms.retain(|r| r.name != name));
+                })
+            />
+        }
+    })
+}
+
+fn focused_text() -> String {
+    web_sys::window()
+        .unwrap()
+        .document()
+        .unwrap()
+        .active_element()
+        .and_then(|e| e.text_content())
+        .unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+async fn leaving_a_room_moves_the_focus_to_the_next_then_to_the_join_field() {
+    let root = container();
+    let _mounted = mount_leaving_room_list(&root, &["a", "b", "c"]);
+    tick().await;
+    click(&root, "[aria-label='Leave b']");
+    until("the next room to take the focus", || focused_text() == "c").await;
+    click(&root, "[aria-label='Leave c']");
+    until("the room before to take it", || focused_text() == "a").await;
+    click(&root, "[aria-label='Leave a']");
+    until("the join field to take it", || {
+        focused_id().as_deref() == Some("room-name")
+    })
+    .await;
+}
+
+#[wasm_bindgen_test]
+async fn reconnect_now_hands_the_focus_to_the_field() {
+    let root = container();
+    let state = RwSignal::new(ConnectionState::Offline);
+    let _mounted = mount_to(root.clone(), move || {
+        view! {
+            <StatusBar
+                state=state
+                now=0u64
+                nickname={ None::<String> }
+                on_reconnect=Callback::new(move |()| state.set(ConnectionState::Connecting))
+            />
+            <input id="nickname" type="text" />
+        }
+    });
+    tick().await;
+    find(&root, ".reconnect")
+        .unchecked_into::<HtmlElement>()
+        .focus()
+        .unwrap();
+    click(&root, ".reconnect");
+    until("the button to go", || {
+        root.query_selector(".reconnect").unwrap().is_none()
+    })
+    .await;
+    assert_eq!(focused_id().as_deref(), Some("nickname"));
+}
+
+#[wasm_bindgen_test]
+async fn a_128_byte_room_name_keeps_the_leave_button_in_the_panel() {
+    add_app_styles();
+    let root = container();
+    root.set_attribute("style", "width: 800px; height: 400px; display: flex")
+        .unwrap();
+    let long = "r".repeat(128);
+    let rooms = vec![RoomSummary {
+        name: long.clone(),
+        unread: 2,
+        joined: true,
+    }];
+    let me = vec![MemberEntry {
+        user_id: "a".into(),
+        name: "A".into(),
+        me: true,
+    }];
+    let _mounted = mount_to(root.clone(), move || {
+        view! {
+            <div class="chat">
+                <RoomList
+                    rooms=rooms.clone()
+                    current=Some(long.clone())
+                    on_join=Callback::new(|_: String| Ok(()))
+                    on_select=Callback::new(|_: String| {})
+                    on_leave=Callback::new(|_: String| {})
+                />
+                <main class="room-pane">
+                    <RoomView
+                        room=long.clone()
+                        joined=true
+                        lines={ Vec::<ChatLine>::new() }
+                        members=me.clone()
+                        typing={ None::<String> }
+                        on_send=Callback::new(|_: String| Ok(()))
+                        on_typing=Callback::new(|()| {})
+                        on_retry=Callback::new(|_: u64| {})
+                        on_remove=Callback::new(|_: u64| {})
+                    />
+                </main>
+            </div>
+        }
+    });
+    tick().await;
+    let right = |selector: &str| find(&root, selector).get_bounding_client_rect().right();
+    let panel = right(".rooms");
+    assert!(
+        right(".leave") <= panel + 0.5,
+        "leave button at {} past the panel's edge {panel}",
+        right(".leave")
+    );
+    assert!(
+        right(".badge") <= panel + 0.5,
+        "the unread count stays in too"
+    );
+    let header = right(".room-header");
+    assert!(
+        right(".members") <= header + 0.5,
+        "the member count stays in the header"
+    );
+    assert!(header <= 800.5 + root.get_bounding_client_rect().left());
 }
