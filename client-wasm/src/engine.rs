@@ -20,7 +20,7 @@ use crate::{
     listener::Listener,
     machine::{self, Command, Failure, Kind, Machine, MachineOptions},
     rooms::Position,
-    url::resolve_url,
+    url::{resolve_url, with_resume},
 };
 use gloo_timers::callback::Timeout;
 use std::{
@@ -163,6 +163,8 @@ struct State<H: Host> {
     rooms: Vec<Option<String>>,
     // Epoch texts under the numbers the machine knows them by.
     epochs: Vec<String>,
+    // The resume token to present on the next connection: the latest `connected` gave it.
+    resume: Option<String>,
     // online, offline, pageshow, visibilitychange: kept for the engine's whole life.
     page_listeners: Vec<Listener>,
 }
@@ -276,6 +278,7 @@ impl<H: Host> Engine<H> {
                 requests: Vec::new(),
                 rooms: Vec::new(),
                 epochs: Vec::new(),
+                resume: options.resume_token,
                 page_listeners: Vec::new(),
             }),
             host,
@@ -338,6 +341,11 @@ impl<H: Host> Engine<H> {
 
     /// Where the socket stands in a joined room's history: the epoch and `seq` of the last room
     /// message delivered.
+    /// The resume token the next connection presents.
+    pub(crate) fn resume_token(&self) -> Option<String> {
+        self.state().resume.clone()
+    }
+
     pub(crate) fn position(&self, room: &str) -> Option<(String, u64)> {
         let state = self.state();
         let (epoch, seq) = state.machine.position(state.room(room)?)?;
@@ -443,6 +451,10 @@ impl<H: Host> Engine<H> {
             .and_then(|url| {
                 resolve_url(&url, page_url().as_deref()).map_err(ConnectError::into_reason)
             })
+            .map(|url| match &self.state().resume {
+                Some(token) => with_resume(&url, token),
+                None => url,
+            })
             .and_then(|url| {
                 let protocols = &self.state().protocols;
                 let ws = if protocols.is_empty() {
@@ -537,6 +549,12 @@ impl<H: Host> Engine<H> {
             if state.machine.ack(id, at) {
                 drop(state);
                 self.settle(id, Settled::Ack(payload));
+            }
+            return true;
+        }
+        if kind == "connected" {
+            if let Some(token) = payload.string("resumeToken") {
+                state.resume = Some(token);
             }
             return true;
         }

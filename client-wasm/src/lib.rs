@@ -138,7 +138,7 @@ pub use listener::live_listeners;
 pub use options::SocketOptions;
 pub use send_queue::{Outgoing, Payload, QueueOptions, SendQueue};
 #[cfg(feature = "socket")]
-pub use socket::{Socket, Subscription, WeakSocket};
+pub use socket::{Posted, Socket, Subscription, WeakSocket};
 pub use state::{ConnectionState, ReadyState};
 
 /// The wire types shared with the server (`tether-protocol`).

@@ -43,6 +43,11 @@ pub struct SocketOptions {
     /// the server for (`join {recent}`, at most 100), delivered as `message`s before live ones.
     /// Joins after a reconnect ask for what was missed instead (`since`). Default: 0.
     pub recent: u32,
+    /// The resume token to present on the first connection (`?resume=<token>`), from an earlier
+    /// socket's `connected` (kept across a page reload, say): the server then gives this socket
+    /// the same `clientId`. After that the socket presents the token of its latest `connected`
+    /// by itself. Default: `None`.
+    pub resume_token: Option<String>,
     /// Whether to connect as soon as the socket is created. Default: true; with false, call
     /// [`Socket::reconnect`](crate::Socket::reconnect) to connect.
     pub immediate: bool,
@@ -65,6 +70,7 @@ impl Default for SocketOptions {
             high_water_mark: None,
             rejoin: true,
             recent: 0,
+            resume_token: None,
             immediate: true,
         }
     }
@@ -126,6 +132,12 @@ impl SocketOptions {
     /// Sets how many of a room's latest messages a first join asks for.
     pub fn recent(mut self, messages: u32) -> Self {
         self.recent = messages;
+        self
+    }
+
+    /// Sets the resume token to present on the first connection.
+    pub fn resume_token(mut self, token: Option<String>) -> Self {
+        self.resume_token = token;
         self
     }
 

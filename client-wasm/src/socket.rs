@@ -17,7 +17,7 @@ use std::{
     rc::{Rc, Weak},
     time::Duration,
 };
-use tether_protocol::{ChatMessage, ErrorCode, History, HistoryRequest, Position};
+use tether_protocol::{ChatMessage, ErrorCode, History, HistoryRequest, Position, SendText};
 use wasm_bindgen::JsCast;
 
 /// A resilient WebSocket: a cheap, cloneable handle over the browser's `WebSocket` that adds a
@@ -122,6 +122,28 @@ fn ack_result(ack: &JsonValue) -> Result<(), RequestError> {
             message: ack.string("error").unwrap_or_default(),
         })
     }
+}
+
+/// Where the server put a chat message sent with [`Socket::send_message`]: its ack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    /// Its position in the room's history; `None` from a server that keeps no history.
+    pub seq: Option<u64>,
+    /// The room's history epoch; `None` from a server that keeps no history.
+    pub epoch: Option<String>,
+    /// The server had stored this `cid` already (an earlier copy's ack was lost): `seq` is the
+    /// first copy's, and the room saw it once.
+    pub duplicate: bool,
+}
+
+/// A successful `message` ack's position.
+fn read_posted(ack: &JsonValue) -> Result<Posted, RequestError> {
+    ack_result(ack)?;
+    Ok(Posted {
+        seq: ack.get("seq").and_then(|seq| seq.as_u64()),
+        epoch: ack.string("epoch"),
+        duplicate: ack.get("duplicate").and_then(|d| d.as_bool()) == Some(true),
+    })
 }
 
 /// A `history` page's payload.
@@ -329,6 +351,51 @@ impl Socket {
             sent?;
             answer.await
         }
+    }
+
+    /// Sends a chat message (`message {roomId, text, cid}`) and resolves with the server's ack:
+    /// where the room's history put it. `cid` names it for the server, which stores a `cid` once
+    /// (within its dedupe window); without one, the socket makes one. Sent again after a
+    /// reconnect until acked, as with [`request`](Self::request): it fails with
+    /// [`RequestError::Timeout`] only after `timeout` (it may have been stored all the same, and
+    /// sending it again with the same `cid` then answers `duplicate`), or
+    /// [`RequestError::Refused`] when the server refuses it.
+    pub fn send_message(
+        &self,
+        room: &str,
+        text: &str,
+        cid: Option<&str>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Posted, RequestError>> + 'static + use<> {
+        let (reply, answer) = caller(move |settled| match settled {
+            Settled::Ack(ack) | Settled::Page(ack) => read_posted(&ack),
+            Settled::Timeout => Err(RequestError::Timeout(timeout)),
+            Settled::Closed => Err(RequestError::Closed),
+        });
+        let message = SendText {
+            room_id: room.to_owned(),
+            text: text.to_owned(),
+            cid: cid.map(str::to_owned),
+        };
+        let sent = encode(&message).and_then(|payload| {
+            self.inner.request(
+                Target::Chat(room),
+                |id, cid| request_frame("message", &payload, id, cid),
+                timeout,
+                reply,
+            )
+        });
+        async move {
+            sent?;
+            answer.await
+        }
+    }
+
+    /// The resume token the next connection presents (`?resume=`): the one the server's latest
+    /// `connected` gave, else [`SocketOptions::resume_token`]. Keep it (in `sessionStorage`,
+    /// say) to be the same client after a page reload.
+    pub fn resume_token(&self) -> Option<String> {
+        self.inner.resume_token()
     }
 
     /// Asks for a page of a room's history (`history {roomId, before?, limit?}`): up to `limit`

@@ -25,3 +25,24 @@ pub fn resolve_url(url: &str, base: Option<&str>) -> Result<String, ConnectError
     parsed.set_hash("");
     Ok(parsed.href())
 }
+
+/// `url` with the query parameter `resume=<token>` (encoded), which gives a client its id back;
+/// one the URL has already is replaced.
+pub(crate) fn with_resume(url: &str, token: &str) -> String {
+    match web_sys::Url::new(url) {
+        Ok(parsed) => {
+            let search = parsed.search();
+            let mut query: Vec<String> = search
+                .trim_start_matches('?')
+                .split('&')
+                .filter(|pair| !pair.is_empty() && !pair.starts_with("resume="))
+                .map(str::to_owned)
+                .collect();
+            let token = String::from(js_sys::encode_uri_component(token));
+            query.push(format!("resume={token}"));
+            parsed.set_search(&query.join("&"));
+            parsed.href()
+        }
+        Err(_) => url.to_owned(),
+    }
+}

@@ -603,6 +603,73 @@ async fn history_pages_back_through_a_room() {
 }
 
 #[wasm_bindgen_test]
+async fn a_resume_token_gives_a_new_socket_the_same_client_id() {
+    let client_id = |recorder: &Recorder| {
+        recorder.events().iter().find_map(|e| match e {
+            SocketEvent::Message(m) => match m.json::<ServerMessage>() {
+                Ok(ServerMessage::Connected(c)) => Some(c.client_id),
+                _ => None,
+            },
+            _ => None,
+        })
+    };
+    let (first, first_events) = open(server_url(), SocketOptions::default()).await;
+    let token = first
+        .resume_token()
+        .expect("connected gives a resume token");
+    let id = client_id(&first_events).expect("a client id");
+    first.close(1000, "").expect("valid close");
+    // A reload: a new socket, given the last token.
+    let options = SocketOptions::default().resume_token(Some(token));
+    let (second, second_events) = open(server_url(), options).await;
+    assert_eq!(
+        client_id(&second_events),
+        Some(id.clone()),
+        "the same client"
+    );
+    // Without one, another client.
+    let (third, third_events) = open(server_url(), SocketOptions::default()).await;
+    assert_ne!(client_id(&third_events), Some(id));
+    second.close(1000, "").expect("valid close");
+    third.close(1000, "").expect("valid close");
+}
+
+#[wasm_bindgen_test]
+async fn send_message_resolves_with_the_position_and_a_repeated_cid_is_a_duplicate() {
+    let room = unique("posted");
+    let (socket, events) = open(server_url(), SocketOptions::default()).await;
+    joined(&socket, &events, &room).await;
+    let timeout = Duration::from_secs(5);
+    let first = socket
+        .send_message(&room, "hello", Some("my-cid-1"), timeout)
+        .await
+        .expect("acked");
+    assert_eq!(first.seq, Some(1));
+    assert!(first.epoch.is_some());
+    assert!(!first.duplicate);
+    let again = socket
+        .send_message(&room, "hello", Some("my-cid-1"), timeout)
+        .await
+        .expect("acked");
+    assert_eq!((again.seq, again.duplicate), (Some(1), true), "stored once");
+    let own = socket
+        .send_message(&room, "second", None, timeout)
+        .await
+        .expect("acked");
+    assert_eq!(
+        (own.seq, own.duplicate),
+        (Some(2), false),
+        "a cid of its own"
+    );
+    let refused = socket.send_message(&room, "", None, timeout).await;
+    assert!(
+        matches!(refused, Err(RequestError::Refused { .. })),
+        "{refused:?}"
+    );
+    socket.close(1000, "").expect("valid close");
+}
+
+#[wasm_bindgen_test]
 async fn a_policy_close_is_final() {
     let options = SocketOptions::default().reconnect(fast_reconnect());
     let socket =

@@ -63,6 +63,8 @@ export interface TetherSocketOptions {
   rejoin?: boolean;
   /** How many of a room's latest messages a first `join()` asks for (at most 100). Default 0. */
   recent?: number;
+  /** The resume token to present on the first connection (`?resume=`), from an earlier socket's `resumeToken`: the server gives this socket the same `clientId`. */
+  resumeToken?: string;
   /** Whether to connect at once; with false, call `reconnect()` to connect. Default true. */
   immediate?: boolean;
 }
@@ -203,6 +205,8 @@ export declare class TetherSocket extends EventTarget {
   readonly state: TetherSocketState;
   /** The URL given, resolved; with a URL function, the current connection's URL or `""`. */
   readonly url: string;
+  /** The resume token the next connection presents (the latest `connected` gave it); keep it to be the same client after a page reload. */
+  readonly resumeToken: string | undefined;
   /** The subprotocol the server chose, or `""`. */
   readonly protocol: string;
   /** The extensions the server chose, or `""`. */

@@ -163,6 +163,8 @@ export class TetherSocket extends EventTarget {
   #requests = new Map();
   // The prefix of this socket's cids (the machine's random number, and '-').
   #cid;
+  // The resume token the next connection presents (`?resume=`): the latest `connected` gave it.
+  #resume;
   // The text of the event the machine reports next: a close's reason (the browser's, or why an
   // attempt failed), or why a room was not recovered.
   #why = '';
@@ -185,6 +187,7 @@ export class TetherSocket extends EventTarget {
     this.#protocols = typeof protocols === 'string' ? [protocols] : protocols;
     // A function is asked before every attempt (#connect); a URL is checked now.
     this.#url = typeof url === 'function' ? url : resolve(String(url));
+    this.#resume = options.resumeToken ?? undefined;
     const numbers = NUMERIC.map((key) => +(options[key] ?? NaN));
     this.#core = new SocketCore(...numbers, Math.random());
     this.#cid = this.#in(CID) + '-';
@@ -293,7 +296,9 @@ export class TetherSocket extends EventTarget {
     if (!this.#in(OPENING, attempt)) return;
     if (failure === undefined) {
       try {
-        const ws = new WebSocket(resolve(url), this.#protocols);
+        const target = new URL(resolve(url));
+        if (this.#resume !== undefined) target.searchParams.set('resume', this.#resume);
+        const ws = new WebSocket(target.href, this.#protocols);
         ws.binaryType = this.#binaryType;
         ws.onopen = () => {
           this.#in(OPENED);
@@ -345,7 +350,8 @@ export class TetherSocket extends EventTarget {
         const room = this.#rooms.indexOf(p.roomId);
         const epoch = this.#epoch(p.epoch);
         // Only numeric ids are ours: the machine numbers its requests.
-        if (type === 'ack') typeof p.id === 'number' && this.#in(ACK, p.id, p.seq, epoch) && this.#settle(p.id, 0, p);
+        if (type === 'connected' && typeof p.resumeToken === 'string') this.#resume = p.resumeToken;
+        else if (type === 'ack') typeof p.id === 'number' && this.#in(ACK, p.id, p.seq, epoch) && this.#settle(p.id, 0, p);
         else if (room >= 0) {
           if (type === 'message' && !this.#in(MESSAGE, room, p.seq)) return;
           if (type === 'joined') {
@@ -446,6 +452,10 @@ export class TetherSocket extends EventTarget {
   get url() {
     const url = this.#url;
     return typeof url === 'string' ? url : (this.#ws?.url ?? '');
+  }
+  /** The resume token the next connection presents; keep it to be the same client after a reload. */
+  get resumeToken() {
+    return this.#resume;
   }
   get protocol() {
     return this.#ws?.protocol ?? '';

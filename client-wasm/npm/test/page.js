@@ -373,6 +373,20 @@ tetherTest('history() pages back through a room, one read of a room at a time', 
   socket.close();
 });
 
+tetherTest('resumeToken: a new socket given the last token is the same client', async () => {
+  const first = await connected();
+  const id = (await first.events.message('connected')).json.payload.clientId;
+  const token = first.socket.resumeToken;
+  eq(typeof token, 'string', 'connected gave a resume token');
+  first.socket.close();
+  const second = await connected(SERVER, { resumeToken: token });
+  eq((await second.events.message('connected')).json.payload.clientId, id, 'the same client id');
+  const third = await connected();
+  assert((await third.events.message('connected')).json.payload.clientId !== id, 'another client without it');
+  second.socket.close();
+  third.socket.close();
+});
+
 tetherTest('the server restarted: reconnecting, reconnected, and a send queued meanwhile arrives once', async () => {
   const room = unique('restart');
   // The observer must be back in the room before the sender's queue is flushed. The sender's URL
