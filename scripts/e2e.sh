@@ -2,7 +2,8 @@
 # The chat app end to end: builds it (trunk, release) and reports its first-load size, runs its
 # component and decoder tests (app/tests/) in headless Chromium, headless Firefox and WebKit, then
 # runs e2e/chat.e2e.mjs: playwright-core drives Debian's chromium against the real tether-server
-# serving the built app, run by tether-supervisor so the test can restart it mid-chat.
+# serving the built app, run by tether-supervisor so the test can restart it mid-chat, and
+# e2e/outage.e2e.mjs: a chat through a kill -9 of the server in Chromium and Firefox (WebDriver).
 # Screenshots and timings land in e2e/screenshots/. Called by scripts/test.sh after setup;
 # assumes the tools are installed.
 set -euo pipefail
@@ -48,10 +49,14 @@ log "tether-app components and decoder in WebKit (MiniBrowser under xvfb-run)"
 SAFARIDRIVER=/usr/bin/WebKitWebDriver xvfb-run -a \
   cargo test --locked --target wasm32-unknown-unknown -p tether-app --test components --test decode
 
-start_test_server --static-dir "$PWD/dist"
+# History in SQLite, as by default, but in a folder of its own: a chat the user runs keeps ./data.
+data_dir="$(mktemp -d)"
+start_test_server --static-dir "$PWD/dist" --data-dir "$data_dir"
 log "app at ${TETHER_TEST_URL%/ws}/, supervisor at $TETHER_TEST_CONTROL"
 
 log "end to end: two people chatting in headless Chromium (e2e/chat.e2e.mjs)"
 e2e_started=$SECONDS
 CHROMIUM="$(command -v chromium)" node --test --test-concurrency=1 e2e/chat.e2e.mjs
-log "end-to-end test took $((SECONDS - e2e_started)) s; scripts/e2e.sh $((SECONDS - started)) s in all"
+log "end to end: a chat through a kill -9 of the server, in Chromium and Firefox (e2e/outage.e2e.mjs)"
+node --test --test-concurrency=1 e2e/outage.e2e.mjs
+log "end-to-end tests took $((SECONDS - e2e_started)) s; scripts/e2e.sh $((SECONDS - started)) s in all"

@@ -2,10 +2,12 @@
 //! state and turns user actions into protocol messages.
 
 use crate::{
+    browser_store::Session,
     chat_line::Delivery,
     chat_state::{ChatState, Followup, PRESENCE_RETRY},
     clock::now_ms,
     decode::{decode_connection, decode_room},
+    room::PAGE,
     throttle::Throttle,
     use_socket::UseSocket,
 };
@@ -14,12 +16,16 @@ use leptos::prelude::*;
 use std::time::Duration;
 use tether_client::{
     Incoming, JsonValue, RequestError, SendError, SocketEvent,
-    protocol::{Identify, RoomRef, SendText, ServerMessage},
+    protocol::{Identify, RoomRef, ServerMessage},
 };
 
 /// How long a message waits for its ack before it shows as not delivered. Long enough to cover a
-/// reconnect (a message sent while reconnecting waits in the queue and its clock runs).
+/// reconnect (a message sent while reconnecting waits in the queue and its clock runs); one that
+/// timed out is sent again, with its `cid`, after the next reconnect.
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a page of history may take.
+pub const HISTORY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// At most one `typing` notice per this long while the user types.
 pub const TYPING_THROTTLE: Duration = Duration::from_secs(2);
@@ -28,10 +34,27 @@ pub const TYPING_THROTTLE: Duration = Duration::from_secs(2);
 /// time from load to connected, which the end-to-end test reads.
 pub const CONNECTED_MARK: &str = "tether:connected";
 
-/// The room half of taking in server messages ([`ChatClient::receive_room`]: decoding them,
-/// [`ChatState::apply_room`], and what it asks to send back), which the chat screen hands over
-/// when it loads (see [`ChatClient::handle_room_events`]).
-pub type RoomEvents = fn(ChatClient, &JsonValue);
+/// The room half of the client, which the chat screen hands over when it loads (see
+/// [`ChatClient::handle_room_events`]): until then there are no rooms, and the first page does
+/// not carry what only rooms need (decoding room messages, sending chat messages).
+#[derive(Debug, Clone, Copy)]
+pub struct RoomEvents {
+    /// A server message: [`ChatClient::receive_room`].
+    pub receive: fn(ChatClient, &JsonValue),
+    /// The connection came back: [`ChatClient::resend_failed`].
+    pub reconnected: fn(ChatClient),
+    /// A room's missed messages could not be recovered: [`ChatClient::not_recovered`].
+    pub not_recovered: fn(ChatClient, &str, &str),
+}
+
+impl RoomEvents {
+    /// The room half of [`ChatClient`].
+    pub const CHAT: Self = Self {
+        receive: ChatClient::receive_room,
+        reconnected: ChatClient::resend_failed,
+        not_recovered: ChatClient::not_recovered,
+    };
+}
 
 /// The chat's state and actions over one socket. `Copy`, so handlers capture it freely.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +65,9 @@ pub struct ChatClient {
     pub state: RwSignal<ChatState>,
     typing: StoredValue<Throttle>,
     room_events: StoredValue<Option<RoomEvents>>,
+    // This page's `cid`s: a random prefix and a count.
+    cid_prefix: u32,
+    sent: StoredValue<u64>,
 }
 
 impl ChatClient {
@@ -52,12 +78,26 @@ impl ChatClient {
             state: RwSignal::new(ChatState::default()),
             typing: StoredValue::new(Throttle::new(TYPING_THROTTLE)),
             room_events: StoredValue::new(None),
+            // 32 random bits: two pages of one client draw the same with odds of one in four
+            // billion, and a clash costs a message only within the server's dedupe window.
+            cid_prefix: (js_sys::Math::random() * f64::from(u32::MAX)) as u32,
+            sent: StoredValue::new(0),
         };
         socket.on_event(move |event| match event {
             SocketEvent::Message(message) => client.receive(message),
             // tether-client rejoins the rooms by itself before this event; the server forgot the
             // nickname with the old connection, so say it again.
-            SocketEvent::Open { reconnected: true } => client.identify(),
+            SocketEvent::Open { reconnected: true } => {
+                client.identify();
+                if let Some(rooms) = client.room_events.try_get_value().flatten() {
+                    (rooms.reconnected)(client);
+                }
+            }
+            SocketEvent::RoomNotRecovered { room, reason } => {
+                if let Some(rooms) = client.room_events.try_get_value().flatten() {
+                    (rooms.not_recovered)(client, room, reason);
+                }
+            }
             SocketEvent::Close(_) => client.state.update(ChatState::disconnected),
             _ => {}
         });
@@ -71,8 +111,13 @@ impl ChatClient {
         };
         match decode_connection(&message) {
             Some(connection) => {
-                if matches!(connection, ServerMessage::Connected(_)) {
+                if let ServerMessage::Connected(connected) = &connection {
                     mark_connected();
+                    // For a reload of this tab: the socket presents the token on its own
+                    // reconnects, the next page only if it finds it here.
+                    if let Some(token) = &connected.resume_token {
+                        Session::save_token(token);
+                    }
                 }
                 // It hands nothing back for these two. `try_`: the owner may be gone.
                 let _ = self
@@ -82,8 +127,8 @@ impl ChatClient {
             // Before the chat screen there are no rooms, and `apply_room` would ignore an event
             // for a room it does not have anyway.
             None => {
-                if let Some(receive_room) = self.room_events.try_get_value().flatten() {
-                    receive_room(*self, &message);
+                if let Some(rooms) = self.room_events.try_get_value().flatten() {
+                    (rooms.receive)(*self, &message);
                 }
             }
         }
@@ -127,10 +172,10 @@ impl ChatClient {
         }
     }
 
-    /// Takes in room events from now on, with `receive_room` ([`ChatClient::receive_room`]).
+    /// Takes in room events from now on, with the room half of the client ([`RoomEvents`]).
     /// Until then only connection messages are: the first page does not carry the room logic.
-    pub fn handle_room_events(&self, receive_room: RoomEvents) {
-        self.room_events.set_value(Some(receive_room));
+    pub fn handle_room_events(&self, rooms: RoomEvents) {
+        self.room_events.set_value(Some(rooms));
     }
 
     /// Sets the nickname and tells the server (`identify`). It is sent again after every
@@ -156,10 +201,12 @@ impl ChatClient {
         self.state.update(|state| {
             state.open_room(room);
         });
-        self.socket.join(room).map_err(|e| {
+        let joined = self.socket.join(room).map_err(|e| {
             self.state.update(|state| state.close_room(room));
             format!("Could not join {room}: {}", send_failure_text(&e))
-        })
+        });
+        self.remember_rooms();
+        joined
     }
 
     /// Leaves a room.
@@ -168,11 +215,23 @@ impl ChatClient {
         // dropped this client from every room.
         let _ = self.socket.leave(room);
         self.state.update(|state| state.close_room(room));
+        self.remember_rooms();
     }
 
     /// Shows a room.
     pub fn select(&self, room: &str) {
         self.state.update(|state| state.select(room));
+        self.remember_rooms();
+    }
+
+    /// Keeps the rooms open, and the one shown, for a reload of this tab.
+    fn remember_rooms(&self) {
+        self.state.with_untracked(|state| {
+            Session::save_rooms(
+                state.current.as_deref(),
+                state.rooms.iter().map(|room| room.name.as_str()),
+            );
+        });
     }
 
     /// Sends `text` to the room shown: it appears at once as pending, and turns delivered when
@@ -186,14 +245,25 @@ impl ChatClient {
             .state
             .with_untracked(|state| state.current.clone())
             .ok_or("Join a room first.")?;
+        let cid = self.new_cid();
         let key = self
             .state
-            .try_update(|state| state.add_own(&room, text, now_ms()))
+            .try_update(|state| state.add_own(&room, text, cid.clone(), now_ms()))
             .flatten()
             .ok_or("That room is gone.")?;
         self.typing.update_value(Throttle::reset);
-        self.deliver(room, key, text.to_owned());
+        self.deliver(room, key, text.to_owned(), cid);
         Ok(())
+    }
+
+    /// A `cid` no other message of this page or any other has: a random prefix drawn once per
+    /// page, and a count.
+    fn new_cid(&self) -> String {
+        let count = self.sent.try_update_value(|n| {
+            *n += 1;
+            *n
+        });
+        format!("{}-{}", self.cid_prefix, count.unwrap_or_default())
     }
 
     /// Sends a message that failed once more.
@@ -201,13 +271,72 @@ impl ChatClient {
         let Some(room) = self.state.with_untracked(|state| state.current.clone()) else {
             return;
         };
-        if let Some(text) = self
+        if let Some((text, cid)) = self
             .state
             .try_update(|state| state.retry(&room, key))
             .flatten()
         {
-            self.deliver(room, key, text);
+            self.deliver(room, key, text, cid);
         }
+    }
+
+    /// After a reconnect: sends again, with their `cid`s, one's own messages that failed for a
+    /// reason that may have passed (a timeout while the server was away, say). Reached through
+    /// [`RoomEvents`] only.
+    pub fn resend_failed(self) {
+        let again = self
+            .state
+            .try_update(ChatState::take_failed)
+            .unwrap_or_default();
+        for (room, key, text, cid) in again {
+            self.deliver(room, key, text, cid);
+        }
+    }
+
+    /// Says in `room` that the messages missed there could not be recovered (`reason`, the
+    /// server's). Reached through [`RoomEvents`] only.
+    pub fn not_recovered(self, room: &str, reason: &str) {
+        let _ = self
+            .state
+            .try_update(|state| state.not_recovered(room, reason));
+    }
+
+    /// Asks for a page of the shown room's messages older than those shown, unless one is on
+    /// its way or there are none.
+    pub fn load_older(&self) {
+        let Some((room, before)) = self
+            .state
+            .try_update(|state| {
+                let room = state.current.clone()?;
+                let before = state.start_loading_older(&room)?;
+                Some((room, before))
+            })
+            .flatten()
+        else {
+            return;
+        };
+        self.fetch_history(room, Some(before));
+    }
+
+    /// Shows the latest page of a room's history afresh: for a room whose missed messages
+    /// could not be recovered.
+    pub fn reload_history(&self, room: &str) {
+        if self.state.try_update(|state| state.start_reload(room)) == Some(true) {
+            self.fetch_history(room.to_owned(), None);
+        }
+    }
+
+    fn fetch_history(&self, room: String, before: Option<u64>) {
+        let page = self.socket.history(&room, before, PAGE, HISTORY_TIMEOUT);
+        let state = self.state;
+        leptos::task::spawn_local(async move {
+            let page = page.await;
+            // The owner may be gone, and the room left, while the page was on its way.
+            let _ = state.try_update(|state| match page {
+                Ok(page) => state.apply_history(page),
+                Err(_) => state.history_failed(&room),
+            });
+        });
     }
 
     /// Removes a message of the room shown that was not delivered.
@@ -219,24 +348,22 @@ impl ChatClient {
         });
     }
 
-    fn deliver(&self, room: String, key: u64, text: String) {
-        let reply = self
-            .socket
-            .request("message", &SendText::new(room.clone(), text), ACK_TIMEOUT);
+    fn deliver(&self, room: String, key: u64, text: String, cid: String) {
+        let reply = self.socket.send_message(&room, &text, &cid, ACK_TIMEOUT);
         let state = self.state;
         leptos::task::spawn_local(async move {
-            let delivery = match reply.await {
-                Ok(()) => Delivery::Delivered,
+            let result = reply.await;
+            // The line may have been removed, or its room left, while the ack was on its way.
+            let _ = state.try_update(|state| match result {
+                Ok(posted) => state.delivered(&room, key, posted.seq),
                 Err(error) => {
                     let code = match &error {
                         RequestError::Refused { code, .. } => *code,
                         _ => None,
                     };
-                    Delivery::failed(code, failure_text(error))
+                    state.set_delivery(&room, key, Delivery::failed(code, failure_text(error)));
                 }
-            };
-            // The line may have been removed, or its room left, while the ack was on its way.
-            let _ = state.try_update(|state| state.set_delivery(&room, key, delivery));
+            });
         });
     }
 

@@ -91,6 +91,13 @@ pub struct ChatLine {
     pub mine: bool,
     /// Where it is on its way.
     pub delivery: Delivery,
+    /// Its position in the room (`seq`), once the server gave it one: received messages carry
+    /// it, one's own get it with the ack. `None` for joins and leaves and for a server that keeps
+    /// no history. A room shows each position once.
+    pub seq: Option<u64>,
+    /// One's own message's id for the server (`cid`): a retry sends the same one, so the
+    /// server stores the message once however often it is sent.
+    pub cid: Option<String>,
 }
 
 impl ChatLine {
@@ -142,6 +149,8 @@ mod tests {
             timestamp: 0,
             mine: false,
             delivery: Delivery::Received,
+            seq: None,
+            cid: None,
         };
         assert_eq!(line.status_text(), None);
         line.delivery = Delivery::Pending;
@@ -190,6 +199,8 @@ mod tests {
             timestamp: 0,
             mine: false,
             delivery: Delivery::Received,
+            seq: None,
+            cid: None,
         };
         assert_eq!(line.event_text(), Some("joined"));
         line.kind = LineKind::Left;

@@ -16,11 +16,12 @@
 
 use crate::{
     ChatClient,
+    browser_store::{self, Session},
     chat_client::RoomEvents,
     chat_line::ChatLine,
     member_list::MemberEntry,
-    nickname_store,
-    room::DEFAULT_ROOM,
+    probe,
+    room::{DEFAULT_ROOM, Room},
     room_list::{RoomList, RoomSummary},
     room_view::RoomView,
     typing::typing_text,
@@ -112,7 +113,7 @@ impl From<SplitLoaderError> for LoadError {
 fn entry() -> Result<Module, LoadError> {
     Ok(Module {
         render,
-        room_events: ChatClient::receive_room,
+        room_events: RoomEvents::CHAT,
     })
 }
 
@@ -140,8 +141,24 @@ fn render(client: ChatClient, now: Signal<u64>) -> AnyView {
     // The screen shows once a nickname is set: remember it for the next visit (here rather than
     // on the first page, which pays for every byte).
     if let Some(name) = state.with_untracked(|s| s.nickname.clone()) {
-        nickname_store::save(&name);
+        browser_store::save(&name);
     }
+    // After a reload, the rooms this tab had open, in their order, the one shown last shown
+    // again.
+    if state.with_untracked(|s| s.rooms.is_empty()) {
+        let (rooms, shown) = Session::rooms();
+        for room in &rooms {
+            // A room that cannot be joined says so in the notice, as a typed one would.
+            if let Err(error) = client.join(room) {
+                state.update(|s| s.notice = Some(error));
+            }
+        }
+        if let Some(shown) = shown {
+            client.select(&shown);
+        }
+    }
+    // While a reconnect is far off, connect as soon as the server answers again.
+    probe::use_probe(client.socket, now);
     let current = Memo::new(move |_| state.with(|s| s.current.clone()));
     let rooms = Signal::derive(move || {
         state.with(|s| {
@@ -230,6 +247,11 @@ fn room_pane(client: ChatClient, room: String, now: Signal<u64>) -> impl IntoVie
     let name = room.clone();
     let typing =
         Signal::derive(move || typing_text(&state.with(|s| s.typing_names(&name, now.get()))));
+    let name = room.clone();
+    let top = Memo::new(move |_| state.with(|s| s.room(&name).map(Room::top)));
+    let name = room.clone();
+    let gap = Memo::new(move |_| state.with(|s| s.room(&name).and_then(|r| r.gap.clone())));
+    let name = room.clone();
     view! {
         <RoomView
             room=room
@@ -241,6 +263,10 @@ fn room_pane(client: ChatClient, room: String, now: Signal<u64>) -> impl IntoVie
             on_typing=Callback::new(move |()| client.typing())
             on_retry=Callback::new(move |key: u64| client.retry(key))
             on_remove=Callback::new(move |key: u64| client.remove(key))
+            top=top
+            on_older=Callback::new(move |()| client.load_older())
+            gap=gap
+            on_reload=Callback::new(move |()| client.reload_history(&name))
         />
     }
 }

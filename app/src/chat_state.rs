@@ -3,9 +3,9 @@
 
 use crate::{
     chat_line::{ChatLine, Delivery, LineKind, guest_name},
-    room::Room,
+    room::{Older, Room},
 };
-use tether_client::protocol::ServerMessage;
+use tether_client::protocol::{ChatMessage, History, ServerMessage};
 
 /// Something the state asks its owner to send after taking in a server message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,9 +102,10 @@ impl ChatState {
         self.current.as_deref().and_then(|name| self.room(name))
     }
 
-    /// Adds one's own message to `room` as pending, and returns its key (to mark it delivered
-    /// when the ack comes), or `None` if there is no such room.
-    pub fn add_own(&mut self, room: &str, text: &str, now_ms: u64) -> Option<u64> {
+    /// Adds one's own message to `room` as pending, with `cid` its id for the server, and
+    /// returns its key (to mark it delivered when the ack comes), or `None` if there is no such
+    /// room.
+    pub fn add_own(&mut self, room: &str, text: &str, cid: String, now_ms: u64) -> Option<u64> {
         let key = self.take_key();
         let from = self.client_id.clone().unwrap_or_default();
         let name = self.nickname.clone().unwrap_or_else(|| "me".to_owned());
@@ -117,6 +118,8 @@ impl ChatState {
             timestamp: now_ms,
             mine: true,
             delivery: Delivery::Pending,
+            seq: None,
+            cid: Some(cid),
         });
         Some(key)
     }
@@ -128,6 +131,112 @@ impl ChatState {
         }
     }
 
+    /// The server acked one's own message, at position `seq` if it keeps history. If that
+    /// position is shown already (the message came back in a replay after a reconnect, before
+    /// the ack of its resend), the pending line gives way to it: each message shows once.
+    pub fn delivered(&mut self, room: &str, key: u64, seq: Option<u64>) {
+        let Some(room) = self.room_mut(room) else {
+            return;
+        };
+        if let Some(copy) = seq.and_then(|seq| {
+            room.lines
+                .iter_mut()
+                .find(|line| line.seq == Some(seq) && line.key != key)
+        }) {
+            copy.mine = true;
+            copy.delivery = Delivery::Delivered;
+            room.remove_line(key, |_| true);
+        } else if let Some(line) = room.line_mut(key) {
+            line.seq = seq;
+            line.delivery = Delivery::Delivered;
+        }
+    }
+
+    /// One's own messages that failed for a reason that may have passed, marked pending again,
+    /// to send once more after a reconnect: `(room, key, text, cid)`. Their `cid`s are the
+    /// same, so one that did reach the server is not stored twice.
+    pub fn take_failed(&mut self) -> Vec<(String, u64, String, String)> {
+        let mut again = Vec::new();
+        for room in &mut self.rooms {
+            for line in &mut room.lines {
+                if let (Delivery::Failed(_), Some(cid)) = (&line.delivery, &line.cid) {
+                    again.push((room.name.clone(), line.key, line.text.clone(), cid.clone()));
+                    line.delivery = Delivery::Pending;
+                }
+            }
+        }
+        again
+    }
+
+    /// Where to page back from in `room`: the position of its oldest message shown, if older
+    /// ones can be loaded now; marks the page as on its way.
+    pub fn start_loading_older(&mut self, room: &str) -> Option<u64> {
+        let room = self.room_mut(room)?;
+        if !room.can_load_older() {
+            return None;
+        }
+        room.older = Older::Loading;
+        room.oldest_seq()
+    }
+
+    /// The user asked to reload a room whose history could not be recovered: the messages
+    /// shown go (one's own not yet delivered stay) and the latest page is loaded afresh.
+    /// Returns whether the room is there.
+    pub fn start_reload(&mut self, room: &str) -> bool {
+        let Some(room) = self.room_mut(room) else {
+            return false;
+        };
+        room.lines
+            .retain(|line| line.mine && !matches!(line.delivery, Delivery::Delivered));
+        room.gap = None;
+        room.older = Older::Loading;
+        true
+    }
+
+    /// A page of `room`'s history arrived (the answer to [`start_loading_older`] or
+    /// [`start_reload`]): its messages join those shown, in position order, each once.
+    ///
+    /// [`start_loading_older`]: Self::start_loading_older
+    /// [`start_reload`]: Self::start_reload
+    pub fn apply_history(&mut self, page: History) {
+        let keys: Vec<u64> = page.messages.iter().map(|_| self.take_key()).collect();
+        let me = self.client_id.clone();
+        let nickname = self.nickname.clone();
+        let Some(room) = self.room_mut(&page.room_id) else {
+            return;
+        };
+        if room.epoch.as_deref() != Some(page.epoch.as_str()) {
+            // A page from before the room's history was lost, or from after: it cannot be
+            // placed among the lines shown.
+            room.older = Older::Done;
+            return;
+        }
+        let lines = page
+            .messages
+            .into_iter()
+            .zip(keys)
+            .map(|(chat, key)| message_line(room, chat, key, me.as_deref(), &nickname))
+            .collect();
+        room.prepend(lines, page.more);
+    }
+
+    /// A page of `room`'s history could not be loaded: the user may ask again.
+    pub fn history_failed(&mut self, room: &str) {
+        if let Some(room) = self.room_mut(room)
+            && room.older == Older::Loading
+        {
+            room.older = Older::Maybe;
+        }
+    }
+
+    /// After a reconnect the server could not send what `room` missed (`reason`, its word for
+    /// why): the room says so until the user reloads its history.
+    pub fn not_recovered(&mut self, room: &str, reason: &str) {
+        if let Some(room) = self.room_mut(room) {
+            room.gap = Some(gap_text(reason).to_owned());
+        }
+    }
+
     /// Removes one's own message that was not delivered (failed or refused); returns whether
     /// there was one.
     pub fn remove_undelivered(&mut self, room: &str, key: u64) -> bool {
@@ -135,15 +244,17 @@ impl ChatState {
             .is_some_and(|r| r.remove_line(key, |line| line.delivery.failure().is_some()))
     }
 
-    /// Marks a failed message pending again and returns its text, to send it once more. A
-    /// refused one ([`Delivery::Refused`]) cannot be retried: the server would refuse it again.
-    pub fn retry(&mut self, room: &str, key: u64) -> Option<String> {
+    /// Marks a failed message pending again and returns its text and `cid`, to send it once
+    /// more with the same `cid` (so the server stores it once even if the first try got
+    /// through). A refused one ([`Delivery::Refused`]) cannot be retried: the server would
+    /// refuse it again.
+    pub fn retry(&mut self, room: &str, key: u64) -> Option<(String, String)> {
         let line = self.room_mut(room)?.line_mut(key)?;
         if !matches!(line.delivery, Delivery::Failed(_)) {
             return None;
         }
         line.delivery = Delivery::Pending;
-        Some(line.text.clone())
+        Some((line.text.clone(), line.cid.clone()?))
     }
 
     /// The names of those typing in `room` at `now_ms`.
@@ -198,6 +309,12 @@ impl ChatState {
                 let nickname = self.nickname.clone();
                 if let Some(room) = self.room_mut(&joined.room_id) {
                     room.joined = true;
+                    room.set_epoch(joined.epoch);
+                    // A room showing no message yet (a first join, a reload): what the join
+                    // brings is earlier conversation.
+                    if room.oldest_seq().is_none() {
+                        room.history_until = joined.seq;
+                    }
                     // Until the `presence` answer comes, the list shows at least oneself.
                     if let Some(me) = me {
                         room.add_member(&me, nickname);
@@ -258,32 +375,31 @@ impl ChatState {
             ServerMessage::Message(chat) => {
                 let key = self.take_key();
                 let shown = self.current.as_deref() == Some(chat.room_id.as_str());
+                let me = self.client_id.clone();
+                let nickname = self.nickname.clone();
                 let Some(room) = self.room_mut(&chat.room_id) else {
                     return Vec::new();
                 };
-                room.learn_name(&chat.from, chat.name.as_deref());
-                let name = display_name(room, &chat.from, chat.name);
-                room.typists.clear(&chat.from);
+                let earlier = chat
+                    .seq
+                    .zip(room.history_until)
+                    .is_some_and(|(seq, until)| seq <= until);
+                let room_id = chat.room_id.clone();
+                let text = chat.text.clone();
+                let line = message_line(room, chat, key, me.as_deref(), &nickname);
+                let (mine, name) = (line.mine, line.name.clone());
+                room.typists.clear(&line.from);
+                if !room.insert(line) || mine || earlier {
+                    return Vec::new();
+                }
                 if !shown {
                     room.unread += 1;
                 }
                 self.announcement = if shown {
-                    format!("{name}: {}", chat.text)
+                    format!("{name}: {text}")
                 } else {
-                    format!("{name} in {}: {}", chat.room_id, chat.text)
+                    format!("{name} in {room_id}: {text}")
                 };
-                if let Some(room) = self.room_mut(&chat.room_id) {
-                    room.push(ChatLine {
-                        kind: LineKind::Message,
-                        key,
-                        from: chat.from,
-                        name,
-                        text: chat.text,
-                        timestamp: chat.timestamp,
-                        mine: false,
-                        delivery: Delivery::Received,
-                    });
-                }
             }
             _ => {}
         }
@@ -293,6 +409,52 @@ impl ChatState {
     fn take_key(&mut self) -> u64 {
         self.next_key += 1;
         self.next_key
+    }
+}
+
+/// The line of a message from the server (live, replayed or from a history page) in `room`:
+/// one's own if it came from `me` (the same id across reconnects, with the resume token).
+fn message_line(
+    room: &mut Room,
+    chat: ChatMessage,
+    key: u64,
+    me: Option<&str>,
+    nickname: &Option<String>,
+) -> ChatLine {
+    let mine = me == Some(chat.from.as_str());
+    room.learn_name(&chat.from, chat.name.as_deref());
+    let name = match (mine, nickname) {
+        (true, Some(nickname)) => nickname.clone(),
+        _ => display_name(room, &chat.from, chat.name),
+    };
+    ChatLine {
+        kind: LineKind::Message,
+        key,
+        from: chat.from,
+        name,
+        text: chat.text,
+        timestamp: chat.timestamp,
+        mine,
+        delivery: if mine {
+            Delivery::Delivered
+        } else {
+            Delivery::Received
+        },
+        seq: chat.seq,
+        cid: None,
+    }
+}
+
+/// What the room says when its missed messages could not be brought back, for the server's
+/// `reason`.
+fn gap_text(reason: &str) -> &'static str {
+    match reason {
+        "epoch_changed" => {
+            "The server lost this room's history: messages sent while you were away are gone."
+        }
+        "too_many" => "You were away for too many messages to catch up on here.",
+        "too_old" => "You were away longer than this room's history is kept.",
+        _ => "Messages sent while you were away could not be loaded.",
     }
 }
 
@@ -307,6 +469,8 @@ fn event_line(key: u64, kind: LineKind, user_id: &str, name: String, now_ms: u64
         timestamp: now_ms,
         mine: false,
         delivery: Delivery::Received,
+        seq: None,
+        cid: None,
     }
 }
 
@@ -320,6 +484,7 @@ fn display_name(room: &Room, user_id: &str, sent: Option<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::room::Top;
     use tether_client::protocol::{
         ChatMessage, Connected, ErrorPayload, Joined, Member, Presence, Typing, UserEvent,
     };
@@ -397,6 +562,189 @@ mod tests {
             .unwrap_or_default()
     }
 
+    /// A room message at position `seq` of epoch "e1".
+    fn at(seq: u64, from: &str, text: &str) -> ChatMessage {
+        ChatMessage {
+            from: from.into(),
+            room_id: "lobby".into(),
+            text: text.into(),
+            timestamp: 1_700_000_000_000 + seq,
+            name: Some(from.to_uppercase()),
+            seq: Some(seq),
+        }
+    }
+
+    fn joined_at(room: &str, epoch: &str, seq: u64) -> ServerMessage {
+        let mut joined = Joined::new(room, 2);
+        joined.epoch = Some(epoch.into());
+        joined.seq = Some(seq);
+        ServerMessage::Joined(joined)
+    }
+
+    /// `in_lobby`, joined at position `top` of epoch "e1", with the messages the join brought.
+    fn in_lobby_at(top: u64, recent: &[ChatMessage]) -> ChatState {
+        let mut chat = in_lobby();
+        chat.apply(joined_at("lobby", "e1", top), 0);
+        for message in recent {
+            chat.apply(ServerMessage::Message(message.clone()), 0);
+        }
+        chat
+    }
+
+    fn seqs(chat: &ChatState) -> Vec<Option<u64>> {
+        chat.room("lobby")
+            .map(|r| r.lines.iter().map(|l| l.seq).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn what_a_join_brings_is_earlier_conversation_and_what_follows_is_news() {
+        let mut chat = in_lobby_at(2, &[at(1, "bob", "old"), at(2, "bob", "older news")]);
+        chat.open_room("other");
+        chat.apply(joined("other"), 0);
+        chat.select("other");
+        assert_eq!(chat.room("lobby").map(|r| r.unread), Some(0));
+        assert_eq!(chat.announcement, "");
+        chat.apply(ServerMessage::Message(at(3, "bob", "new")), 0);
+        assert_eq!(chat.room("lobby").map(|r| r.unread), Some(1));
+        assert_eq!(chat.announcement, "BOB in lobby: new");
+    }
+
+    #[test]
+    fn each_position_shows_once_and_in_order() {
+        let mut chat = in_lobby_at(1, &[at(1, "bob", "one")]);
+        let mine = chat.add_own("lobby", "mine", "c1".into(), 0).expect("room");
+        chat.delivered("lobby", mine, Some(4));
+        // A reconnect's replay brings what was missed, and the own message again.
+        for seq in [2, 3, 4, 3] {
+            chat.apply(
+                ServerMessage::Message(at(seq, "bob", &format!("m{seq}"))),
+                0,
+            );
+        }
+        chat.apply(ServerMessage::Message(at(5, "bob", "m5")), 0);
+        assert_eq!(seqs(&chat), [1, 2, 3, 4, 5].map(Some));
+        assert_eq!(texts(&chat, "lobby"), ["one", "m2", "m3", "mine", "m5"]);
+    }
+
+    #[test]
+    fn a_replayed_copy_of_an_own_message_takes_the_place_of_its_pending_line() {
+        let mut chat = in_lobby_at(1, &[at(1, "bob", "one")]);
+        let key = chat.add_own("lobby", "hi", "c1".into(), 0).expect("room");
+        // The ack went down with the connection; the rejoin replays the message, then the
+        // resend's ack says where it already is.
+        chat.apply(ServerMessage::Message(at(2, "me-id", "hi")), 0);
+        chat.delivered("lobby", key, Some(2));
+        let room = chat.room("lobby").expect("room");
+        assert_eq!(texts(&chat, "lobby"), ["one", "hi"]);
+        let line = room.lines.last().expect("line");
+        assert!(line.mine);
+        assert_eq!(line.delivery, Delivery::Delivered);
+        assert_eq!(line.name, "Me");
+        assert_eq!(chat.announcement, "", "one's own message is not announced");
+    }
+
+    #[test]
+    fn a_retry_and_a_resend_keep_the_cid() {
+        let mut chat = in_lobby();
+        let failed = chat.add_own("lobby", "a", "c-a".into(), 0).expect("room");
+        let refused = chat.add_own("lobby", "b", "c-b".into(), 0).expect("room");
+        chat.set_delivery("lobby", failed, Delivery::Failed("timeout".into()));
+        chat.set_delivery("lobby", refused, Delivery::Refused("too long".into()));
+        assert_eq!(
+            chat.take_failed(),
+            [("lobby".into(), failed, "a".into(), "c-a".into())]
+        );
+        assert_eq!(chat.take_failed(), [], "pending again, so taken once");
+        chat.set_delivery("lobby", failed, Delivery::Failed("timeout".into()));
+        assert_eq!(
+            chat.retry("lobby", failed),
+            Some(("a".into(), "c-a".into()))
+        );
+    }
+
+    #[test]
+    fn older_pages_go_on_top_until_the_start() {
+        let recent: Vec<_> = (101..=150).map(|seq| at(seq, "bob", "m")).collect();
+        let mut chat = in_lobby_at(150, &recent);
+        let room = chat.room("lobby").expect("room");
+        assert_eq!(room.top(), Top::More);
+        assert_eq!(chat.start_loading_older("lobby"), Some(101));
+        assert_eq!(chat.room("lobby").map(Room::top), Some(Top::Loading));
+        assert_eq!(
+            chat.start_loading_older("lobby"),
+            None,
+            "one page at a time"
+        );
+        let page = |from: u64, to: u64, more| History {
+            room_id: "lobby".into(),
+            epoch: "e1".into(),
+            messages: (from..=to).map(|seq| at(seq, "me-id", "p")).collect(),
+            more,
+        };
+        chat.apply_history(page(51, 100, true));
+        assert_eq!(seqs(&chat).first(), Some(&Some(51)));
+        assert!(chat.room("lobby").is_some_and(|r| r.lines[0].mine));
+        assert_eq!(chat.start_loading_older("lobby"), Some(51));
+        chat.apply_history(page(1, 50, false));
+        assert_eq!(seqs(&chat), (1..=150).map(Some).collect::<Vec<_>>());
+        assert_eq!(chat.room("lobby").map(Room::top), Some(Top::Start));
+        assert_eq!(chat.start_loading_older("lobby"), None);
+    }
+
+    #[test]
+    fn a_page_that_fails_can_be_asked_for_again_and_one_from_another_epoch_is_dropped() {
+        let mut chat = in_lobby_at(10, &[at(10, "bob", "m")]);
+        assert_eq!(chat.start_loading_older("lobby"), Some(10));
+        chat.history_failed("lobby");
+        assert_eq!(chat.start_loading_older("lobby"), Some(10));
+        chat.apply_history(History {
+            room_id: "lobby".into(),
+            epoch: "e0".into(),
+            messages: vec![at(9, "bob", "elsewhere")],
+            more: true,
+        });
+        assert_eq!(texts(&chat, "lobby"), ["m"]);
+        assert_eq!(chat.room("lobby").map(Room::top), Some(Top::Nothing));
+    }
+
+    #[test]
+    fn a_lost_history_is_said_and_can_be_reloaded() {
+        let mut chat = in_lobby_at(3, &[at(3, "bob", "before")]);
+        let pending = chat
+            .add_own("lobby", "waiting", "c1".into(), 0)
+            .expect("room");
+        chat.disconnected();
+        // The server came back with a new epoch: the old positions mean nothing any more.
+        chat.apply(joined_at("lobby", "e2", 0), 0);
+        chat.not_recovered("lobby", "epoch_changed");
+        assert_eq!(seqs(&chat), [None, None]);
+        chat.apply(
+            ServerMessage::Message(ChatMessage {
+                seq: Some(1),
+                ..at(1, "bob", "after")
+            }),
+            0,
+        );
+        let room = chat.room("lobby").expect("room");
+        assert!(room.gap.as_deref().is_some_and(|gap| gap.contains("lost")));
+        assert_eq!(texts(&chat, "lobby"), ["before", "after", "waiting"]);
+        assert!(chat.start_reload("lobby"));
+        assert_eq!(texts(&chat, "lobby"), ["waiting"]);
+        assert_eq!(chat.room("lobby").and_then(|r| r.gap.clone()), None);
+        chat.apply_history(History {
+            room_id: "lobby".into(),
+            epoch: "e2".into(),
+            messages: vec![at(1, "bob", "after")],
+            more: false,
+        });
+        assert_eq!(texts(&chat, "lobby"), ["after", "waiting"]);
+        assert!(
+            chat.room("lobby")
+                .is_some_and(|r| r.lines.iter().any(|l| l.key == pending))
+        );
+    }
+
     #[test]
     fn joining_asks_for_the_member_list() {
         let mut chat = ChatState::default();
@@ -438,8 +786,12 @@ mod tests {
     #[test]
     fn own_message_is_pending_then_delivered_by_key() {
         let mut chat = in_lobby();
-        let first = chat.add_own("lobby", "one", 5).expect("room exists");
-        let second = chat.add_own("lobby", "two", 6).expect("room exists");
+        let first = chat
+            .add_own("lobby", "one", "c1".into(), 5)
+            .expect("room exists");
+        let second = chat
+            .add_own("lobby", "two", "c2".into(), 6)
+            .expect("room exists");
         let delivery = |chat: &ChatState| -> Vec<Delivery> {
             chat.room("lobby")
                 .map(|r| r.lines.iter().map(|l| l.delivery.clone()).collect())
@@ -449,7 +801,10 @@ mod tests {
         chat.set_delivery("lobby", second, Delivery::Delivered);
         assert_eq!(delivery(&chat), [Delivery::Pending, Delivery::Delivered]);
         chat.set_delivery("lobby", first, Delivery::Failed("timeout".into()));
-        assert_eq!(chat.retry("lobby", first).as_deref(), Some("one"));
+        assert_eq!(
+            chat.retry("lobby", first),
+            Some(("one".into(), "c1".into()))
+        );
         assert_eq!(delivery(&chat), [Delivery::Pending, Delivery::Delivered]);
         let line = &chat.room("lobby").expect("room").lines[0];
         assert!(line.mine);
@@ -459,13 +814,18 @@ mod tests {
     #[test]
     fn retry_only_applies_to_failed_messages() {
         let mut chat = in_lobby();
-        let key = chat.add_own("lobby", "hi", 0).expect("room exists");
+        let key = chat
+            .add_own("lobby", "hi", "c1".into(), 0)
+            .expect("room exists");
         assert_eq!(chat.retry("lobby", key), None);
     }
 
     #[test]
     fn own_message_to_an_unknown_room_is_refused() {
-        assert_eq!(ChatState::default().add_own("nowhere", "hi", 0), None);
+        assert_eq!(
+            ChatState::default().add_own("nowhere", "hi", "c1".into(), 0),
+            None
+        );
     }
 
     #[test]
@@ -549,9 +909,15 @@ mod tests {
         let mut chat = in_lobby();
         chat.apply(message("lobby", "b", Some("Bob"), "theirs"), 0);
         let theirs = chat.room("lobby").expect("room").lines[0].key;
-        let pending = chat.add_own("lobby", "pending", 0).expect("room exists");
-        let failed = chat.add_own("lobby", "failed", 0).expect("room exists");
-        let refused = chat.add_own("lobby", "refused", 0).expect("room exists");
+        let pending = chat
+            .add_own("lobby", "pending", "c-pending".into(), 0)
+            .expect("room exists");
+        let failed = chat
+            .add_own("lobby", "failed", "c-failed".into(), 0)
+            .expect("room exists");
+        let refused = chat
+            .add_own("lobby", "refused", "c-refused".into(), 0)
+            .expect("room exists");
         chat.set_delivery("lobby", failed, Delivery::Failed("timeout".into()));
         chat.set_delivery("lobby", refused, Delivery::Refused("too long".into()));
         assert!(!chat.remove_undelivered("lobby", theirs));
@@ -565,7 +931,9 @@ mod tests {
     #[test]
     fn a_refused_message_cannot_be_retried() {
         let mut chat = in_lobby();
-        let key = chat.add_own("lobby", "x", 0).expect("room exists");
+        let key = chat
+            .add_own("lobby", "x", "c-x".into(), 0)
+            .expect("room exists");
         chat.set_delivery("lobby", key, Delivery::Refused("too long".into()));
         assert_eq!(chat.retry("lobby", key), None);
     }
@@ -705,7 +1073,7 @@ mod tests {
     fn a_disconnect_unjoins_every_room_until_the_rejoin_is_confirmed() {
         let mut chat = in_lobby();
         chat.apply(user_joined("lobby", "b", Some("Bob")), 0);
-        chat.add_own("lobby", "kept", 0);
+        chat.add_own("lobby", "kept", "c-kept".into(), 0);
         chat.disconnected();
         let room = chat.room("lobby").expect("room");
         assert!(!room.joined);

@@ -40,8 +40,7 @@ pub fn decode_connection(message: &JsonValue) -> Option<ServerMessage> {
     Some(match kind.as_str() {
         "connected" => ServerMessage::Connected(Connected {
             client_id: p.string("clientId")?,
-            // The socket keeps the token itself (tether-client); the app never needs it.
-            resume_token: None,
+            resume_token: p.string("resumeToken"),
         }),
         "error" => ServerMessage::Error(ErrorPayload {
             message: p.string("message")?,
@@ -58,12 +57,17 @@ pub fn decode_room(message: &JsonValue) -> Option<ServerMessage> {
     let kind = message.string("type")?;
     let p = message.get("payload")?;
     Some(match kind.as_str() {
-        // The history fields (`epoch`, `seq`, `recovered`) are not read yet: the app does not
-        // resume rooms by position.
-        "joined" => ServerMessage::Joined(Joined::new(
-            p.string("roomId")?,
-            usize::try_from(p.get("members")?.as_u64()?).ok()?,
-        )),
+        // `recovered` is not read: tether-client resumes rooms and reports a room it could not
+        // recover as an event.
+        "joined" => {
+            let mut joined = Joined::new(
+                p.string("roomId")?,
+                usize::try_from(p.get("members")?.as_u64()?).ok()?,
+            );
+            joined.epoch = p.string("epoch");
+            joined.seq = p.get("seq").and_then(|n| n.as_u64());
+            ServerMessage::Joined(joined)
+        }
         "user:joined" => ServerMessage::UserJoined(user_event(&p)?),
         "user:left" => ServerMessage::UserLeft(user_event(&p)?),
         "message" => ServerMessage::Message(ChatMessage {

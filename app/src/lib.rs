@@ -55,7 +55,10 @@
 //!   reading), [`chat_line`] (which failures may be retried), [`typing`] (who is typing,
 //!   expiring after 3 s), [`throttle`] (typing notices), [`status`] (the status bar's text),
 //!   [`autoscroll`], [`nickname`], [`text_length`] (a message against the server's limit).
-//! - [`nickname_store`]: the nickname remembered between visits (`localStorage`).
+//! - [`probe`]: while a reconnect is far off, asks the server's `/healthz` every second and
+//!   connects as soon as it answers (the decision, [`probe::due`], is tested natively).
+//! - [`browser_store`]: the nickname remembered between visits (`localStorage`), and the tab's
+//!   resume token and rooms across a reload (`sessionStorage`).
 //! - Components: [`App`] (here), [`status_bar`], [`nickname_form`], [`room_list`],
 //!   [`room_view`], [`message_list`], [`member_list`], [`composer`]. Each takes signals and
 //!   callbacks, so `tests/components.rs` mounts them alone.
@@ -66,6 +69,7 @@
 #![warn(missing_docs)]
 
 pub mod autoscroll;
+pub mod browser_store;
 pub mod chat_client;
 pub mod chat_line;
 pub mod chat_screen;
@@ -77,7 +81,7 @@ pub mod member_list;
 pub mod message_list;
 pub mod nickname;
 pub mod nickname_form;
-pub mod nickname_store;
+pub mod probe;
 pub mod room;
 pub mod room_list;
 pub mod room_view;
@@ -94,8 +98,8 @@ pub use chat_state::ChatState;
 pub use use_socket::{UseSocket, use_socket};
 
 use crate::{
-    chat_screen::Loading, clock::use_clock, nickname::parse_nickname, nickname_form::NicknameForm,
-    status_bar::StatusBar,
+    browser_store::Session, chat_screen::Loading, clock::use_clock, nickname::parse_nickname,
+    nickname_form::NicknameForm, room::PAGE, status_bar::StatusBar,
 };
 use leptos::prelude::*;
 use std::time::Duration;
@@ -106,8 +110,12 @@ use tether_client::{ReconnectOptions, SocketOptions};
 pub fn App() -> impl IntoView {
     // A chat left open should come back whenever the server does: never give up, at most 30 s
     // apart (the default cap), with "Reconnect now" for the impatient.
-    let options =
-        SocketOptions::default().reconnect(ReconnectOptions::default().max_attempts(None));
+    // A fresh join shows the room's latest page of messages; a reload of this tab presents its
+    // last resume token, so the server knows it as the same member.
+    let options = SocketOptions::default()
+        .reconnect(ReconnectOptions::default().max_attempts(None))
+        .recent(PAGE)
+        .resume_token(Session::token());
     match use_socket("/ws", options) {
         Ok(socket) => view! { <Chat client=ChatClient::new(socket) /> }.into_any(),
         // Only a page without a location could get here: "/ws" resolves against any other.
@@ -135,9 +143,14 @@ fn Chat(
     let screen = ChatScreen::new(client);
     // A nickname from an earlier visit fills the field (the chat screen saves it), and the chat
     // screen is fetched at once for the user coming back.
-    let remembered = nickname_store::load().filter(|name| parse_nickname(name).is_ok());
+    let remembered = browser_store::load().filter(|name| parse_nickname(name).is_ok());
     if remembered.is_some() {
         screen.load();
+    }
+    // A reload of a tab that was chatting goes straight back to its rooms (the chat screen
+    // joins them again).
+    if let Some(name) = remembered.clone().filter(|_| Session::had_rooms()) {
+        let _ = client.set_nickname(name);
     }
     Effect::new(move |_| {
         client.socket.is_connected.track();

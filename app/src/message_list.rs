@@ -4,6 +4,7 @@
 use crate::{
     autoscroll::Autoscroll,
     chat_line::{ChatLine, Delivery, LineKind},
+    room::Top,
 };
 use leptos::{either::Either, html, prelude::*};
 use wasm_bindgen::JsValue;
@@ -29,10 +30,26 @@ pub fn MessageList(
     /// Called with an undelivered message's key when the user removes it.
     #[prop(into)]
     on_remove: Callback<u64>,
+    /// What the top of the list offers: older messages to load, or the room's start.
+    #[prop(into, optional)]
+    top: Signal<Option<Top>>,
+    /// Called when the user asks for older messages (the button, or scrolling to the top while
+    /// there are some).
+    #[prop(into, optional)]
+    on_older: Option<Callback<()>>,
 ) -> impl IntoView {
     let list = NodeRef::<html::Div>::new();
     let scroll = StoredValue::new(Autoscroll::default());
     let unseen = RwSignal::new(0usize);
+    // The list's height and first line when last laid out: when older lines arrive at the top,
+    // the scroll position moves down by as much as they added, so what the user was reading
+    // stays where it was.
+    let laid_out = StoredValue::new((0i32, None::<u64>));
+    let older = move || {
+        if let Some(on_older) = on_older {
+            on_older.run(());
+        }
+    };
     let to_bottom = move || {
         // After the browser has laid out the new rows.
         request_animation_frame(move || {
@@ -41,6 +58,22 @@ pub fn MessageList(
             }
         });
     };
+    Effect::new(move |_| {
+        let first = lines.with(|lines| lines.first().map(|line| line.key));
+        request_animation_frame(move || {
+            let Some(list) = list.get_untracked() else {
+                return;
+            };
+            let height = list.scroll_height();
+            let (before, was_first) = laid_out.get_value();
+            // Older lines came in at the top while the user was not at the bottom.
+            if first != was_first && was_first.is_some() && !scroll.with_value(Autoscroll::is_stuck)
+            {
+                list.set_scroll_top(list.scroll_top() + height - before);
+            }
+            laid_out.set_value((height, first));
+        });
+    });
     Effect::new(move |newest: Option<Option<u64>>| {
         let (latest, added, messages, mine) = lines.with(|lines| {
             let seen = newest.flatten();
@@ -84,6 +117,10 @@ pub fn MessageList(
                 );
             });
             unseen.set(scroll.with_value(Autoscroll::unseen));
+            laid_out.update_value(|(height, _)| *height = list.scroll_height());
+            if list.scroll_top() < NEAR_TOP && top.get_untracked() == Some(Top::More) {
+                older();
+            }
         }
     };
     // Retrying rebuilds the line and removing drops it, taking the focused button with it: the
@@ -116,6 +153,32 @@ pub fn MessageList(
                 role="region"
                 aria-label=label
             >
+                {move || {
+                    top.get()
+                        .map(|top| match top {
+                            Top::More => {
+                                view! {
+                                    <button type="button" class="older" on:click=move |_| older()>
+                                        "Load older messages"
+                                    </button>
+                                }
+                                    .into_any()
+                            }
+                            Top::Loading => {
+                                view! {
+                                    <p class="older" role="status">
+                                        "Loading older messages…"
+                                    </p>
+                                }
+                                    .into_any()
+                            }
+                            Top::Start => {
+                                view! { <p class="older">"This is the start of the conversation."</p> }
+                                    .into_any()
+                            }
+                            Top::Nothing => ().into_any(),
+                        })
+                }}
                 <ol class="message-list">
                     <For
                         each=move || lines.get()
@@ -192,6 +255,9 @@ fn message_item(
         </li>
     })
 }
+
+/// How close to the top of the list (in CSS pixels) scrolling loads older messages.
+const NEAR_TOP: i32 = 64;
 
 /// `HH:MM` in the viewer's time zone, and the ISO 8601 form for `<time datetime>`.
 fn clock_time(timestamp: u64) -> (String, String) {

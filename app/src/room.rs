@@ -1,12 +1,41 @@
 //! `Room`: what the app knows about one joined room.
 
 use crate::{
-    chat_line::{ChatLine, LineKind, guest_name},
+    chat_line::{ChatLine, Delivery, LineKind, guest_name},
     typing::Typists,
 };
 
-/// The most messages a room keeps; older ones are dropped from the front.
-pub const MAX_LINES: usize = 1000;
+/// The most lines a room keeps: a new one drops the oldest, and paging back stops here.
+pub const MAX_LINES: usize = 2000;
+
+/// How many messages a page of older history asks for, and how many recent ones a join shows.
+pub const PAGE: u32 = 50;
+
+/// What the top of a room's message list offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Top {
+    /// Nothing: no history to page through, or the list is full.
+    Nothing,
+    /// A button to load older messages (scrolling to the top loads them too).
+    More,
+    /// "Loading older messages…".
+    Loading,
+    /// The room's first message is shown.
+    Start,
+}
+
+/// Whether older messages than those shown can be asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Older {
+    /// There may be some: the oldest message shown has a position above 1.
+    #[default]
+    Maybe,
+    /// A page is on its way.
+    Loading,
+    /// None to load: the server said so, the room's history was lost, or the room holds
+    /// [`MAX_LINES`].
+    Done,
+}
 
 /// The longest room name the server takes by default (`--max-room-id-bytes`), in bytes.
 pub const MAX_ROOM_NAME_BYTES: usize = 128;
@@ -51,6 +80,17 @@ pub struct Room {
     /// Members that a `presence` answer named by id only and that were asked about again (once
     /// each, until the next disconnect).
     pub asked_again: Vec<String>,
+    /// The room's history `epoch`, from the last `joined` (`None` with a server that keeps no
+    /// history). Positions (`seq`) only compare within one epoch.
+    pub epoch: Option<String>,
+    /// Messages up to this position came with the join of a room that showed none: earlier
+    /// conversation, neither unread nor announced.
+    pub history_until: Option<u64>,
+    /// Whether older messages can be loaded.
+    pub older: Older,
+    /// Why what was said here while this client was away could not be brought back (the
+    /// server's reason), until the user reloads the room's history.
+    pub gap: Option<String>,
 }
 
 impl Room {
@@ -79,16 +119,108 @@ impl Room {
             typists: Typists::default(),
             unread: 0,
             asked_again: Vec::new(),
+            epoch: None,
+            history_until: None,
+            older: Older::Maybe,
+            gap: None,
         }
+    }
+
+    /// The position of the oldest message shown.
+    pub fn oldest_seq(&self) -> Option<u64> {
+        self.lines.iter().find_map(|line| line.seq)
+    }
+
+    /// Whether a page of older messages can be asked for now: none is on its way, and the
+    /// oldest message shown is not the room's first.
+    pub fn can_load_older(&self) -> bool {
+        self.older == Older::Maybe && self.oldest_seq().is_some_and(|seq| seq > 1)
+    }
+
+    /// What the top of the message list offers.
+    pub fn top(&self) -> Top {
+        match (self.older, self.oldest_seq()) {
+            (Older::Loading, _) => Top::Loading,
+            (_, Some(1)) => Top::Start,
+            (Older::Maybe, Some(_)) => Top::More,
+            _ => Top::Nothing,
+        }
+    }
+
+    /// Whether a message at position `seq` is shown.
+    pub fn has_seq(&self, seq: u64) -> bool {
+        self.lines.iter().any(|line| line.seq == Some(seq))
+    }
+
+    /// Adds a line in position order: a message with a `seq` goes before the first line with a
+    /// later one (a replay after a reconnect may bring messages older than one's own acked
+    /// ones), or before one's own messages not yet delivered, and is dropped if that position is
+    /// already shown; anything else goes at the end.
+    /// Returns whether it was added.
+    pub fn insert(&mut self, line: ChatLine) -> bool {
+        let Some(seq) = line.seq else {
+            self.push(line);
+            return true;
+        };
+        if self.has_seq(seq) {
+            return false;
+        }
+        // Before any later message, else before one's own messages still on their way (they
+        // will be later still), else at the end.
+        let later = self
+            .lines
+            .iter()
+            .position(|l| l.seq.is_some_and(|s| s > seq));
+        let index = later.unwrap_or_else(|| {
+            let waiting = self
+                .lines
+                .iter()
+                .rev()
+                .take_while(|l| l.mine && l.seq.is_none() && l.delivery != Delivery::Delivered)
+                .count();
+            self.lines.len() - waiting
+        });
+        self.lines.insert(index, line);
+        self.trim();
+        true
+    }
+
+    /// Adds a page of older messages (oldest first) before those shown; `more` says whether
+    /// the server has older ones still. At [`MAX_LINES`] the oldest are dropped and paging
+    /// stops.
+    pub fn prepend(&mut self, page: Vec<ChatLine>, more: bool) {
+        for line in page {
+            self.insert(line);
+        }
+        self.older = if more { Older::Maybe } else { Older::Done };
+        if self.trim() {
+            self.older = Older::Done;
+        }
+    }
+
+    /// A new `epoch`: the server lost the room's history, so the positions shown belong to
+    /// another count and are forgotten (the lines stay), and there is nothing older to load.
+    pub fn set_epoch(&mut self, epoch: Option<String>) {
+        if epoch.is_some() && self.epoch.is_some() && epoch != self.epoch {
+            for line in &mut self.lines {
+                line.seq = None;
+            }
+            self.older = Older::Done;
+        }
+        self.epoch = epoch;
+    }
+
+    /// Drops the oldest lines past [`MAX_LINES`]; returns whether it dropped any.
+    fn trim(&mut self) -> bool {
+        let excess = self.lines.len().saturating_sub(MAX_LINES);
+        self.lines.drain(..excess);
+        excess > 0
     }
 
     /// Appends a message, dropping the oldest past [`MAX_LINES`].
     pub fn push(&mut self, line: ChatLine) {
         self.lines.push(line);
-        if self.lines.len() > MAX_LINES {
-            let excess = self.lines.len() - MAX_LINES;
-            self.lines.drain(..excess);
-        }
+        self.trim();
     }
 
     /// The line with this key.
@@ -193,7 +325,6 @@ pub fn parse_room_name(input: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat_line::Delivery;
 
     #[test]
     fn a_shared_name_is_shown_with_the_start_of_each_id() {
@@ -225,6 +356,8 @@ mod tests {
             timestamp: key,
             mine: false,
             delivery: Delivery::Received,
+            seq: None,
+            cid: None,
         }
     }
 

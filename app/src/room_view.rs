@@ -5,6 +5,7 @@ use crate::{
     composer::Composer,
     member_list::{MemberEntry, MemberList},
     message_list::MessageList,
+    room::Top,
 };
 use leptos::prelude::*;
 
@@ -39,7 +40,25 @@ pub fn RoomView(
     /// Called with an undelivered message's key to remove it.
     #[prop(into)]
     on_remove: Callback<u64>,
+    /// What the top of the message list offers (older messages, the room's start).
+    #[prop(into, optional)]
+    top: Signal<Option<Top>>,
+    /// Called to load older messages.
+    #[prop(into, optional)]
+    on_older: Option<Callback<()>>,
+    /// Why messages sent while this client was away could not be brought back, if they could
+    /// not: shown above the messages with "Reload history".
+    #[prop(into, optional)]
+    gap: Signal<Option<String>>,
+    /// Called when the user asks to reload the room's history.
+    #[prop(into, optional)]
+    on_reload: Option<Callback<()>>,
 ) -> impl IntoView {
+    let reload = move |_| {
+        if let Some(on_reload) = on_reload {
+            on_reload.run(());
+        }
+    };
     view! {
         <section class="room-view" aria-labelledby="room-title">
             <header class="room-header">
@@ -50,11 +69,30 @@ pub fn RoomView(
                 <span class="joining" hidden=joined>"joining…"</span>
                 <MemberList members=members joined=joined />
             </header>
+            {move || {
+                gap.get()
+                    .map(|text| {
+                        view! {
+                            <div class="gap" role="alert">
+                                <span>{text}</span>
+                                <button type="button" on:click=reload>
+                                    "Reload history"
+                                </button>
+                            </div>
+                        }
+                    })
+            }}
             <MessageList
                 lines=lines
                 label=Signal::derive(move || format!("Messages in {}", room.get()))
                 on_retry=on_retry
                 on_remove=on_remove
+                top=top
+                on_older=Callback::new(move |()| {
+                    if let Some(on_older) = on_older {
+                        on_older.run(());
+                    }
+                })
             />
             <p class="typing">{move || typing.get()}</p>
             <Composer room=room on_send=on_send on_typing=on_typing />

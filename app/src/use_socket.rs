@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use serde::Serialize;
 use std::{future::Future, pin::Pin, time::Duration};
 use tether_client::{
-    ConnectError, ConnectionState, Incoming, ReadyState, RequestError, SendError, Socket,
-    SocketEvent, SocketOptions, Subscription,
+    ConnectError, ConnectionState, Incoming, Posted, ReadyState, RequestError, SendError, Socket,
+    SocketEvent, SocketOptions, Subscription, protocol::History,
 };
 
 /// What [`use_socket`] returns: signals that follow the connection, and methods to use it.
@@ -102,6 +102,47 @@ impl UseSocket {
         // type still names the socket borrow, so it cannot leave `with_socket` unboxed.
         let reply = self.with_socket(|socket| -> Pin<Box<dyn Future<Output = _>>> {
             Box::pin(socket.request(kind, payload, timeout))
+        });
+        async move {
+            match reply {
+                Some(reply) => reply.await,
+                None => Err(RequestError::Send(SendError::Closed)),
+            }
+        }
+    }
+
+    /// Sends a chat message to `room` with `cid` its id for the server, and resolves with where
+    /// the server put it (its `seq`), or fails on refusal or after `timeout`. It is sent again
+    /// after a reconnect until acked, with the same `cid`: the room gets it once.
+    pub fn send_message(
+        &self,
+        room: &str,
+        text: &str,
+        cid: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Posted, RequestError>> + 'static {
+        let reply = self.with_socket(|socket| -> Pin<Box<dyn Future<Output = _>>> {
+            Box::pin(socket.send_message(room, text, Some(cid), timeout))
+        });
+        async move {
+            match reply {
+                Some(reply) => reply.await,
+                None => Err(RequestError::Send(SendError::Closed)),
+            }
+        }
+    }
+
+    /// Asks for a page of `room`'s history: up to `limit` messages before `before` (the latest
+    /// without it), oldest first. See [`Socket::history`].
+    pub fn history(
+        &self,
+        room: &str,
+        before: Option<u64>,
+        limit: u32,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<History, RequestError>> + 'static {
+        let reply = self.with_socket(|socket| -> Pin<Box<dyn Future<Output = _>>> {
+            Box::pin(socket.history(room, before, Some(limit), timeout))
         });
         async move {
             match reply {

@@ -12,12 +12,13 @@
 use leptos::{mount::mount_to, prelude::*, task::tick};
 use std::time::Duration;
 use tether_app::{
+    browser_store::{self, Session},
     chat_line::{ChatLine, Delivery, LineKind},
     composer::Composer,
     member_list::{MemberEntry, MemberList},
     message_list::MessageList,
     nickname_form::NicknameForm,
-    nickname_store,
+    room::Top,
     room_list::{RoomList, RoomSummary},
     room_view::RoomView,
     status_bar::StatusBar,
@@ -101,6 +102,8 @@ fn line(key: u64, text: &str, mine: bool, delivery: Delivery) -> ChatLine {
         timestamp: 1_700_000_000_000,
         mine,
         delivery,
+        seq: None,
+        cid: None,
     }
 }
 
@@ -538,6 +541,121 @@ async fn composer_warns_near_the_limit_and_keeps_a_text_over_it() {
 }
 
 #[wasm_bindgen_test]
+async fn older_messages_load_from_the_button_and_keep_the_reading_place() {
+    let root = container();
+    add_app_styles();
+    root.style().set_property("height", "300px").unwrap();
+    root.style().set_property("display", "flex").unwrap();
+    let at = |seq: u64| ChatLine {
+        seq: Some(seq),
+        ..line(1000 + seq, &format!("m{seq}"), false, Delivery::Received)
+    };
+    let lines = RwSignal::new((51..=100).map(at).collect::<Vec<_>>());
+    let top = RwSignal::new(Some(Top::More));
+    let asked = RwSignal::new(0);
+    let _mount = mount_to(root.clone(), move || {
+        view! {
+            <MessageList
+                lines=lines
+                label="Messages in lobby".to_owned()
+                on_retry=Callback::new(|_| {})
+                on_remove=Callback::new(|_| {})
+                top=top
+                on_older=Callback::new(move |()| asked.update(|n| *n += 1))
+            />
+        }
+    });
+    tick().await;
+    click(&root, "button.older");
+    assert_eq!(asked.get_untracked(), 1, "the button asks for a page");
+    // Scrolled to the top, the list asks by itself, while there are older ones.
+    let list: HtmlElement = find(&root, ".messages").unchecked_into();
+    until("the list to scroll", || {
+        list.scroll_height() > list.client_height()
+    })
+    .await;
+    // From the bottom, where a list with new messages sits, up to the top.
+    list.set_scroll_top(list.scroll_height());
+    sleep(50).await;
+    list.set_scroll_top(0);
+    until("scrolling up to ask", || asked.get_untracked() == 2).await;
+    top.set(Some(Top::Loading));
+    tick().await;
+    assert_eq!(text(&root, ".older"), "Loading older messages…");
+    // The page arrives: the first message read stays where it was on screen.
+    let reading = find(&root, ".msg").get_bounding_client_rect().top();
+    lines.update(|lines| lines.splice(0..0, (1..=50).map(at)).for_each(drop));
+    top.set(Some(Top::Start));
+    sleep(50).await;
+    let m51 = find_all(&root, ".msg")
+        .into_iter()
+        .find(|li| li.text_content().unwrap_or_default().contains("m51"))
+        .unwrap();
+    let moved = (m51.get_bounding_client_rect().top() - reading).abs();
+    assert!(moved < 40.0, "the message being read moved {moved} px");
+    assert_eq!(
+        text(&root, ".older"),
+        "This is the start of the conversation."
+    );
+    assert_eq!(find_all(&root, ".msg").len(), 100);
+}
+
+#[wasm_bindgen_test]
+async fn a_room_that_could_not_be_recovered_says_so_and_offers_a_reload() {
+    let root = container();
+    let gap = RwSignal::new(None::<String>);
+    let reloads = RwSignal::new(0);
+    let _mount = mount_to(root.clone(), move || {
+        view! {
+            <RoomView
+                room="lobby".to_owned()
+                joined=true
+                lines={ Vec::<ChatLine>::new() }
+                members={ Vec::<MemberEntry>::new() }
+                typing={ None::<String> }
+                on_send=Callback::new(|_: String| Ok(()))
+                on_typing=Callback::new(|()| {})
+                on_retry=Callback::new(|_: u64| {})
+                on_remove=Callback::new(|_: u64| {})
+                gap=gap
+                on_reload=Callback::new(move |()| reloads.update(|n| *n += 1))
+            />
+        }
+    });
+    tick().await;
+    assert!(find_all(&root, ".gap").is_empty());
+    gap.set(Some("The server lost this room's history.".into()));
+    tick().await;
+    assert_eq!(
+        find(&root, ".gap").get_attribute("role").as_deref(),
+        Some("alert")
+    );
+    assert!(text(&root, ".gap").contains("lost this room's history"));
+    click(&root, ".gap button");
+    assert_eq!(reloads.get_untracked(), 1);
+}
+
+#[wasm_bindgen_test]
+fn a_tab_keeps_its_resume_token_and_rooms_for_a_reload() {
+    Session::save_token("token-1");
+    assert_eq!(Session::token().as_deref(), Some("token-1"));
+    Session::save_rooms(Some("b"), ["a", "b", "c\nd", "e"].into_iter());
+    assert!(Session::had_rooms());
+    let (rooms, shown) = Session::rooms();
+    assert_eq!(
+        rooms,
+        ["a", "b", "e"],
+        "in order, without a name that cannot be one"
+    );
+    assert_eq!(shown.as_deref(), Some("b"));
+    Session::save_rooms(None, ["a"].into_iter());
+    assert_eq!(Session::rooms(), (vec!["a".to_owned()], None));
+    Session::save_rooms(None, std::iter::empty());
+    assert!(!Session::had_rooms());
+    assert_eq!(Session::rooms(), (Vec::new(), None));
+}
+
+#[wasm_bindgen_test]
 async fn nickname_form_starts_with_a_remembered_name() {
     let root = container();
     let _mounted = mount_to(root.clone(), move || {
@@ -556,10 +674,10 @@ async fn nickname_form_starts_with_a_remembered_name() {
 
 #[wasm_bindgen_test]
 fn the_nickname_is_kept_in_local_storage() {
-    nickname_store::save("דנה");
-    assert_eq!(nickname_store::load().as_deref(), Some("דנה"));
-    nickname_store::save("Dana");
-    assert_eq!(nickname_store::load().as_deref(), Some("Dana"));
+    browser_store::save("דנה");
+    assert_eq!(browser_store::load().as_deref(), Some("דנה"));
+    browser_store::save("Dana");
+    assert_eq!(browser_store::load().as_deref(), Some("Dana"));
 }
 
 #[wasm_bindgen_test]

@@ -26,23 +26,28 @@ pub fn resolve_url(url: &str, base: Option<&str>) -> Result<String, ConnectError
     Ok(parsed.href())
 }
 
-/// `url` with the query parameter `resume=<token>` (encoded), which gives a client its id back;
-/// one the URL has already is replaced.
+/// `url` (resolved by [`resolve_url`]: no fragment) with the query parameter `resume=<token>`
+/// (encoded), which gives a client its id back; one the URL has already is replaced.
 pub(crate) fn with_resume(url: &str, token: &str) -> String {
-    match web_sys::Url::new(url) {
-        Ok(parsed) => {
-            let search = parsed.search();
-            let mut query: Vec<String> = search
-                .trim_start_matches('?')
-                .split('&')
-                .filter(|pair| !pair.is_empty() && !pair.starts_with("resume="))
-                .map(str::to_owned)
-                .collect();
-            let token = String::from(js_sys::encode_uri_component(token));
-            query.push(format!("resume={token}"));
-            parsed.set_search(&query.join("&"));
-            parsed.href()
+    // Byte scans and `get` rather than `split` and indexing: the char searchers and the
+    // slicing panic's formatting cost the app's first page bytes.
+    let at = |text: &str, byte: u8| text.bytes().position(|b| b == byte);
+    let start = at(url, b'?').unwrap_or(url.len());
+    let mut out = String::from(url.get(..start).unwrap_or(url));
+    let mut separator = '?';
+    let mut rest = url.get(start + 1..).unwrap_or("");
+    while !rest.is_empty() {
+        let end = at(rest, b'&').unwrap_or(rest.len());
+        let pair = rest.get(..end).unwrap_or(rest);
+        if !pair.is_empty() && !pair.starts_with("resume=") {
+            out.push(separator);
+            out.push_str(pair);
+            separator = '&';
         }
-        Err(_) => url.to_owned(),
+        rest = rest.get(end + 1..).unwrap_or("");
     }
+    out.push(separator);
+    out.push_str("resume=");
+    out.push_str(&String::from(js_sys::encode_uri_component(token)));
+    out
 }

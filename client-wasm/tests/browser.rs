@@ -619,9 +619,10 @@ async fn a_resume_token_gives_a_new_socket_the_same_client_id() {
         .expect("connected gives a resume token");
     let id = client_id(&first_events).expect("a client id");
     first.close(1000, "").expect("valid close");
-    // A reload: a new socket, given the last token.
+    // A reload: a new socket, given the last token (which replaces one the URL has).
     let options = SocketOptions::default().resume_token(Some(token));
-    let (second, second_events) = open(server_url(), options).await;
+    let url = format!("{}?resume=stale&x=1", server_url());
+    let (second, second_events) = open(&url, options).await;
     assert_eq!(
         client_id(&second_events),
         Some(id.clone()),
