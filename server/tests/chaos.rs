@@ -29,6 +29,10 @@ const ROOMS: [&str; 3] = ["alpha", "beta", "gamma"];
 const MESSAGES_PER_CLIENT: usize = 1000;
 /// Unacked messages a client keeps in flight.
 const WINDOW: usize = 8;
+/// A client sends a new message at most this often: 20 clients then chat for about 30 s, long
+/// enough for the server to be killed a dozen times and every client to drop its connection
+/// several times.
+const PACE: Duration = Duration::from_millis(30);
 /// The whole test gives up after this long.
 const LIMIT: Duration = Duration::from_secs(240);
 
@@ -62,8 +66,11 @@ impl Server {
             .args(["--static-dir", "/nonexistent/tether-test-dist"])
             .arg("--data-dir")
             .arg(&self.data)
-            // Clients here send in bursts after every reconnect; the limits are not under test.
+            // Clients here send in bursts after every reconnect, all from one address; the
+            // limits are not under test.
             .args(["--message-rate", "0", "--join-rate", "0"])
+            .args(["--address-message-rate", "0", "--address-connect-rate", "0"])
+            .args(["--address-text-byte-rate", "0"])
             .args(["--max-replay", "100000"])
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())
@@ -112,6 +119,8 @@ struct Chatter {
     // Sent, not acked yet: cid → (room, text). Resent after every reconnect.
     pending: BTreeMap<String, (String, String)>,
     next: usize,
+    // When the next new message may go.
+    next_at: Instant,
     token: Option<String>,
     // A message delivered out of order or twice: the test fails on any.
     faults: Vec<String>,
@@ -124,6 +133,7 @@ impl Chatter {
             rooms: HashMap::new(),
             pending: BTreeMap::new(),
             next: 0,
+            next_at: Instant::now(),
             token: None,
             faults: Vec::new(),
         }
@@ -190,7 +200,12 @@ impl Chatter {
                 }
                 resent = true;
             }
-            while resent && self.pending.len() < WINDOW && self.next < MESSAGES_PER_CLIENT {
+            while resent
+                && self.pending.len() < WINDOW
+                && self.next < MESSAGES_PER_CLIENT
+                && Instant::now() >= self.next_at
+            {
+                self.next_at = self.next_at.max(Instant::now() - PACE) + PACE;
                 let room = ROOMS[self.next % ROOMS.len()];
                 let text = format!("{}-{}", self.name, self.next);
                 let cid = text.clone();
@@ -203,10 +218,21 @@ impl Chatter {
                 let _ = ws.close(None).await;
                 return Ok(());
             }
-            let wait = ended_at.saturating_duration_since(Instant::now());
-            let Ok(message) = timeout(wait, recv(&mut ws)).await else {
-                // The client drops its own connection, without a close.
+            // The client drops its own connection, without a close, when its time is up, even
+            // while messages keep coming.
+            let now = Instant::now();
+            if now >= ended_at {
                 return Err("dropped on purpose".into());
+            }
+            let sending = self.next < MESSAGES_PER_CLIENT && self.pending.len() < WINDOW;
+            let wake = if sending {
+                ended_at.min(self.next_at.max(now))
+            } else {
+                ended_at
+            };
+            let Ok(message) = timeout(wake - now, recv(&mut ws)).await else {
+                // Time to send, or to drop: the loop's top decides.
+                continue;
             };
             let message = message?;
             let payload = &message["payload"];
@@ -408,6 +434,10 @@ async fn a_conversation_survives_kill_9_and_dropped_connections() {
     assert!(
         kills.load(Ordering::Relaxed) >= 2,
         "the server was killed while they chatted"
+    );
+    assert!(
+        drops.load(Ordering::Relaxed) >= CLIENTS as u64,
+        "clients dropped their own connections while they chatted"
     );
 }
 
