@@ -92,17 +92,59 @@ ensure_npm() {
   (cd "$dir" && npm ci --no-audit --no-fund $omit)
 }
 
-# build_app: builds the chat app into dist/ with trunk (release, offline), unless dist/ is newer
-# than every source it is built from. wasm-opt comes from e2e/node_modules (binaryen 132).
+# Pinned versions of the app's build tools (scripts/setup.sh installs them). wasm-bindgen-cli must
+# equal the wasm-bindgen in Cargo.lock; trunk 0.22 needs a newer Rust than we pin. binaryen
+# (wasm-opt) and terser are pinned in e2e/package-lock.json.
+WASM_BINDGEN_VERSION=0.2.130
+TRUNK_VERSION=0.21.14
+WASM_SPLIT_VERSION=0.2.4
+
+# app_sources_hash: a hash of everything the chat app's release build is made from: its sources,
+# the crates it uses, the lockfiles, the build's configuration and hook, and the tools' versions.
+# The same hash, the same dist/ (scripts/prebuilt.sh checks it).
+app_sources_hash() {
+  {
+    find app client-wasm/src client-wasm/Cargo.toml protocol index.html Trunk.toml Cargo.toml \
+      Cargo.lock scripts/post-build.sh e2e/package-lock.json -type f -print0 |
+      LC_ALL=C sort -z | xargs -0 sha256sum
+    echo "wasm-bindgen $WASM_BINDGEN_VERSION trunk $TRUNK_VERSION wasm-split $WASM_SPLIT_VERSION"
+  } | sha256sum | cut -c1-64
+}
+
+# build_app: builds the chat app into dist/ with trunk (release, offline), as `trunk build
+# --release` does, unless dist/ was built by this function from the same sources (dist/.sources).
 build_app() {
-  export PATH="$PWD/e2e/node_modules/.bin:$PATH"
-  if [ -f dist/index.html ] && [ -z "$(find app client-wasm/src client-wasm/Cargo.toml protocol/src \
-    index.html Trunk.toml Cargo.toml Cargo.lock scripts/post-build.sh -newer dist/index.html -print -quit)" ]; then
+  local want
+  want="$(app_sources_hash)"
+  if [ "$(cat dist/.sources 2>/dev/null)" = "$want built" ]; then
     log "the app in dist/ is up to date"
     return
   fi
   log "building the app (trunk build --release; a few minutes the first time)"
   trunk build --release --offline
+  echo "$want built" >dist/.sources
+}
+
+# install_app: makes dist/ hold the chat app built from these sources, the cheapest way: as it
+# is, from prebuilt/app/ when that was built from them (no wasm toolchain needed), or by building
+# it (the wasm toolchain installed first).
+install_app() {
+  local want
+  want="$(app_sources_hash)"
+  case "$(cat dist/.sources 2>/dev/null)" in
+    "$want built" | "$want prebuilt")
+      log "the app in dist/ is up to date"
+      ;;
+    *)
+      if bash scripts/prebuilt.sh install; then
+        log "the app from prebuilt/app/ (built from these sources)"
+      else
+        log "the app's sources differ from prebuilt/app/: building it"
+        bash scripts/setup.sh app
+        build_app
+      fi
+      ;;
+  esac
 }
 
 # start_test_server [SERVER_ARGS...]: builds tether-server and tether-supervisor (debug), starts the

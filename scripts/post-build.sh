@@ -13,9 +13,25 @@
 #      split_<name>.wasm renamed with a hash of its content (so a browser never pairs a cached
 #      chunk with a newer main module), and every file gzipped beside itself (file.gz), which
 #      tether-server sends to browsers that accept gzip.
-# Needs wasm-split-cli, wasm-bindgen, and wasm-opt 132 and terser from e2e/node_modules on PATH
-# (scripts/setup.sh installs them; scripts/lib.sh's build_app sets PATH).
+# Needs wasm-split-cli and wasm-bindgen on PATH (cargo installs them in ~/.cargo/bin), and
+# wasm-opt 132 and terser from e2e/node_modules, which this script puts first on PATH itself:
+# `scripts/setup.sh app` installs them all. The release output is the same, byte for byte, for the
+# same sources and tools (gzip -n: no name or time in the .gz), which `scripts/prebuilt.sh check`
+# relies on.
 set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$root/e2e/node_modules/.bin:$PATH"
+for tool in wasm-split-cli wasm-bindgen wasm-opt terser; do
+  command -v "$tool" >/dev/null 2>&1 || {
+    echo "post-build: $tool not found: run scripts/setup.sh app" >&2
+    exit 1
+  }
+done
+wasm-opt --version | grep -q "version 132" || {
+  echo "post-build: $(command -v wasm-opt) is not binaryen 132: run scripts/setup.sh app" >&2
+  exit 1
+}
 
 staging="${TRUNK_STAGING_DIR:?this is trunk\'s post_build hook: run trunk build}"
 release=false
@@ -63,6 +79,6 @@ if $release; then
   for js in "$staging/$name.js" "$link"; do
     terser "$js" --module --compress --mangle --output "$js"
   done
-  find "$staging" -maxdepth 1 -type f ! -name '*.gz' -exec gzip -9 --keep --force {} +
+  find "$staging" -maxdepth 1 -type f ! -name '*.gz' -exec gzip -9 --no-name --keep --force {} +
 fi
 echo "post-build: $name.js, ${name}_bg.wasm, __wasm_split.js and $(cd "$staging" && echo split_*.wasm)"

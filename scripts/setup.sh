@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what Tether needs on a fresh machine (Debian 12, rustup, Node) and skips what is there.
 #
-#   scripts/setup.sh run    what `scripts/run.sh` needs
-#   scripts/setup.sh test   what `scripts/test.sh` needs
+#   scripts/setup.sh run    what `scripts/run.sh` needs to build and run the server: cargo (the
+#                           app comes built, from prebuilt/app/, when its sources match)
+#   scripts/setup.sh app    what building the chat app needs (`trunk build`, `trunk serve`)
+#   scripts/setup.sh test   what `scripts/test.sh` needs: all of it
 #
 # Every tool is pinned; a tool already on PATH at the pinned version is left alone, so a second
 # run does nothing. Only the package registries are used (crates.io, apt, npm): prebuilt-binary
@@ -16,17 +18,9 @@ source scripts/lib.sh
 what="${1:-test}"
 
 ensure_cargo
-ensure_rustup_component rustfmt
-ensure_rustup_component clippy
-# The client and the app are browser crates: they are checked for wasm32 in every test run.
-ensure_rustup_target wasm32-unknown-unknown
 
-# Pinned versions. wasm-bindgen-cli must equal the wasm-bindgen in Cargo.lock; trunk 0.22 needs a
-# newer Rust than we pin. binaryen (wasm-opt) and playwright-core are pinned in e2e/package-lock.json.
-WASM_BINDGEN_VERSION=0.2.130
+# Pinned versions; the app's build tools are pinned in scripts/lib.sh.
 GECKODRIVER_VERSION=0.37.1
-TRUNK_VERSION=0.21.14
-WASM_SPLIT_VERSION=0.2.4
 CARGO_FUZZ_VERSION=0.13.2
 
 # The app's build: trunk runs cargo and wasm-bindgen (wasm-bindgen-cli), then its post_build hook
@@ -36,6 +30,7 @@ CARGO_FUZZ_VERSION=0.13.2
 # Without --locked for wasm-bindgen-cli: a dependency version it locks is missing from the
 # registry mirror here.
 setup_app_build() {
+  ensure_rustup_target wasm32-unknown-unknown
   ensure_cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
   ensure_cargo_tool trunk "$TRUNK_VERSION" trunk --locked
   ensure_cargo_tool wasm_split_cli_support "$WASM_SPLIT_VERSION" wasm-split-cli \
@@ -43,12 +38,17 @@ setup_app_build() {
 }
 
 case "$what" in
-  run)
+  run) ;;
+  app)
     setup_app_build
     # binaryen and terser only: playwright-core is a dev dependency, for the tests.
     ensure_npm e2e --omit=dev
     ;;
   test)
+    ensure_rustup_component rustfmt
+    ensure_rustup_component clippy
+    # The client and the app are browser crates: they are checked for wasm32 in every test run.
+    ensure_rustup_target wasm32-unknown-unknown
     # Browser tests: tether-client runs in headless Chromium and Firefox, and in WebKit (WebKitGTK's
     # MiniBrowser, which has no headless mode: xvfb-run gives it a virtual display), through
     # wasm-bindgen-test-runner (from wasm-bindgen-cli) and their WebDriver servers. Like the other
@@ -67,7 +67,7 @@ case "$what" in
     ensure_npm e2e
     ;;
   *)
-    echo "usage: scripts/setup.sh [run|test]" >&2
+    echo "usage: scripts/setup.sh [run|app|test]" >&2
     exit 2
     ;;
 esac

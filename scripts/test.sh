@@ -34,5 +34,7 @@ log "benchmark smoke run: tether-bench against Tether, the guide's Node server a
 BENCH_PROFILE=dev bash scripts/bench.sh --quick >/dev/null
 
 bash scripts/e2e.sh
+log "prebuilt/app/ is the build of these sources (scripts/prebuilt.sh check)"
+bash scripts/prebuilt.sh check
 bash scripts/npm-tests.sh
 log "all checks passed in $((SECONDS - started)) s"
