@@ -15,5 +15,5 @@ ensure_cargo
 install_app
 log "building the server (release)"
 cargo build --release --locked -p tether-server
-log "starting on http://127.0.0.1:8080"
+log "starting the server (http://127.0.0.1:8080 unless --addr says otherwise)"
 exec ./target/release/tether-server "$@"

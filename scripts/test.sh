@@ -36,5 +36,6 @@ BENCH_PROFILE=dev bash scripts/bench.sh --quick >/dev/null
 bash scripts/e2e.sh
 log "prebuilt/app/ is the build of these sources (scripts/prebuilt.sh check)"
 bash scripts/prebuilt.sh check
+bash scripts/readme-check.sh
 bash scripts/npm-tests.sh
 log "all checks passed in $((SECONDS - started)) s"
