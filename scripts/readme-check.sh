@@ -2,7 +2,8 @@
 # Walks the README's development commands as a user types them, in a clean clone of HEAD with the
 # user's PATH (nothing of the project's on it): after `scripts/setup.sh app`, `trunk build
 # --release` must build the first load the project's scripts build (byte for byte the files in
-# prebuilt/app/, within the 100 KB budget), and `trunk serve` must serve the app. Called by
+# prebuilt/app/, within the 100 KB budget), `trunk serve` must serve the app, and the bench built as
+# the README has it must run its join scenario against a default server. Called by
 # scripts/test.sh after scripts/e2e.sh; the clone shares this checkout's target/ folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +50,28 @@ if [ "$(sed -n 2p prebuilt/app/SOURCES)" = "$(rustc --version), CARGO_HOME ${CAR
   done
   log "trunk build --release built prebuilt/app/ byte for byte"
 fi
+
+log "README: cargo build --release -p tether-bench, then tether-bench join against a default server"
+cargo build --release --locked -p tether-bench -p tether-server >/dev/null 2>&1
+bench_port="$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')"
+"$CARGO_TARGET_DIR/release/tether-server" --addr "127.0.0.1:$bench_port" --data-dir "$work/data" \
+  >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$bench_port/healthz" >/dev/null && break
+  sleep 0.1
+done
+"$CARGO_TARGET_DIR/release/tether-bench" join --url "ws://127.0.0.1:$bench_port/ws" --clients 1000 >"$work/join.json" || {
+  echo "tether-bench join, as the README has it, failed" >&2
+  exit 1
+}
+grep -q '"clients": 1000' "$work/join.json" || {
+  cat "$work/join.json" >&2
+  echo "tether-bench join did not get all 1000 clients in" >&2
+  exit 1
+}
+kill "$server_pid"
+wait "$server_pid" 2>/dev/null || true
 
 port="$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')"
 log "README: trunk serve (on port $port)"
