@@ -3,19 +3,30 @@
 // `message`, `typing` out), on Socket.IO's rooms and `socket.to(room).emit` broadcast, as the
 // guide's Socket.IO section writes it. WebSocket transport only (no long-polling), logging off.
 // It listens on 127.0.0.1 at the port given as the first argument (0 picks a free one) and prints
-// `listening PORT` once ready.
+// `listening PORT` once ready. A `message` sent with an ack (`emitWithAck`) is acked once it has
+// been broadcast.
+//
+// With SOCKETIO_RECOVERY=1, Socket.IO's connection-state recovery is on, with its documented
+// defaults: a client whose connection dropped and that comes back within 2 minutes, presenting
+// its session id and the offset of the last broadcast it received, gets its id, its rooms and
+// the broadcasts it missed back. The server keeps them in memory.
 //
 //   node socketio-server.js 18602
+//   SOCKETIO_RECOVERY=1 node socketio-server.js 18602
 'use strict';
 const http = require('http');
 const { Server } = require('socket.io');
 
 const port = Number(process.argv[2] ?? 3000);
+const recovery = process.env.SOCKETIO_RECOVERY === '1';
 const httpServer = http.createServer();
 const io = new Server(httpServer, {
   transports: ['websocket'],
   pingInterval: 25000,
-  pingTimeout: 20000
+  pingTimeout: 20000,
+  ...(recovery && {
+    connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: true }
+  })
 });
 
 io.on('connection', (socket) => {
@@ -30,13 +41,16 @@ io.on('connection', (socket) => {
     io.to(roomId).emit('user:left', { userId: socket.id, roomId });
   });
 
-  socket.on('message', ({ roomId, text }) => {
+  socket.on('message', ({ roomId, text }, ack) => {
     socket.to(roomId).emit('message', {
       from: socket.id,
       roomId,
       text,
       timestamp: Date.now()
     });
+    if (typeof ack === 'function') {
+      ack({ ok: true });
+    }
   });
 
   socket.on('typing', ({ roomId }) => {

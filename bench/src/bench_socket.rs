@@ -154,6 +154,13 @@ impl BenchSocket {
         }
     }
 
+    /// Ends the connection as a lost network would: no close frame, and a TCP reset instead of
+    /// a FIN (`SO_LINGER` 0), so that whatever the server had in flight to it is discarded.
+    pub fn abort(self) {
+        // If the option cannot be set, dropping the socket still ends it, with a FIN.
+        let _ = self.ws.get_ref().set_zero_linger();
+    }
+
     /// Sends a close frame and waits briefly for the server's; errors are ignored, as the
     /// connection is over either way.
     pub async fn close(mut self) {

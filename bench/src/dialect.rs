@@ -81,8 +81,62 @@ impl Dialect {
         }
     }
 
+    /// The frame that joins `room` and asks for what came after `since` (Tether's resume): the
+    /// room's epoch and the last `seq` the client has. Socket.IO has no such join: its recovery
+    /// is asked for when connecting ([`socket_io_connect`](Self::socket_io_connect)), and a plain
+    /// join is sent when that fails. `id` comes back in the join's ack (Tether), after the replay.
+    pub fn join_since(self, room: &str, since: Option<(&str, u64)>, id: u64) -> String {
+        match (self, since) {
+            (Self::Guide, Some((epoch, seq))) => {
+                let (room, epoch) = (json_string(room), json_string(epoch));
+                format!(
+                    r#"{{"type":"join","payload":{{"roomId":{room},"since":{{"epoch":{epoch},"seq":{seq}}}}},"id":{id}}}"#
+                )
+            }
+            (Self::Guide, None) => {
+                let room = json_string(room);
+                format!(r#"{{"type":"join","payload":{{"roomId":{room}}},"id":{id}}}"#)
+            }
+            (Self::SocketIo, _) => self.join(room),
+        }
+    }
+
+    /// The frame that sends `text` to `room` and asks for an ack with `id`: Tether's `message`
+    /// with a `cid` (the server stores it once however often it is sent), Socket.IO's event with
+    /// an ack id (`42<id>[...]`, answered `43<id>[...]`; there is no `cid`). `text` and `cid`
+    /// need no JSON escaping, as for [`message`](Self::message).
+    pub fn message_acked(self, room: &str, text: &str, cid: &str, id: u64) -> String {
+        debug_assert!(!text.contains(['"', '\\']) && !cid.contains(['"', '\\']));
+        let room = json_string(room);
+        match self {
+            Self::Guide => format!(
+                r#"{{"type":"message","payload":{{"roomId":{room},"text":"{text}","cid":"{cid}"}},"id":{id}}}"#
+            ),
+            Self::SocketIo => format!(r#"42{id}["message",{{"roomId":{room},"text":"{text}"}}]"#),
+        }
+    }
+
+    /// Tether's request for the room's latest stored message (`history` with `limit` 1).
+    pub fn latest_stored(self, room: &str, id: u64) -> String {
+        let room = json_string(room);
+        format!(r#"{{"type":"history","payload":{{"roomId":{room},"limit":1}},"id":{id}}}"#)
+    }
+
     /// The Socket.IO packet that connects to the default namespace, sent after Engine.IO's open.
     pub const SOCKET_IO_CONNECT: &'static str = "40";
+
+    /// Socket.IO's connect packet asking for connection-state recovery, as socket.io-client 4
+    /// sends it once it has a session: `40{"pid":...,"offset":...}` with the session id the last
+    /// `40` gave and the offset of the last event received (the string a recovering server
+    /// appends to every broadcast). socket.io-client leaves `offset` out when it has received no
+    /// such event, and the server then recovers nothing.
+    pub fn socket_io_connect(pid: &str, offset: Option<&str>) -> String {
+        let pid = json_string(pid);
+        match offset {
+            Some(offset) => format!(r#"40{{"pid":{pid},"offset":{}}}"#, json_string(offset)),
+            None => format!(r#"40{{"pid":{pid}}}"#),
+        }
+    }
 
     /// The Engine.IO pong, the answer to the server's `2`.
     pub const ENGINE_IO_PONG: &'static str = "3";
@@ -152,6 +206,226 @@ fn parse_socket_io(text: &str) -> Incoming<'_> {
         [b'4', b'4', ..] => Incoming::Error,
         _ => Incoming::Other,
     }
+}
+
+/// A frame as the resume storm reads it: identities, positions, acks and recoveries, for both
+/// servers. A full parse of every frame (the scenario's rates are a person's, not a fan-out's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionFrame<'a> {
+    /// Engine.IO's open packet.
+    Open,
+    /// Tether's `connected`, or Socket.IO's `40` connect.
+    Connected {
+        /// Tether: the client's id.
+        client_id: Option<&'a str>,
+        /// Tether: the token that gives the id back on the next connection.
+        resume_token: Option<&'a str>,
+        /// Socket.IO with recovery on: the session id to present when reconnecting.
+        pid: Option<&'a str>,
+    },
+    /// `joined`.
+    Joined {
+        /// The room's epoch (Tether).
+        epoch: Option<&'a str>,
+        /// The room's latest `seq` when the client was subscribed (Tether).
+        seq: Option<u64>,
+        /// Tether, for a join with `since`: whether everything missed follows.
+        recovered: Option<bool>,
+        /// Why not, when `recovered` is false.
+        reason: Option<&'a str>,
+    },
+    /// A chat message.
+    Message {
+        /// Its text, as sent.
+        text: &'a str,
+        /// Its position in the room (Tether).
+        seq: Option<u64>,
+    },
+    /// An ack of a request with a numeric id.
+    Ack {
+        /// The request's id.
+        id: u64,
+        /// Whether it was done (Socket.IO's acks always are).
+        ok: bool,
+        /// Tether: the message's `seq`.
+        seq: Option<u64>,
+        /// Tether: the room's epoch.
+        epoch: Option<&'a str>,
+        /// Tether: the message had been stored before (same `cid`); `seq` is the original's.
+        duplicate: bool,
+    },
+    /// Tether's `history` answer: the `seq` of its last message.
+    History {
+        /// The latest `seq` in the page; none for an empty room.
+        last_seq: Option<u64>,
+    },
+    /// The server refused something.
+    Error,
+    /// Anything else.
+    Other,
+}
+
+#[derive(Deserialize)]
+struct SessionEnvelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    #[serde(default, borrow)]
+    payload: Option<SessionPayload<'a>>,
+}
+
+/// Every field the resume storm reads, from any frame; unknown ones are ignored.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionPayload<'a> {
+    #[serde(default, borrow)]
+    client_id: Option<&'a str>,
+    #[serde(default, borrow)]
+    resume_token: Option<&'a str>,
+    #[serde(default, borrow)]
+    epoch: Option<&'a str>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    recovered: Option<bool>,
+    #[serde(default, borrow)]
+    reason: Option<&'a str>,
+    #[serde(default, borrow)]
+    text: Option<&'a str>,
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default)]
+    ok: bool,
+    #[serde(default)]
+    duplicate: bool,
+    #[serde(default)]
+    messages: Vec<SeqOnly>,
+}
+
+#[derive(Deserialize)]
+struct SeqOnly {
+    seq: Option<u64>,
+}
+
+/// A Socket.IO event: its name, its payload and, from a server with connection-state recovery,
+/// the offset it appends to every broadcast.
+#[derive(Deserialize)]
+struct SocketIoEvent<'a>(
+    &'a str,
+    #[serde(borrow, default)] SessionPayload<'a>,
+    #[serde(borrow, default)] Option<&'a str>,
+);
+
+#[derive(Deserialize)]
+struct SocketIoConnect<'a> {
+    #[serde(default, borrow)]
+    pid: Option<&'a str>,
+}
+
+impl Dialect {
+    /// Reads a frame for the resume storm. With Socket.IO, also returns the event's recovery
+    /// offset, if the server appended one: socket.io-client keeps the last as its position.
+    pub fn parse_session(self, text: &str) -> (SessionFrame<'_>, Option<&str>) {
+        match self {
+            Self::Guide => (parse_guide_session(text), None),
+            Self::SocketIo => parse_socket_io_session(text),
+        }
+    }
+}
+
+fn parse_guide_session(text: &str) -> SessionFrame<'_> {
+    let Ok(envelope) = serde_json::from_str::<SessionEnvelope<'_>>(text) else {
+        return SessionFrame::Other;
+    };
+    let p = envelope.payload.unwrap_or_default();
+    match envelope.kind {
+        "connected" => SessionFrame::Connected {
+            client_id: p.client_id,
+            resume_token: p.resume_token,
+            pid: None,
+        },
+        "joined" => SessionFrame::Joined {
+            epoch: p.epoch,
+            seq: p.seq,
+            recovered: p.recovered,
+            reason: p.reason,
+        },
+        "message" => p
+            .text
+            .map_or(SessionFrame::Other, |text| SessionFrame::Message {
+                text,
+                seq: p.seq,
+            }),
+        "ack" => match p.id.as_ref().and_then(serde_json::Value::as_u64) {
+            Some(id) => SessionFrame::Ack {
+                id,
+                ok: p.ok,
+                seq: p.seq,
+                epoch: p.epoch,
+                duplicate: p.duplicate,
+            },
+            None => SessionFrame::Other,
+        },
+        "history" => SessionFrame::History {
+            last_seq: p.messages.last().and_then(|m| m.seq),
+        },
+        "error" => SessionFrame::Error,
+        _ => SessionFrame::Other,
+    }
+}
+
+fn parse_socket_io_session(text: &str) -> (SessionFrame<'_>, Option<&str>) {
+    if let Some(event) = text.strip_prefix("42") {
+        let Ok(SocketIoEvent(name, p, offset)) = serde_json::from_str::<SocketIoEvent<'_>>(event)
+        else {
+            return (SessionFrame::Other, None);
+        };
+        let frame = match name {
+            "message" => p
+                .text
+                .map_or(SessionFrame::Other, |text| SessionFrame::Message {
+                    text,
+                    seq: None,
+                }),
+            "joined" => SessionFrame::Joined {
+                epoch: None,
+                seq: None,
+                recovered: None,
+                reason: None,
+            },
+            _ => SessionFrame::Other,
+        };
+        return (frame, offset);
+    }
+    if let Some(ack) = text.strip_prefix("43") {
+        let digits = ack.bytes().take_while(u8::is_ascii_digit).count();
+        let frame = ack[..digits]
+            .parse()
+            .map_or(SessionFrame::Other, |id| SessionFrame::Ack {
+                id,
+                ok: true,
+                seq: None,
+                epoch: None,
+                duplicate: false,
+            });
+        return (frame, None);
+    }
+    if let Some(connect) = text.strip_prefix("40") {
+        let pid = serde_json::from_str::<SocketIoConnect<'_>>(connect)
+            .ok()
+            .and_then(|c| c.pid);
+        let frame = SessionFrame::Connected {
+            client_id: None,
+            resume_token: None,
+            pid,
+        };
+        return (frame, None);
+    }
+    let frame = match text.as_bytes() {
+        [b'0', b'{', ..] => SessionFrame::Open,
+        [b'4', b'4', ..] => SessionFrame::Error,
+        _ => SessionFrame::Other,
+    };
+    (frame, None)
 }
 
 /// The value of the first `"text":"..."` in `json`, up to the next quote: memchr's vectorised
@@ -236,5 +510,146 @@ mod tests {
         let frame = Dialect::Guide.message("r", "t");
         let value: serde_json::Value = serde_json::from_str(&frame).expect("valid JSON");
         assert_eq!(value["payload"]["text"], "t");
+    }
+
+    #[test]
+    fn reads_tethers_positions_acks_and_recoveries() {
+        let guide = Dialect::Guide;
+        let parse = |text| guide.parse_session(text).0;
+        assert_eq!(
+            parse(r#"{"type":"connected","payload":{"clientId":"c1","resumeToken":"t-_1"}}"#),
+            SessionFrame::Connected {
+                client_id: Some("c1"),
+                resume_token: Some("t-_1"),
+                pid: None
+            }
+        );
+        assert_eq!(
+            parse(
+                r#"{"type":"joined","payload":{"roomId":"r","members":3,"epoch":"e1","seq":45,"recovered":false,"reason":"too_many"}}"#
+            ),
+            SessionFrame::Joined {
+                epoch: Some("e1"),
+                seq: Some(45),
+                recovered: Some(false),
+                reason: Some("too_many")
+            }
+        );
+        assert_eq!(
+            parse(
+                r#"{"type":"message","payload":{"from":"u","roomId":"r","text":"p3:9","timestamp":1,"seq":43}}"#
+            ),
+            SessionFrame::Message {
+                text: "p3:9",
+                seq: Some(43)
+            }
+        );
+        assert_eq!(
+            parse(
+                r#"{"type":"ack","payload":{"id":4,"ok":true,"seq":42,"epoch":"e1","duplicate":true}}"#
+            ),
+            SessionFrame::Ack {
+                id: 4,
+                ok: true,
+                seq: Some(42),
+                epoch: Some("e1"),
+                duplicate: true
+            }
+        );
+        assert_eq!(
+            parse(
+                r#"{"type":"history","payload":{"roomId":"r","epoch":"e1","more":true,"messages":[{"from":"u","roomId":"r","text":"t","timestamp":1,"seq":20}]}}"#
+            ),
+            SessionFrame::History { last_seq: Some(20) }
+        );
+        // A string id is not one of the storm's.
+        assert_eq!(
+            parse(r#"{"type":"ack","payload":{"id":"x","ok":true}}"#),
+            SessionFrame::Other
+        );
+    }
+
+    #[test]
+    fn reads_socket_io_sessions_offsets_and_acks() {
+        let sio = Dialect::SocketIo;
+        assert_eq!(
+            sio.parse_session(r#"40{"sid":"s1","pid":"p1"}"#),
+            (
+                SessionFrame::Connected {
+                    client_id: None,
+                    resume_token: None,
+                    pid: Some("p1")
+                },
+                None
+            )
+        );
+        assert_eq!(
+            sio.parse_session(
+                r#"42["message",{"from":"a","roomId":"r","text":"p1:2","timestamp":5},"Ox7"]"#
+            ),
+            (
+                SessionFrame::Message {
+                    text: "p1:2",
+                    seq: None
+                },
+                Some("Ox7")
+            )
+        );
+        // Without recovery, no offset; `joined` is sent to one socket and never has one.
+        assert_eq!(
+            sio.parse_session(r#"42["user:joined",{"userId":"u","roomId":"r"}]"#),
+            (SessionFrame::Other, None)
+        );
+        assert_eq!(
+            sio.parse_session(r#"42["joined",{"roomId":"r","members":2}]"#)
+                .1,
+            None
+        );
+        assert_eq!(
+            sio.parse_session(r#"4312[{"ok":true}]"#).0,
+            SessionFrame::Ack {
+                id: 12,
+                ok: true,
+                seq: None,
+                epoch: None,
+                duplicate: false
+            }
+        );
+        assert_eq!(
+            sio.parse_session(r#"0{"sid":"e","upgrades":[]}"#).0,
+            SessionFrame::Open
+        );
+    }
+
+    #[test]
+    fn encodes_resumes_and_acked_messages() {
+        assert_eq!(
+            Dialect::Guide.join_since("r", Some(("e1", 42)), 0),
+            r#"{"type":"join","payload":{"roomId":"r","since":{"epoch":"e1","seq":42}},"id":0}"#
+        );
+        assert_eq!(
+            Dialect::Guide.join_since("r", None, 0),
+            r#"{"type":"join","payload":{"roomId":"r"},"id":0}"#
+        );
+        assert_eq!(
+            Dialect::SocketIo.join_since("r", Some(("e1", 42)), 0),
+            r#"42["join",{"roomId":"r"}]"#
+        );
+        assert_eq!(
+            Dialect::Guide.message_acked("r", "p1:2", "c1.2", 2),
+            r#"{"type":"message","payload":{"roomId":"r","text":"p1:2","cid":"c1.2"},"id":2}"#
+        );
+        assert_eq!(
+            Dialect::SocketIo.message_acked("r", "p1:2", "c1.2", 2),
+            r#"422["message",{"roomId":"r","text":"p1:2"}]"#
+        );
+        assert_eq!(
+            Dialect::socket_io_connect("p1", Some("Ox7")),
+            r#"40{"pid":"p1","offset":"Ox7"}"#
+        );
+        assert_eq!(Dialect::socket_io_connect("p1", None), r#"40{"pid":"p1"}"#);
+        let history: serde_json::Value =
+            serde_json::from_str(&Dialect::Guide.latest_stored("r", 7)).expect("JSON");
+        assert_eq!(history["payload"]["limit"], 1);
     }
 }

@@ -69,7 +69,13 @@ impl Durable {
         self
     }
 
-    /// How long acks are counted (after a second of warm-up).
+    /// How long senders run before acks are counted.
+    pub fn warmup(mut self, warmup: Duration) -> Self {
+        self.warmup = warmup;
+        self
+    }
+
+    /// How long acks are counted (after the warm-up, a second by default).
     pub fn measure(mut self, measure: Duration) -> Self {
         self.measure = measure;
         self

@@ -91,6 +91,25 @@ impl Endpoint {
     /// `read_buffer` is tungstenite's read buffer: small for thousands of idle connections, larger
     /// for the fan-out's receivers, which read many frames per batch.
     pub async fn connect(&self, index: usize, read_buffer: usize) -> Result<BenchSocket> {
+        let mut socket = self.open(index, read_buffer, None).await?;
+        socket.handshake().await?;
+        Ok(socket)
+    }
+
+    /// Opens connection number `index` as [`connect`](Self::connect) does, with `query` (such as
+    /// `resume=<token>`) added to the URL's query string, and stops after the WebSocket
+    /// handshake: the protocol's own greeting is left to the caller.
+    pub async fn open(
+        &self,
+        index: usize,
+        read_buffer: usize,
+        query: Option<&str>,
+    ) -> Result<BenchSocket> {
+        let url = match query {
+            None => self.url.to_string(),
+            Some(query) if self.url.contains('?') => format!("{}&{query}", self.url),
+            Some(query) => format!("{}?{query}", self.url),
+        };
         let source = self.sources[index % self.sources.len()];
         let socket = match source {
             IpAddr::V4(_) => TcpSocket::new_v4(),
@@ -108,12 +127,10 @@ impl Endpoint {
             .read_buffer_size(read_buffer)
             .write_buffer_size(0);
         let (ws, _response) =
-            tokio_tungstenite::client_async_with_config(&*self.url, stream, Some(config))
+            tokio_tungstenite::client_async_with_config(url, stream, Some(config))
                 .await
                 .context("WebSocket handshake")?;
-        let mut socket = BenchSocket::new(ws, self.dialect);
-        socket.handshake().await?;
-        Ok(socket)
+        Ok(BenchSocket::new(ws, self.dialect))
     }
 }
 

@@ -29,6 +29,10 @@
 //! - The scenarios: [`fan_out`] (throughput and latency), [`idle`] (memory per connection),
 //!   [`join_storm`], [`reconnect_storm`]; [`latency`] (HDR histograms), [`memory`] and
 //!   [`cpu_time`] (`/proc`).
+//! - History: [`resume_storm`] (clients lose the server, `kill -9`, or their connections, and
+//!   must each get back every message of their room exactly once; `resume_client` is one
+//!   client, resuming with Tether's `since` or Socket.IO's connection-state recovery),
+//!   [`durable`] (acked, stored messages per second, per store).
 //! - Hardening, against Tether with its default limits: [`attack`] (ping flood, slowloris, idle
 //!   flood, big headers, message flood: what each costs the server and what happens to the
 //!   attacker), [`flood`] (ordinary members chatting with and without a [`flooder`] in their
@@ -57,6 +61,8 @@ pub mod progress;
 pub mod raw_client;
 pub mod reconnect_storm;
 pub mod report;
+mod resume_client;
+pub mod resume_storm;
 pub mod server_metrics;
 pub mod server_process;
 pub mod suite;
@@ -74,5 +80,6 @@ pub use join_storm::{JoinStorm, JoinStormResult};
 pub use latency::{LatencyRecorder, LatencySummary};
 pub use memory::Memory;
 pub use reconnect_storm::{ReconnectStorm, ReconnectStormResult};
+pub use resume_storm::{Fault, ResumeStorm, ResumeStormResult};
 pub use server_metrics::ServerMetrics;
-pub use server_process::{Limits, ServerKind, ServerProcess};
+pub use server_process::{Launch, Limits, ServerKind, ServerProcess};

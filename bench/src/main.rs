@@ -14,6 +14,10 @@
 //! tether-bench attack                   # every attack: what it costs, what the attacker gets
 //! tether-bench attack --attacks slowloris,idle-flood --quick
 //! tether-bench flood --members 100 --measure 15s   # with and without a flooder
+//!
+//! # History: these start their own servers too (Tether with SQLite, Socket.IO with recovery).
+//! tether-bench resume --clients 19500 --faults kill,drop --servers tether,socketio
+//! tether-bench durable --stores sqlite,memory
 //! ```
 //!
 //! The suite starts each server itself (`tether-server` next to this binary, the Node peers in
@@ -28,9 +32,10 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::{path::PathBuf, time::Duration};
 use tether_bench::{
-    Attack, Attacks, Dialect, Endpoint, FanOut, Flood, Flooding, Idle, JoinStorm, Pace, ServerKind,
+    Attack, Attacks, Dialect, Endpoint, FanOut, Fault, Flood, Flooding, Idle, JoinStorm, Launch,
+    Pace, ResumeStorm, ServerKind, ServerProcess,
     memory::raise_fd_limit,
-    report::{attacks_table, floods_table},
+    report::{attacks_table, floods_table, resume_table},
     server_process::Programs,
     suite::{self, Scenario, Suite, bounded},
 };
@@ -61,12 +66,14 @@ enum Command {
             default_value = "tether,guide-node,socketio"
         )]
         servers: Vec<String>,
-        /// Which scenarios, comma-separated: fan-out, latency, idle, join, storm, attack, flood
-        /// (the last two against Tether only).
+        /// Which scenarios, comma-separated: fan-out, fan-out-memory, latency, idle, join,
+        /// storm, resume, resume-drop, durable, attack, flood (fan-out-memory, durable, attack
+        /// and flood against Tether only; resume and resume-drop against Tether and Socket.IO).
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "fan-out,latency,idle,join,storm,attack,flood"
+            default_value = "fan-out,fan-out-memory,latency,idle,join,storm,resume,resume-drop,\
+                             durable,attack,flood"
         )]
         scenarios: Vec<String>,
         /// Where to write the results.
@@ -160,6 +167,39 @@ enum Command {
         /// reconnecting (a flooder that connects again whenever it is closed).
         #[arg(long, value_delimiter = ',', default_value = "none,one,reconnecting")]
         flooding: Vec<String>,
+        #[command(flatten)]
+        own: OwnServer,
+    },
+    /// Resume storms: clients in rooms, some publishing acked messages, lose the server
+    /// (`kill -9` and a restart on the same data folder) or their connections, and come back;
+    /// each checks that it got every message of its room exactly once. Starts its own servers:
+    /// Tether with its default SQLite store, Socket.IO with connection-state recovery on.
+    Resume {
+        /// Which servers, comma-separated: tether, socketio.
+        #[arg(long, value_delimiter = ',', default_value = "tether,socketio")]
+        servers: Vec<String>,
+        /// Which faults, comma-separated: kill (kill -9, restart), drop (every connection reset,
+        /// the server up).
+        #[arg(long, value_delimiter = ',', default_value = "kill,drop")]
+        faults: Vec<String>,
+        /// Clients, in rooms of 10.
+        #[arg(long, default_value_t = 19_500)]
+        clients: usize,
+        /// Publishers per room.
+        #[arg(long, default_value_t = 1)]
+        publishers: usize,
+        /// Messages per second, per publisher.
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+        /// Publishing before the fault.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        before: Duration,
+        /// Publishing after the server is back (or the drop).
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        after: Duration,
+        /// The Node peers' folder, with node_modules installed (default: bench/peers).
+        #[arg(long)]
+        peers: Option<PathBuf>,
         #[command(flatten)]
         own: OwnServer,
     },
@@ -377,6 +417,62 @@ async fn main() -> Result<()> {
                 );
                 results.push(result);
             }
+            own.write_json(&results)?;
+        }
+        Command::Resume {
+            servers,
+            faults,
+            clients,
+            publishers,
+            rate,
+            before,
+            after,
+            peers,
+            own,
+        } => {
+            let servers = servers
+                .iter()
+                .map(|name| ServerKind::from_name(name))
+                .collect::<Result<Vec<_>>>()?;
+            let faults = faults
+                .iter()
+                .map(|name| Fault::from_name(name))
+                .collect::<Result<Vec<_>>>()?;
+            let mut programs = own.programs();
+            if let Some(peers) = peers {
+                programs.peers = peers
+                    .canonicalize()
+                    .with_context(|| format!("no peers folder at {}", peers.display()))?;
+            }
+            let storm = ResumeStorm::new(clients)
+                .publishers_per_room(publishers)
+                .rate(rate)
+                .before(before)
+                .after(after);
+            let mut results = Vec::new();
+            for &fault in &faults {
+                for &kind in &servers {
+                    let label = format!("resume · {} · {}", fault.name(), kind.name());
+                    let launch = Launch::default().socket_io_recovery(true);
+                    let result = bounded(&label, Duration::from_secs(180), async {
+                        let mut server = ServerProcess::start_with(kind, &programs, launch).await?;
+                        let endpoint = server.endpoint()?;
+                        let pid = server.pid()?;
+                        let crash = async || {
+                            server.crash_and_restart().await?;
+                            server.pid()
+                        };
+                        let result = storm.run(&endpoint, pid, fault, crash, &label).await;
+                        server.stop().await?;
+                        result
+                    })
+                    .await?;
+                    results.push((kind, result));
+                }
+            }
+            let runs: Vec<_> = results.iter().map(|(kind, r)| (*kind, r)).collect();
+            println!("{}", resume_table(&runs));
+            let results: Vec<_> = results.into_iter().map(|(_, r)| r).collect();
             own.write_json(&results)?;
         }
         Command::Flood {

@@ -1,8 +1,8 @@
 //! A suite run's results: JSON for machines, a markdown table for people.
 
 use crate::{
-    AttackResult, FanOutResult, FloodResult, Flooding, IdleResult, JoinStormResult,
-    ReconnectStormResult, ServerKind, ServerMetrics,
+    AttackResult, DurableResult, FanOutResult, Fault, FloodResult, Flooding, IdleResult,
+    JoinStormResult, ReconnectStormResult, ResumeStormResult, ServerKind, ServerMetrics,
 };
 use serde::Serialize;
 use std::fmt::Write;
@@ -65,6 +65,10 @@ pub struct Sizes {
     pub join_clients: usize,
     /// Reconnect storm clients.
     pub storm_clients: usize,
+    /// Resume storm clients.
+    pub resume_clients: usize,
+    /// Durable throughput: rooms, one sender each.
+    pub durable_rooms: usize,
 }
 
 /// One server's results; a scenario that failed has `None` and a line in `failures`.
@@ -72,8 +76,10 @@ pub struct Sizes {
 pub struct ServerResults {
     /// Which server.
     pub server: ServerKind,
-    /// Closed-loop fan-out.
+    /// Closed-loop fan-out (Tether: its default store, SQLite).
     pub fan_out: Option<FanOutResult>,
+    /// Closed-loop fan-out, Tether with `--store memory`.
+    pub fan_out_memory: Option<FanOutResult>,
     /// Fixed-rate fan-out to a large room.
     pub latency: Option<FanOutResult>,
     /// Memory per idle connection.
@@ -82,6 +88,12 @@ pub struct ServerResults {
     pub join_storm: Option<JoinStormResult>,
     /// Reconnect storm.
     pub reconnect_storm: Option<ReconnectStormResult>,
+    /// Resume storm after `kill -9`.
+    pub resume_kill: Option<ResumeStormResult>,
+    /// Resume storm after every connection was dropped, the server up.
+    pub resume_drop: Option<ResumeStormResult>,
+    /// Durable throughput, one per store (Tether only).
+    pub durable: Vec<DurableResult>,
     /// Attacks on the server with its default limits (Tether only), one per run.
     pub attacks: Vec<AttackResult>,
     /// Ordinary members chatting with and without a flooder (Tether only), one per run.
@@ -96,10 +108,14 @@ impl ServerResults {
         Self {
             server,
             fan_out: None,
+            fan_out_memory: None,
             latency: None,
             idle: None,
             join_storm: None,
             reconnect_storm: None,
+            resume_kill: None,
+            resume_drop: None,
+            durable: Vec::new(),
             attacks: Vec::new(),
             floods: Vec::new(),
             failures: Vec::new(),
@@ -125,6 +141,21 @@ enum Target {
     TimesNode(f64),
     /// At most this absolute figure.
     AtMost(f64),
+    /// At least this absolute figure.
+    AtLeast(f64),
+}
+
+impl ServerResults {
+    fn resume(&self, fault: Fault) -> Option<&ResumeStormResult> {
+        match fault {
+            Fault::Kill => self.resume_kill.as_ref(),
+            Fault::Drop => self.resume_drop.as_ref(),
+        }
+    }
+
+    fn durable(&self, store: &str) -> Option<&DurableResult> {
+        self.durable.iter().find(|d| d.store == store)
+    }
 }
 
 impl SuiteReport {
@@ -137,13 +168,32 @@ impl SuiteReport {
         vec![
             Row {
                 label: format!(
-                    "Fan-out, {} members × {} senders, closed loop: deliveries/s",
+                    "Fan-out, {} members × {} senders, closed loop: deliveries/s (Tether: SQLite \
+                     store)",
                     s.fan_out_members, s.fan_out_senders
                 ),
                 value: |r| r.fan_out.as_ref().map(|f| f.delivered_per_second),
                 format: rate,
                 higher_is_better: true,
                 target: Some(Target::TimesNode(10.0)),
+            },
+            Row {
+                label: "Fan-out, Tether with `--store memory`: deliveries/s".into(),
+                value: |r| r.fan_out_memory.as_ref().map(|f| f.delivered_per_second),
+                format: rate,
+                higher_is_better: true,
+                target: None,
+            },
+            Row {
+                label: "Fan-out: Tether's SQLite store ÷ its memory store".into(),
+                value: |r| {
+                    let sqlite = r.fan_out.as_ref()?.delivered_per_second;
+                    let memory = r.fan_out_memory.as_ref()?.delivered_per_second;
+                    (memory > 0.0).then(|| sqlite / memory)
+                },
+                format: |v| format!("{v:.2}×"),
+                higher_is_better: true,
+                target: Some(Target::AtLeast(0.9)),
             },
             Row {
                 label: "Fan-out: latency p99".into(),
@@ -220,6 +270,99 @@ impl SuiteReport {
                 target: Some(Target::AtMost(2.0)),
             },
             Row {
+                label: format!(
+                    "Resume after kill -9 (Tether: SQLite): {} clients back with all they missed",
+                    s.resume_clients
+                ),
+                value: |r| r.resume(Fault::Kill).map(ResumeStormResult::back_seconds),
+                format: back_seconds,
+                higher_is_better: false,
+                target: Some(Target::AtMost(3.0)),
+            },
+            Row {
+                label: "Resume after kill -9: deliveries owed".into(),
+                value: |r| r.resume(Fault::Kill).map(|x| x.expected as f64),
+                format: count,
+                higher_is_better: true,
+                target: None,
+            },
+            Row {
+                label: "Resume after kill -9: deliveries lost".into(),
+                value: |r| r.resume(Fault::Kill).map(|x| x.lost as f64),
+                format: count,
+                higher_is_better: false,
+                target: Some(Target::AtMost(0.0)),
+            },
+            Row {
+                label: "Resume after kill -9: deliveries duplicated".into(),
+                value: |r| r.resume(Fault::Kill).map(|x| x.duplicated as f64),
+                format: count,
+                higher_is_better: false,
+                target: Some(Target::AtMost(0.0)),
+            },
+            Row {
+                label: "Resume after kill -9: sessions not recovered".into(),
+                value: |r| r.resume(Fault::Kill).map(|x| x.not_recovered as f64),
+                format: count,
+                higher_is_better: false,
+                target: Some(Target::AtMost(0.0)),
+            },
+            Row {
+                label: "Resume after kill -9: messages replayed".into(),
+                value: |r| r.resume(Fault::Kill).map(|x| x.replayed as f64),
+                format: count,
+                higher_is_better: true,
+                target: None,
+            },
+            Row {
+                label: format!(
+                    "Connections dropped, server up: {} clients back with all they missed",
+                    s.resume_clients
+                ),
+                value: |r| r.resume(Fault::Drop).map(ResumeStormResult::back_seconds),
+                format: back_seconds,
+                higher_is_better: false,
+                target: None,
+            },
+            Row {
+                label: "Connections dropped: deliveries lost".into(),
+                value: |r| r.resume(Fault::Drop).map(|x| x.lost as f64),
+                format: count,
+                higher_is_better: false,
+                target: Some(Target::AtMost(0.0)),
+            },
+            Row {
+                label: "Connections dropped: deliveries duplicated".into(),
+                value: |r| r.resume(Fault::Drop).map(|x| x.duplicated as f64),
+                format: count,
+                higher_is_better: false,
+                target: Some(Target::AtMost(0.0)),
+            },
+            Row {
+                label: "Connections dropped: sessions not recovered".into(),
+                value: |r| r.resume(Fault::Drop).map(|x| x.not_recovered as f64),
+                format: count,
+                higher_is_better: false,
+                target: Some(Target::AtMost(0.0)),
+            },
+            Row {
+                label: format!(
+                    "Durable: acked messages/s, SQLite, {} rooms × 32 in flight",
+                    s.durable_rooms
+                ),
+                value: |r| r.durable("sqlite").map(|d| d.per_second),
+                format: rate,
+                higher_is_better: true,
+                target: Some(Target::AtLeast(100_000.0)),
+            },
+            Row {
+                label: "Durable: acked messages/s, `--store memory`".into(),
+                value: |r| r.durable("memory").map(|d| d.per_second),
+                format: rate,
+                higher_is_better: true,
+                target: None,
+            },
+            Row {
                 label: format!("Idle: server RSS per connection at {}", s.idle_connections),
                 value: |r| r.idle.as_ref().map(|i| i.rss_bytes_per_connection),
                 format: bytes,
@@ -284,6 +427,10 @@ impl SuiteReport {
                     format!("≤ {}", (row.format)(limit)),
                     tether.map_or("—".into(), |t| yes_no(t <= limit)),
                 ),
+                Some(Target::AtLeast(limit)) => (
+                    format!("≥ {}", (row.format)(limit)),
+                    tether.map_or("—".into(), |t| yes_no(t >= limit)),
+                ),
                 None => (String::new(), String::new()),
             };
             let _ = writeln!(out, " {ratio} | {target} | {met} |");
@@ -300,6 +447,17 @@ impl SuiteReport {
             self.versions.ws,
             self.versions.socket_io
         );
+        let resumes: Vec<(ServerKind, &ResumeStormResult)> = Fault::ALL
+            .iter()
+            .flat_map(|&fault| {
+                self.servers
+                    .iter()
+                    .filter_map(move |s| Some((s.server, s.resume(fault)?)))
+            })
+            .collect();
+        if !resumes.is_empty() {
+            let _ = write!(out, "\n{}", resume_table(&resumes));
+        }
         for server in &self.servers {
             if !server.attacks.is_empty() {
                 let _ = write!(out, "\n{}", attacks_table(server.server, &server.attacks));
@@ -421,6 +579,72 @@ pub fn floods_table(server: ServerKind, floods: &[FloodResult]) -> String {
     out
 }
 
+/// The resume storms as a markdown table: per server and fault, what was published, resent,
+/// owed, replayed, lost and duplicated.
+pub fn resume_table(runs: &[(ServerKind, &ResumeStormResult)]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Resume storms (deliveries: a message owed to a member; seq gaps and store checks are \
+         Tether's):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| Server | Fault | Clients | Publishers × msg/s | All back | Server CPU meanwhile | \
+         Published | Unacked at the fault / at the end | Resent | Acked as duplicate | Deliveries owed | Received | Replayed | Lost | \
+         Duplicated | Seq gaps / repeats | Not recovered | New ids | Store top mismatches |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+    );
+    for (server, r) in runs {
+        let gaps = match (r.seq_gaps, r.seq_repeats) {
+            (Some(gaps), Some(repeats)) => format!("{gaps} / {repeats}"),
+            _ => "—".into(),
+        };
+        let back = match r.not_back {
+            0 => format!("{:.2} s", r.seconds),
+            n => format!("**{n} not back after {:.0} s**", r.seconds),
+        };
+        let mut not_recovered = bold_unless_zero(r.not_recovered as f64);
+        if !r.reasons.is_empty() {
+            let reasons: Vec<String> = r.reasons.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            not_recovered.push_str(&format!(" ({})", reasons.join(", ")));
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} × {} | {back} | {:.2} s ({:.0} µs a client) | {} | {} / {} | {} \
+             | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            server.title(),
+            match r.fault {
+                Fault::Kill => "kill -9, restart",
+                Fault::Drop => "connections dropped",
+            },
+            r.clients,
+            r.publishers,
+            r.rate,
+            r.server_cpu_seconds,
+            r.server_cpu_micros_per_client(),
+            r.published,
+            r.unacked_at_fault,
+            r.unacked_at_end,
+            r.resent,
+            r.acked_duplicate,
+            r.expected,
+            r.delivered,
+            r.replayed,
+            bold_unless_zero(r.lost as f64),
+            bold_unless_zero(r.duplicated as f64),
+            gaps,
+            not_recovered,
+            r.new_identity,
+            r.store_top_mismatches.map_or("—".into(), |m| m.to_string()),
+        );
+    }
+    out
+}
+
 /// The limits' counters that moved, by short names: what the server did about an attack.
 fn counters(metrics: &ServerMetrics) -> String {
     const SHOWN: [(&str, &str); 8] = [
@@ -488,6 +712,19 @@ fn seconds(seconds: f64) -> String {
 
 fn bytes(bytes: f64) -> String {
     format!("{:.0} B", bytes)
+}
+
+/// Seconds until every client was back; infinite when some never were.
+fn back_seconds(seconds: f64) -> String {
+    if seconds.is_finite() {
+        format!("{seconds:.2} s")
+    } else {
+        "**not all back**".into()
+    }
+}
+
+fn count(count: f64) -> String {
+    format!("{count:.0}")
 }
 
 #[cfg(test)]
@@ -641,6 +878,66 @@ mod tests {
         );
         assert!(table.contains("\n- one flooder: 0 connections"), "{table}");
         assert!(!table.contains("- no flooder"), "{table}");
+    }
+
+    #[test]
+    fn resume_rows_hold_tether_to_its_targets_and_the_table_names_socket_ios_losses() {
+        let storm = |fault, lost, tether: bool| ResumeStormResult {
+            fault,
+            clients: 19_500,
+            room_size: 10,
+            publishers: 1_950,
+            rate: 1.0,
+            seconds: 2.5,
+            not_back: 0,
+            published: 9_000,
+            unacked_at_fault: 40,
+            resent: 40,
+            unacked_at_end: 0,
+            acked_duplicate: if tether { 12 } else { 0 },
+            refused: 0,
+            expected: 81_000,
+            delivered: 81_000 - lost,
+            replayed: 7_000,
+            lost,
+            duplicated: 0,
+            seq_gaps: tether.then_some(0),
+            seq_repeats: tether.then_some(0),
+            not_recovered: if tether { 0 } else { 19_500 },
+            reasons: Default::default(),
+            new_identity: 0,
+            store_top_mismatches: tether.then_some(0),
+            retries: 0,
+            server_cpu_seconds: 1.5,
+            generator_cpu_seconds: 2.0,
+        };
+        let mut report = report();
+        report.servers[0].resume_kill = Some(storm(Fault::Kill, 0, true));
+        let mut sio = ServerResults::new(ServerKind::SocketIo);
+        sio.resume_kill = Some(storm(Fault::Kill, 5_400, false));
+        report.servers.push(sio);
+        let table = report.to_markdown();
+        let row = |label: &str| {
+            table
+                .lines()
+                .find(|line| line.contains(label))
+                .unwrap_or_else(|| panic!("no row for {label:?} in\n{table}"))
+                .to_owned()
+        };
+        let back = row("Resume after kill -9 (Tether: SQLite)");
+        assert!(back.contains("| 2.50 s | — | 2.50 s |"), "{back}");
+        assert!(back.ends_with("≤ 3.00 s | yes |"), "{back}");
+        let lost = row("Resume after kill -9: deliveries lost");
+        assert!(lost.contains("| 0 | — | 5400 |"), "{lost}");
+        assert!(lost.ends_with("≤ 0 | yes |"), "{lost}");
+        assert!(
+            table.contains(
+                "| Socket.IO 4 | kill -9, restart | 19500 | 1950 × 1 | 2.50 s | 1.50 s (77 µs a \
+                 client) |"
+            ),
+            "{table}"
+        );
+        assert!(table.contains("| **5400** |"), "{table}");
     }
 
     #[test]

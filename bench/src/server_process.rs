@@ -161,12 +161,53 @@ impl Limits {
     }
 }
 
+/// How a server is started, beyond its kind: Tether's limits and any flags of its own, and
+/// whether Socket.IO runs with connection-state recovery. [`Launch::default`] is what the
+/// comparisons run: Tether with its limits off and its default store (SQLite), Socket.IO
+/// without recovery (its default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Launch {
+    limits: Limits,
+    tether_flags: Vec<String>,
+    socket_io_recovery: bool,
+}
+
+impl Launch {
+    /// Tether's limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// More `tether-server` flags, such as `--store memory`.
+    pub fn tether_flags(mut self, flags: &[&str]) -> Self {
+        self.tether_flags
+            .extend(flags.iter().map(|&flag| flag.to_owned()));
+        self
+    }
+
+    /// Socket.IO with `connectionStateRecovery` on (`bench/peers/socketio-server.js` reads
+    /// `SOCKETIO_RECOVERY=1`): a client that comes back within two minutes gets its id, its rooms
+    /// and the broadcasts it missed, from the server's memory.
+    pub fn socket_io_recovery(mut self, on: bool) -> Self {
+        self.socket_io_recovery = on;
+        self
+    }
+
+    /// The `tether-server` flags this launch adds to the address and folders.
+    fn tether_args(&self) -> Vec<String> {
+        let mut args = self.limits.args();
+        args.extend(self.tether_flags.iter().cloned());
+        args
+    }
+}
+
 /// A running server: a child process killed if this is dropped.
 #[derive(Debug)]
 pub struct ServerProcess {
     kind: ServerKind,
     programs: Programs,
-    limits: Limits,
+    launch: Launch,
     port: u16,
     child: Child,
     // Tether's `--data-dir`, its own for each process started here (kept across a restart), so
@@ -178,25 +219,31 @@ impl ServerProcess {
     /// Starts `kind` on a free loopback port and waits until it accepts connections; Tether with
     /// its limits [`Off`](Limits::Off).
     pub async fn start(kind: ServerKind, programs: &Programs) -> Result<Self> {
-        Self::start_with(kind, programs, Limits::Off).await
+        Self::start_with(kind, programs, Launch::default()).await
     }
 
     /// Starts `tether-server` with `limits` on a free loopback port.
     pub async fn start_tether(programs: &Programs, limits: Limits) -> Result<Self> {
-        Self::start_with(ServerKind::Tether, programs, limits).await
+        Self::start_with(
+            ServerKind::Tether,
+            programs,
+            Launch::default().limits(limits),
+        )
+        .await
     }
 
-    async fn start_with(kind: ServerKind, programs: &Programs, limits: Limits) -> Result<Self> {
+    /// Starts `kind` as `launch` says, on a free loopback port.
+    pub async fn start_with(kind: ServerKind, programs: &Programs, launch: Launch) -> Result<Self> {
         let port = free_port()?;
         let data_dir =
             std::env::temp_dir().join(format!("tether-bench-{}-{port}", std::process::id()));
         // Left over from an earlier run that was killed, if anything.
         let _ = std::fs::remove_dir_all(&data_dir);
-        let child = spawn(kind, programs, &limits, port, &data_dir).await?;
+        let child = spawn(kind, programs, &launch, port, &data_dir).await?;
         Ok(Self {
             kind,
             programs: programs.clone(),
-            limits,
+            launch,
             port,
             child,
             data_dir,
@@ -230,10 +277,26 @@ impl ServerProcess {
     /// returns once the new process accepts connections.
     pub async fn restart(&mut self) -> Result<()> {
         terminate(&mut self.child).await?;
+        self.spawn_again().await
+    }
+
+    /// Kills the server with SIGKILL (`kill -9`: no shutdown, nothing flushed, connections
+    /// dropped by the kernel) and starts it again on the same port and, for Tether, the same
+    /// data folder; returns once the new process accepts connections.
+    pub async fn crash_and_restart(&mut self) -> Result<()> {
+        self.child.start_kill().context("killing the server")?;
+        self.child
+            .wait()
+            .await
+            .context("waiting for the killed server")?;
+        self.spawn_again().await
+    }
+
+    async fn spawn_again(&mut self) -> Result<()> {
         self.child = spawn(
             self.kind,
             &self.programs,
-            &self.limits,
+            &self.launch,
             self.port,
             &self.data_dir,
         )
@@ -265,7 +328,7 @@ fn free_port() -> Result<u16> {
 async fn spawn(
     kind: ServerKind,
     programs: &Programs,
-    limits: &Limits,
+    launch: &Launch,
     port: u16,
     data_dir: &std::path::Path,
 ) -> Result<Child> {
@@ -281,7 +344,7 @@ async fn spawn(
                 .arg("--data-dir")
                 .arg(data_dir)
                 // Off for the comparisons, the defaults for the attacks (BENCHMARKS.md).
-                .args(limits.args())
+                .args(launch.tether_args())
                 // As the Node servers: no log line per connection.
                 .env("RUST_LOG", "warn");
             command
@@ -296,6 +359,9 @@ async fn spawn(
                 .arg(programs.peers.join(script))
                 .arg(port.to_string())
                 .current_dir(&programs.peers);
+            if launch.socket_io_recovery {
+                command.env("SOCKETIO_RECOVERY", "1");
+            }
             command
         }
     };

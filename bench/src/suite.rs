@@ -1,8 +1,9 @@
 //! Every scenario against every server, each on a freshly started server process.
 
 use crate::{
-    Attack, AttackResult, Attacks, FanOut, Flood, FloodResult, Flooding, Idle, JoinStorm, Limits,
-    Pace, ReconnectStorm, ServerKind, ServerProcess, chart,
+    Attack, AttackResult, Attacks, Durable, DurableResult, FanOut, Fault, Flood, FloodResult,
+    Flooding, Idle, JoinStorm, Launch, Limits, Pace, ReconnectStorm, ResumeStorm, ServerKind,
+    ServerProcess, chart,
     progress::Progress,
     report::{Machine, ServerResults, Sizes, SuiteReport, Versions},
     server_process::Programs,
@@ -15,6 +16,9 @@ use std::{future::Future, path::Path, time::Duration};
 pub enum Scenario {
     /// Closed-loop fan-out (throughput).
     FanOut,
+    /// The same fan-out against Tether keeping its history in memory (`--store memory`), to
+    /// compare with its default SQLite store.
+    FanOutMemory,
     /// Fixed-rate fan-out to a large room (latency).
     Latency,
     /// Idle connections (memory).
@@ -23,6 +27,13 @@ pub enum Scenario {
     Join,
     /// Reconnect storm.
     Storm,
+    /// Resume storm: the server killed (`kill -9`) and restarted while clients publish; every
+    /// client must recover what it missed (Tether and Socket.IO with its recovery on).
+    Resume,
+    /// Resume storm with the server up: every connection dropped at once.
+    ResumeDrop,
+    /// Durable throughput: acked (stored) messages per second, SQLite and memory (Tether only).
+    Durable,
     /// Attacks on Tether with its default limits (Tether only: the peers have no limits).
     Attack,
     /// Members chatting with and without a flooder, on Tether with its default limits.
@@ -31,12 +42,16 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in the order they run.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 11] = [
         Self::FanOut,
+        Self::FanOutMemory,
         Self::Latency,
         Self::Idle,
         Self::Join,
         Self::Storm,
+        Self::Resume,
+        Self::ResumeDrop,
+        Self::Durable,
         Self::Attack,
         Self::Flood,
     ];
@@ -45,25 +60,45 @@ impl Scenario {
     pub fn from_name(name: &str) -> Result<Self> {
         Ok(match name {
             "fan-out" => Self::FanOut,
+            "fan-out-memory" => Self::FanOutMemory,
             "latency" => Self::Latency,
             "idle" => Self::Idle,
             "join" => Self::Join,
             "storm" => Self::Storm,
+            "resume" => Self::Resume,
+            "resume-drop" => Self::ResumeDrop,
+            "durable" => Self::Durable,
             "attack" => Self::Attack,
             "flood" => Self::Flood,
             _ => {
                 return Err(anyhow!(
-                    "unknown scenario {name:?}: fan-out, latency, idle, join, storm, attack or \
-                     flood"
+                    "unknown scenario {name:?}: fan-out, fan-out-memory, latency, idle, join, \
+                     storm, resume, resume-drop, durable, attack or flood"
                 ));
             }
         })
     }
 
     /// Whether it runs against `kind`: the attacks and floods measure Tether's limits, which
-    /// the Node peers do not have.
+    /// the Node peers do not have, and the stores are Tether's; the guide's server has no
+    /// recovery to resume with.
     pub fn applies_to(self, kind: ServerKind) -> bool {
-        !matches!(self, Self::Attack | Self::Flood) || kind == ServerKind::Tether
+        match self {
+            Self::Attack | Self::Flood | Self::FanOutMemory | Self::Durable => {
+                kind == ServerKind::Tether
+            }
+            Self::Resume | Self::ResumeDrop => kind != ServerKind::GuideNode,
+            _ => true,
+        }
+    }
+
+    /// How the server is started for it.
+    fn launch(self) -> Launch {
+        match self {
+            Self::FanOutMemory => Launch::default().tether_flags(&["--store", "memory"]),
+            Self::Resume | Self::ResumeDrop => Launch::default().socket_io_recovery(true),
+            _ => Launch::default(),
+        }
     }
 }
 
@@ -84,11 +119,16 @@ pub struct Suite {
     pub attacks: Attacks,
     /// The flood scenario (run once per kind of [`Flooding`]).
     pub flood: Flood,
+    /// The resume storms (run once per [`Fault`]).
+    pub resume: ResumeStorm,
+    /// Durable throughput (run once per store).
+    pub durable: Durable,
 }
 
 impl Default for Suite {
     /// The sizes of the issue's targets: fan-out 100 × 10 (window 32), 1000 members at 50 msg/s,
-    /// 19,500 idle connections, a join storm of 1000, a reconnect storm of 19,500.
+    /// 19,500 idle connections, a join storm of 1000, reconnect and resume storms of 19,500,
+    /// durable throughput from 100 rooms.
     fn default() -> Self {
         Self {
             sizes: Sizes {
@@ -100,12 +140,16 @@ impl Default for Suite {
                 idle_connections: 19_500,
                 join_clients: 1000,
                 storm_clients: 19_500,
+                resume_clients: 19_500,
+                durable_rooms: 100,
             },
             measure: Duration::from_secs(10),
             warmup: Duration::from_secs(2),
             scenario_timeout: Duration::from_secs(180),
             attacks: Attacks::default(),
             flood: Flood::new(100).measure(Duration::from_secs(15)),
+            resume: ResumeStorm::new(19_500),
+            durable: Durable::default().rooms(100),
         }
     }
 }
@@ -123,6 +167,8 @@ impl Suite {
                 idle_connections: 500,
                 join_clients: 100,
                 storm_clients: 500,
+                resume_clients: 500,
+                durable_rooms: 10,
             },
             measure: Duration::from_secs(2),
             warmup: Duration::from_millis(500),
@@ -132,6 +178,15 @@ impl Suite {
                 .interval(Duration::from_millis(500))
                 .measure(Duration::from_secs(1))
                 .drain(Duration::from_secs(1)),
+            resume: ResumeStorm::new(500)
+                .rate(5.0)
+                .before(Duration::from_millis(500))
+                .after(Duration::from_millis(500))
+                .settle(Duration::from_millis(500)),
+            durable: Durable::default()
+                .rooms(10)
+                .warmup(Duration::from_millis(200))
+                .measure(Duration::from_secs(1)),
         }
     }
 
@@ -170,6 +225,12 @@ impl Suite {
                         result.failures.extend(failures);
                         Ok(())
                     }
+                    Scenario::Durable => {
+                        let (durable, failures) = self.run_durable(programs).await;
+                        result.durable = durable;
+                        result.failures.extend(failures);
+                        Ok(())
+                    }
                     _ => tokio::time::timeout(
                         self.scenario_timeout,
                         self.run_one(scenario, kind, programs, result),
@@ -203,7 +264,7 @@ impl Suite {
     ) -> Result<()> {
         let s = self.sizes;
         let label = format!("{scenario:?} · {}", kind.name());
-        let mut server = ServerProcess::start(kind, programs).await?;
+        let mut server = ServerProcess::start_with(kind, programs, scenario.launch()).await?;
         let endpoint = server.endpoint()?;
         let outcome = async {
             match scenario {
@@ -219,6 +280,19 @@ impl Suite {
                     .measure(self.measure)
                     .server_pid(server.pid()?);
                     result.fan_out = Some(run.run(&endpoint, &label).await?);
+                }
+                Scenario::FanOutMemory => {
+                    let run = FanOut::new(
+                        s.fan_out_members,
+                        s.fan_out_senders,
+                        Pace::ClosedLoop {
+                            window: s.fan_out_window,
+                        },
+                    )
+                    .warmup(self.warmup)
+                    .measure(self.measure)
+                    .server_pid(server.pid()?);
+                    result.fan_out_memory = Some(run.run(&endpoint, &label).await?);
                 }
                 Scenario::Latency => {
                     let run = FanOut::new(
@@ -247,8 +321,24 @@ impl Suite {
                     let restart = async || server.restart().await;
                     result.reconnect_storm = Some(run.run(&endpoint, restart, &label).await?);
                 }
-                Scenario::Attack | Scenario::Flood => {
-                    unreachable!("run by run_attacks and run_floods")
+                Scenario::Resume => {
+                    let pid = server.pid()?;
+                    let crash = async || {
+                        server.crash_and_restart().await?;
+                        server.pid()
+                    };
+                    let run = self.resume.run(&endpoint, pid, Fault::Kill, crash, &label);
+                    result.resume_kill = Some(run.await?);
+                }
+                Scenario::ResumeDrop => {
+                    let never = async || anyhow::bail!("the server is not restarted for a drop");
+                    let run = self
+                        .resume
+                        .run(&endpoint, server.pid()?, Fault::Drop, never, &label);
+                    result.resume_drop = Some(run.await?);
+                }
+                Scenario::Attack | Scenario::Flood | Scenario::Durable => {
+                    unreachable!("run by run_attacks, run_floods and run_durable")
                 }
             }
             anyhow::Ok(())
@@ -342,6 +432,39 @@ impl Suite {
                 Ok(result) => results.push(result),
                 Err(err) => {
                     Progress::new(&label).say(format_args!("failed: {err:#}"));
+                    failures.push(format!("{label}: {err:#}"));
+                }
+            }
+        }
+        (results, failures)
+    }
+}
+
+impl Suite {
+    /// Runs the durable scenario once per store (SQLite, then memory), each on its own fresh
+    /// `tether-server`; returns the results, and a line for each run that failed.
+    pub async fn run_durable(&self, programs: &Programs) -> (Vec<DurableResult>, Vec<String>) {
+        let mut results = Vec::new();
+        let mut failures = Vec::new();
+        for store in ["sqlite", "memory"] {
+            let label = format!("durable · {store}");
+            let progress = Progress::new(&label);
+            let outcome = bounded(
+                &label,
+                self.scenario_timeout,
+                self.durable.run(programs, store),
+            )
+            .await;
+            match outcome {
+                Ok(result) => {
+                    progress.say(format_args!(
+                        "{} acked ({:.0}/s), {} refused",
+                        result.acked, result.per_second, result.refused
+                    ));
+                    results.push(result);
+                }
+                Err(err) => {
+                    progress.say(format_args!("failed: {err:#}"));
                     failures.push(format!("{label}: {err:#}"));
                 }
             }

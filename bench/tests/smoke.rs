@@ -1,9 +1,17 @@
 //! Every scenario, small, against the real Tether server running in this process on port 0.
-//! The Node peers are exercised by `scripts/bench.sh --quick`, which the test command runs.
+//! The Node peers, and `kill -9` of a real `tether-server` process, are exercised by
+//! `scripts/bench.sh --quick`, which the test command runs.
 
-use std::{net::SocketAddr, time::Duration};
-use tether_bench::{Dialect, Endpoint, FanOut, Idle, JoinStorm, Pace, ReconnectStorm};
-use tether_server::Config;
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+use tether_bench::{
+    Dialect, Endpoint, FanOut, Fault, Idle, JoinStorm, Pace, ReconnectStorm, ResumeStorm,
+    ResumeStormResult,
+};
+use tether_server::{Config, config::StoreKind};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 /// A Tether server on 127.0.0.1 that can be stopped and started again on the same port.
@@ -14,12 +22,22 @@ struct Server {
 }
 
 impl Server {
+    /// History in memory: several such servers can run at once.
     async fn start(addr: SocketAddr) -> Self {
+        Self::start_with(addr, Config::default().store(StoreKind::Memory)).await
+    }
+
+    /// History in SQLite in `folder`, which one server at a time may use.
+    async fn start_sqlite(addr: SocketAddr, folder: &Path) -> Self {
+        let config = Config::default().store(StoreKind::Sqlite).data_dir(folder);
+        Self::start_with(addr, config).await
+    }
+
+    async fn start_with(addr: SocketAddr, config: Config) -> Self {
         // `bind` sets SO_REUSEADDR, so a restart can take the port back at once.
         let listener = tether_server::bind(addr, 1024).expect("bind");
         let addr = listener.local_addr().expect("address");
-        let config = Config::default()
-            .store(tether_server::config::StoreKind::Memory)
+        let config = config
             .unlimited_rates()
             .max_connections_per_ip(0)
             .static_dir("/nonexistent/tether-bench-test")
@@ -142,4 +160,77 @@ async fn reconnect_storm_brings_every_client_back_after_a_restart() {
     assert_eq!(result.clients, 200);
     assert!(result.seconds > 0.0);
     server.stop().await;
+}
+
+/// Small, quick resume storms: two publishers per room at 20 messages/s.
+fn resume_storm(clients: usize) -> ResumeStorm {
+    ResumeStorm::new(clients)
+        .publishers_per_room(2)
+        .rate(20.0)
+        .before(Duration::from_millis(400))
+        .after(Duration::from_millis(400))
+        .settle(Duration::from_millis(300))
+        .concurrency(50)
+}
+
+/// Every client got every message of its room once, by message and by position.
+fn assert_nothing_lost_or_duplicated(result: &ResumeStormResult) {
+    assert!(result.published > 0, "{result:?}");
+    assert!(result.expected > 0, "{result:?}");
+    assert_eq!(result.lost, 0, "{result:?}");
+    assert_eq!(result.duplicated, 0, "{result:?}");
+    assert_eq!(result.seq_gaps, Some(0), "{result:?}");
+    assert_eq!(result.seq_repeats, Some(0), "{result:?}");
+    assert_eq!(result.not_recovered, 0, "{result:?}");
+    assert_eq!(result.new_identity, 0, "{result:?}");
+    assert_eq!(result.store_top_mismatches, Some(0), "{result:?}");
+    assert_eq!(result.refused, 0, "{result:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_storm_after_dropped_connections_loses_and_repeats_nothing() {
+    let mut server = server().await;
+    let never = async || anyhow::bail!("the server is not restarted for a drop");
+    let result = resume_storm(100)
+        .run(
+            &server.endpoint(),
+            std::process::id(),
+            Fault::Drop,
+            never,
+            "test",
+        )
+        .await
+        .expect("resume storm");
+    assert_eq!(result.clients, 100);
+    assert_nothing_lost_or_duplicated(&result);
+    // Each publisher's last message left as its connection was reset: sent again after.
+    assert!(result.resent >= 20, "{result:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_storm_across_a_restart_on_the_same_sqlite_folder_recovers_everything() {
+    let folder = temp_folder("resume");
+    let mut server = Server::start_sqlite("127.0.0.1:0".parse().expect("address"), &folder).await;
+    let endpoint = server.endpoint();
+    let addr = server.addr;
+    let restart = async || {
+        server.stop().await;
+        server = Server::start_sqlite(addr, &folder).await;
+        anyhow::Ok(std::process::id())
+    };
+    let result = resume_storm(100)
+        .run(&endpoint, std::process::id(), Fault::Kill, restart, "test")
+        .await
+        .expect("resume storm");
+    assert_nothing_lost_or_duplicated(&result);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&folder);
+}
+
+/// A fresh folder under the system's temporary folder, for one test.
+fn temp_folder(name: &str) -> PathBuf {
+    let folder = std::env::temp_dir().join(format!("tether-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&folder);
+    folder
 }
