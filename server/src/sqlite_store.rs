@@ -4,7 +4,7 @@ use crate::{
     memory_store::Retention,
     store::{AppendDone, Appended, Entry, Head, NewMessage, Store, StoreError, new_epoch},
 };
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, config::DbConfig, params};
 use std::{
     collections::HashMap,
     fs::File,
@@ -65,6 +65,12 @@ const READERS: usize = 4;
 /// Rooms the store remembers without asking the database; past it, rooms never written to are
 /// forgotten first (their epoch is then made anew), then any (they are read again when needed).
 const MAX_CACHED_ROOMS: usize = 65_536;
+
+/// WAL pages past which a commit checkpoints the log into the database (SQLite's default is
+/// 1000). Checkpoints wait for the disk inside the writer's commit; fewer, larger ones keep the
+/// writer busier with appends (about 120 -> 140 k acked messages/s here), and the log stays
+/// bounded at about this many 4 KiB pages (40 MB).
+const WAL_AUTOCHECKPOINT: u32 = 10_000;
 
 /// How often the writer drops messages past their age.
 const AGE_SWEEP: Duration = Duration::from_secs(60);
@@ -170,6 +176,8 @@ impl SqliteStore {
                  PRAGMA foreign_keys = ON;
                  PRAGMA busy_timeout = 5000;",
             )
+            .and_then(|()| writer.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT))
+            .and_then(|()| stable_plans(&writer))
             .map_err(database)?;
         migrate(&mut writer, &path)?;
         let readers = (0..READERS)
@@ -177,6 +185,7 @@ impl SqliteStore {
                 let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
                 let reader = Connection::open_with_flags(&path, flags)?;
                 reader.execute_batch("PRAGMA busy_timeout = 5000;")?;
+                stable_plans(&reader)?;
                 Ok(Mutex::new(reader))
             })
             .collect::<Result<Vec<_>, rusqlite::Error>>()
@@ -369,6 +378,17 @@ fn unavailable(err: rusqlite::Error) -> StoreError {
 
 fn unavailable_ref(err: &rusqlite::Error) -> StoreError {
     StoreError::Unavailable(err.to_string())
+}
+
+/// Turns on the query planner stability guarantee: a cached statement keeps its plan. Without
+/// it, this build of SQLite (with `SQLITE_ENABLE_STAT4`) notes the bound `room` and `seq` of a
+/// range read because of the partial index on `cid`, and every new binding compiles the
+/// statement again (13,182 times in one 19,500-client resume storm; 170 -> 143 µs of server CPU
+/// per resumed client once off).
+fn stable_plans(connection: &Connection) -> rusqlite::Result<()> {
+    connection
+        .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map(drop)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
