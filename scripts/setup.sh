@@ -55,6 +55,10 @@ case "$what" in
     # apt packages, these take Debian 12's current version (WebKitGTK 2.50.6 when written).
     ensure_apt chromium chromium-driver firefox-esr
     ensure_apt --no-install-recommends webkit2gtk-driver xvfb xauth
+    # The cluster: the tests start their own redis-server processes on free ports (never 6379),
+    # and scripts/cluster.sh puts HAProxy in front of three nodes. Debian's packages; neither
+    # is started as a service here.
+    ensure_apt --no-install-recommends redis-server haproxy
     # Without --locked: a dependency version it locks is missing from the registry mirror here.
     ensure_cargo_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen-test-runner
     ensure_cargo_tool geckodriver "$GECKODRIVER_VERSION" geckodriver --locked

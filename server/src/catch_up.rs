@@ -133,32 +133,15 @@ impl CatchUp {
     }
 
     async fn read(&self, after: u64) -> Result<Vec<Entry>, StoreError> {
-        let (store, room, until) = (Arc::clone(&self.store), self.room.clone(), self.until);
-        let limit = (until - after) as usize;
-        blocking(move || store.range(&room, after, until, limit)).await
+        let limit = (self.until - after) as usize;
+        self.store.range(&self.room, after, self.until, limit).await
     }
 
     async fn latest(&self, n: u32) -> Result<Vec<Entry>, StoreError> {
-        let (store, room, until) = (Arc::clone(&self.store), self.room.clone(), self.until);
-        blocking(move || store.before(&room, until + 1, n as usize)).await
+        self.store
+            .before(&self.room, self.until + 1, n as usize)
+            .await
     }
-}
-
-/// Store reads running at once, server-wide. More wait their turn (asynchronously), so that a
-/// burst of resumes or `history` requests never takes more blocking threads than this.
-static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
-
-/// Runs a store read on tokio's blocking threads, at most [`READS`] at a time.
-pub(crate) async fn blocking<T: Send + 'static>(
-    read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    let _permit = READS
-        .acquire()
-        .await
-        .map_err(|err| StoreError::Unavailable(err.to_string()))?;
-    tokio::task::spawn_blocking(read)
-        .await
-        .unwrap_or_else(|err| Err(StoreError::Unavailable(err.to_string())))
 }
 
 #[cfg(test)]

@@ -42,6 +42,12 @@ pub struct Config {
     #[arg(long, env = "TETHER_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
     pub store: StoreKind,
 
+    /// Run as one node of a cluster: rooms, history, positions and `cid`s on the Redis at this
+    /// URL (`redis://host:port/db`), shared with every node on it. The store and the data
+    /// folder are then not used.
+    #[arg(long, env = "TETHER_REDIS_URL")]
+    pub redis: Option<String>,
+
     /// The folder for the server's files: the history database (`tether.sqlite3`). Created if
     /// missing; one server at a time may use it.
     #[arg(long, env = "TETHER_DATA_DIR", default_value = "data")]
@@ -345,6 +351,12 @@ impl Config {
     /// Sets the folder of the built app served on `/`.
     pub fn static_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.static_dir = dir.into();
+        self
+    }
+
+    /// Sets the folder for the server's files.
+    pub fn redis(mut self, url: impl Into<String>) -> Self {
+        self.redis = Some(url.into());
         self
     }
 

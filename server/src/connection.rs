@@ -132,6 +132,12 @@ where
                 if verdict == Verdict::Flood {
                     break Ending::Flood;
                 }
+                if session.waiting() {
+                    // A join whose store must be asked first (Redis): nothing else the client
+                    // sent is read meanwhile, so its messages are handled in order. Boxed: rare,
+                    // and kept out of every connection's future.
+                    Box::pin(session.settle()).await;
+                }
             },
             _ = heartbeat.tick() => {
                 if !alive {

@@ -28,6 +28,11 @@ impl Frame {
         Self::text(&json)
     }
 
+    /// A server message another node encoded (its JSON as it was put on the backplane).
+    pub fn from_json(json: &str) -> Self {
+        Self::text(json.as_bytes())
+    }
+
     /// A frame carrying raw text rather than JSON (the guide's `pong`).
     pub fn raw(text: &'static str) -> Self {
         Self::text(text.as_bytes())

@@ -44,6 +44,7 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod backplane;
 pub mod catch_up;
 pub mod client_id;
 pub mod config;
@@ -60,6 +61,8 @@ pub mod origin;
 pub mod outbox;
 pub mod peer;
 pub mod rates;
+pub mod redis_backplane;
+pub mod redis_store;
 pub mod refusal;
 pub mod resume;
 pub mod rooms;
@@ -82,7 +85,7 @@ pub use outbox::Outbox;
 pub use peer::Peer;
 pub use refusal::Refusal;
 pub use rooms::Rooms;
-pub use server::{bind, open_store, run, run_with};
+pub use server::{Node, bind, open_node, open_store, run, run_with};
 pub use session::Session;
 pub use sqlite_store::SqliteStore;
 pub use store::Store;

@@ -9,8 +9,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use std::sync::Arc;
-use tether_server::{Config, MemoryRooms, bind, open_store, run_with};
+use tether_server::{Config, bind, open_node, run_with};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
@@ -34,12 +33,11 @@ async fn serve() -> anyhow::Result<()> {
     raise_open_file_limit();
     let config = Config::parse();
     // The store first: a database that cannot be used stops the server before it listens.
-    let store = open_store(&config)?;
+    let node = open_node(&config).await?;
     let listener =
         bind(config.addr, config.backlog).with_context(|| format!("binding {}", config.addr))?;
     tracing::info!(addr = %listener.local_addr()?, "listening on http://{}", listener.local_addr()?);
-    let rooms = Arc::new(MemoryRooms::new());
-    run_with(listener, config, rooms, store, shutdown_signal()).await?;
+    run_with(listener, config, node, shutdown_signal()).await?;
     Ok(())
 }
 

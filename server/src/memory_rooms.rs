@@ -167,38 +167,21 @@ impl Rooms for MemoryRooms {
     }
 
     fn publish(&self, room: &str, frame: &Frame, except: Option<&Arc<Peer>>) -> Delivery {
-        let mut delivery = Delivery::default();
-        let Some(room) = self.room(room) else {
-            return delivery;
-        };
-        let mut state = lock(&room.state);
-        if let Some(seq) = frame.seq() {
-            if seq <= state.published {
-                return delivery;
-            }
-            state.published = seq;
-        }
-        for member in state.members.values_mut() {
-            if except.is_some_and(|sender| Arc::ptr_eq(sender, &member.peer)) {
-                continue;
-            }
-            match &mut member.held {
-                None => delivery.record(member.peer.push(frame.clone())),
-                Some(held) => {
-                    held.bytes += frame.len();
-                    if held.bytes > member.peer.outbox().limit() {
-                        // It cannot catch up: as a slow consumer whose queue overflowed.
-                        member.held = None;
-                        member.peer.outbox().give_up();
-                        delivery.overflowed += 1;
-                    } else {
-                        held.frames.push(frame.clone());
-                        delivery.queued += 1;
-                    }
-                }
-            }
-        }
-        delivery
+        self.fan_out(room, frame, |peer| {
+            except.is_some_and(|sender| Arc::ptr_eq(sender, peer))
+        })
+    }
+
+    fn deliver(&self, room: &str, frame: &Frame, except: Option<ClientId>) -> Delivery {
+        self.fan_out(room, frame, |peer| Some(peer.id()) == except)
+    }
+
+    fn position(&self, room: &str) -> Option<u64> {
+        self.room(room).map(|room| lock(&room.state).published)
+    }
+
+    fn active(&self) -> Vec<Arc<str>> {
+        lock(&self.rooms).keys().cloned().collect()
     }
 
     fn send_to(&self, id: ClientId, frame: Frame) -> Option<Push> {
@@ -220,6 +203,45 @@ impl Rooms for MemoryRooms {
 
     fn room_count(&self) -> usize {
         lock(&self.rooms).len()
+    }
+}
+
+impl MemoryRooms {
+    /// Queues `frame` for every member of `room` but those `skip` names; a room message only if
+    /// it is newer than the room's last (see [`Rooms::publish`]).
+    fn fan_out(&self, room: &str, frame: &Frame, skip: impl Fn(&Arc<Peer>) -> bool) -> Delivery {
+        let mut delivery = Delivery::default();
+        let Some(room) = self.room(room) else {
+            return delivery;
+        };
+        let mut state = lock(&room.state);
+        if let Some(seq) = frame.seq() {
+            if seq <= state.published {
+                return delivery;
+            }
+            state.published = seq;
+        }
+        for member in state.members.values_mut() {
+            if skip(&member.peer) {
+                continue;
+            }
+            match &mut member.held {
+                None => delivery.record(member.peer.push(frame.clone())),
+                Some(held) => {
+                    held.bytes += frame.len();
+                    if held.bytes > member.peer.outbox().limit() {
+                        // It cannot catch up: as a slow consumer whose queue overflowed.
+                        member.held = None;
+                        member.peer.outbox().give_up();
+                        delivery.overflowed += 1;
+                    } else {
+                        held.frames.push(frame.clone());
+                        delivery.queued += 1;
+                    }
+                }
+            }
+        }
+        delivery
     }
 }
 

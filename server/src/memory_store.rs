@@ -1,6 +1,8 @@
 //! Room history kept in this process: gone with it.
 
-use crate::store::{AppendDone, Appended, Entry, Head, NewMessage, Store, StoreError, new_epoch};
+use crate::store::{
+    AppendDone, Appended, Entry, Head, NewMessage, Reading, Store, new_epoch, ready,
+};
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard},
@@ -125,45 +127,41 @@ impl Store for MemoryStore {
         done(Ok(Appended::Stored { entry, epoch }));
     }
 
-    fn head(&self, room: &str) -> Result<Head, StoreError> {
+    // Reads are answered at once, under the room's lock: they copy at most a page or a replay.
+    fn head(&self, room: &str) -> Reading<Head> {
         let log = self.log(room);
         let log = lock(&log);
-        Ok(Head {
+        ready(Ok(Head {
             epoch: Arc::clone(&log.epoch),
             seq: log.top,
-        })
+        }))
     }
 
-    fn range(
-        &self,
-        room: &str,
-        after: u64,
-        until: u64,
-        limit: usize,
-    ) -> Result<Vec<Entry>, StoreError> {
+    fn range(&self, room: &str, after: u64, until: u64, limit: usize) -> Reading<Vec<Entry>> {
         let log = self.log(room);
         let log = lock(&log);
-        Ok(log
+        ready(Ok(log
             .entries
             .iter()
             .filter(|e| e.seq > after && e.seq <= until)
             .take(limit)
             .cloned()
-            .collect())
+            .collect()))
     }
 
-    fn before(&self, room: &str, before: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
+    fn before(&self, room: &str, before: u64, limit: usize) -> Reading<Vec<Entry>> {
         let log = self.log(room);
         let log = lock(&log);
         let older: Vec<&Entry> = log.entries.iter().filter(|e| e.seq < before).collect();
         let skip = older.len().saturating_sub(limit);
-        Ok(older[skip..].iter().map(|e| (*e).clone()).collect())
+        ready(Ok(older[skip..].iter().map(|e| (*e).clone()).collect()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::FutureExt;
     use std::sync::mpsc;
 
     pub(crate) fn retention() -> Retention {
@@ -204,9 +202,19 @@ mod tests {
             assert_eq!(seq(&append(&store, "a", "x", None, 1)), i);
         }
         assert_eq!(seq(&append(&store, "b", "x", None, 1)), 1);
-        assert_eq!(store.head("a").expect("head").seq, 3);
+        assert_eq!(
+            store
+                .head("a")
+                .now_or_never()
+                .expect("ready")
+                .expect("head")
+                .seq,
+            3
+        );
         let texts: Vec<u64> = store
             .range("a", 1, 3, 10)
+            .now_or_never()
+            .expect("ready")
             .expect("range")
             .iter()
             .map(|e| e.seq)
@@ -214,6 +222,8 @@ mod tests {
         assert_eq!(texts, [2, 3]);
         let before: Vec<u64> = store
             .before("a", 3, 1)
+            .now_or_never()
+            .expect("ready")
             .expect("before")
             .iter()
             .map(|e| e.seq)
@@ -231,7 +241,15 @@ mod tests {
             "{again:?}"
         );
         assert_eq!(seq(&first), 1);
-        assert_eq!(store.head("a").expect("head").seq, 1);
+        assert_eq!(
+            store
+                .head("a")
+                .now_or_never()
+                .expect("ready")
+                .expect("head")
+                .seq,
+            1
+        );
         // Past the window, the same cid is a new message.
         let later = append(&store, "a", "hi", Some("m1"), 1_000 + 601_000);
         assert!(matches!(later, Appended::Stored { .. }));
@@ -245,6 +263,8 @@ mod tests {
         }
         let kept: Vec<u64> = store
             .range("a", 0, 8, 100)
+            .now_or_never()
+            .expect("ready")
             .expect("range")
             .iter()
             .map(|e| e.seq)
@@ -256,8 +276,18 @@ mod tests {
     fn every_room_gets_its_own_epoch() {
         let store = MemoryStore::new(retention());
         assert_ne!(
-            store.head("a").expect("a").epoch,
-            store.head("b").expect("b").epoch
+            store
+                .head("a")
+                .now_or_never()
+                .expect("ready")
+                .expect("a")
+                .epoch,
+            store
+                .head("b")
+                .now_or_never()
+                .expect("ready")
+                .expect("b")
+                .epoch
         );
     }
 }

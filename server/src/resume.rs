@@ -58,6 +58,21 @@ impl ResumeKeys {
         }
     }
 
+    /// The key every node of a cluster shares, kept in Redis by the first node that needed it.
+    pub async fn shared(store: &crate::redis_store::RedisStore) -> io::Result<Self> {
+        let key = store
+            .shared_secret("tether:resume-key", Self::ephemeral()?.key.to_vec())
+            .await
+            .map_err(io::Error::other)?;
+        let key = key.try_into().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the resume key in Redis is not 32 bytes",
+            )
+        })?;
+        Ok(Self { key })
+    }
+
     /// A key for this process only: tokens die with it (for `--store memory`).
     pub fn ephemeral() -> io::Result<Self> {
         let mut key = [0u8; 32];

@@ -5,10 +5,10 @@ use std::{fmt, sync::Arc};
 
 /// Where rooms live: the one interface connection code uses to reach other clients.
 ///
-/// [`MemoryRooms`](crate::MemoryRooms) keeps everything in this process. A backplane (Redis
-/// pub/sub, say) can implement the same trait to spread rooms over several nodes without any
-/// change to connection code: it delivers to local peers as the in-memory one does and forwards
-/// everything else.
+/// These are this node's members and their outboxes: [`MemoryRooms`](crate::MemoryRooms)
+/// keeps them in this process. What crosses nodes goes through the
+/// [`Backplane`](crate::backplane::Backplane), which delivers here with
+/// [`publish`](Self::publish) or [`deliver`](Self::deliver).
 pub trait Rooms: Send + Sync + fmt::Debug + 'static {
     /// Makes a connected client reachable by [`send_to`](Self::send_to). Returns the connection
     /// it replaces: an older one with the same client id (a client that came back with its
@@ -59,6 +59,17 @@ pub trait Rooms: Send + Sync + fmt::Debug + 'static {
     /// the room delivered: each member gets a room's messages once each, in `seq` order, however
     /// often and from wherever they are published.
     fn publish(&self, room: &str, frame: &Frame, except: Option<&Arc<Peer>>) -> Delivery;
+
+    /// Queues a frame from another node for every member of a room except the client `except`,
+    /// with the same once-each, in-order rule for room messages as [`publish`](Self::publish).
+    fn deliver(&self, room: &str, frame: &Frame, except: Option<ClientId>) -> Delivery;
+
+    /// The `seq` of the last room message the room delivered, or `None` if the room has no
+    /// members here.
+    fn position(&self, room: &str) -> Option<u64>;
+
+    /// The rooms with members here.
+    fn active(&self) -> Vec<Arc<str>>;
 
     /// Queues a frame for one client. Returns `None` if no such client is connected.
     fn send_to(&self, id: ClientId, frame: Frame) -> Option<Push>;

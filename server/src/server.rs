@@ -5,9 +5,12 @@ use crate::{
     ClientId, Config, Handshake, MemoryRooms, MemoryStore, Metrics, OriginPolicy, Outbox, Peer,
     Rooms, Session, SqliteStore, Store,
     admission::{self, Admission, Refused, Ticket},
+    backplane::{Backplane, LocalBackplane},
     config::StoreKind,
     connection,
     rates::AddressRates,
+    redis_backplane::RedisBackplane,
+    redis_store::RedisStore,
     resume::ResumeKeys,
     session::Shared,
     static_files,
@@ -81,15 +84,57 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let store = open_store(&config)?;
-    run_with(
-        listener,
-        config,
-        Arc::new(MemoryRooms::new()),
+    let node = open_node(&config).await?;
+    run_with(listener, config, node, shutdown).await
+}
+
+/// What a server serves from: this node's rooms, the history, what crosses nodes, and the key
+/// that signs resume tokens.
+#[derive(Debug)]
+pub struct Node {
+    /// This node's members.
+    pub rooms: Arc<dyn Rooms>,
+    /// The history.
+    pub store: Arc<dyn Store>,
+    /// What reaches other nodes.
+    pub backplane: Arc<dyn Backplane>,
+    /// Signs and checks resume tokens.
+    pub resume: ResumeKeys,
+}
+
+/// Opens what `config` names: alone, in-memory rooms with the history in SQLite (or memory);
+/// with `--redis`, a node of the cluster on that Redis (history, delivery and the resume key
+/// there).
+pub async fn open_node(config: &Config) -> io::Result<Node> {
+    let rooms: Arc<dyn Rooms> = Arc::new(MemoryRooms::new());
+    if let Some(url) = &config.redis {
+        let store = Arc::new(
+            RedisStore::open(url, config.retention())
+                .await
+                .map_err(io::Error::other)?,
+        );
+        let resume = ResumeKeys::shared(&store).await?;
+        let backplane = RedisBackplane::start(url, Arc::clone(&rooms), Arc::clone(&store))
+            .map_err(io::Error::other)?;
+        return Ok(Node {
+            rooms,
+            store,
+            backplane: Arc::new(backplane),
+            resume,
+        });
+    }
+    let store = open_store(config)?;
+    // Tokens outlive a restart only where history does.
+    let resume = match config.store {
+        StoreKind::Sqlite => ResumeKeys::load_or_create(&config.data_dir)?,
+        StoreKind::Memory => ResumeKeys::ephemeral()?,
+    };
+    Ok(Node {
+        backplane: Arc::new(LocalBackplane::new(Arc::clone(&rooms))),
+        rooms,
         store,
-        shutdown,
-    )
-    .await
+        resume,
+    })
 }
 
 /// Opens the history store `config` names: the SQLite database in `--data-dir`, or memory.
@@ -102,14 +147,19 @@ pub fn open_store(config: &Config) -> io::Result<Arc<dyn Store>> {
     })
 }
 
-/// [`run`] with the given [`Rooms`] and [`Store`].
+/// [`run`] with the given [`Node`].
 pub async fn run_with(
     listener: TcpListener,
     config: Config,
-    rooms: Arc<dyn Rooms>,
-    store: Arc<dyn Store>,
+    node: Node,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let Node {
+        rooms,
+        store,
+        backplane,
+        resume,
+    } = node;
     let max_connections = match config.max_connections {
         0 => admission::default_max_connections(),
         n => n,
@@ -120,11 +170,6 @@ pub async fn run_with(
         config.max_connections_per_ip,
         metrics.tcp_connections.clone(),
     );
-    // Tokens outlive a restart only where history does.
-    let resume = match config.store {
-        StoreKind::Sqlite => ResumeKeys::load_or_create(&config.data_dir)?,
-        StoreKind::Memory => ResumeKeys::ephemeral()?,
-    };
     let state = AppState {
         origins: Arc::new(OriginPolicy::new(
             &config.allowed_origins,
@@ -134,6 +179,7 @@ pub async fn run_with(
             addresses: AddressRates::new(&config),
             config: Arc::new(config),
             rooms,
+            backplane,
             store,
             metrics,
         }),

@@ -2,18 +2,20 @@
 
 use crate::{
     ClientId, Config, Frame, Metrics, Peer, Refusal, Rooms,
+    backplane::Backplane,
     catch_up::CatchUp,
     decode::{DecodeError, decode},
     display_name,
     rates::{AddressRates, Admit, Kind, Rates},
     refusal::{too_long, truncate},
     rooms::{self, Delivery},
-    store::{Appended, Entry, NewMessage, Store, StoreError},
+    store::{Appended, Entry, Head, NewMessage, Reading, Store, StoreError},
 };
+use futures_util::FutureExt;
 use std::{
     net::IpAddr,
     sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 use tether_protocol::{
     Ack, ChatMessage, ClientMessage, Connected, ErrorCode, ErrorPayload, HistoryRequest, JoinRoom,
@@ -38,7 +40,29 @@ pub struct Session {
     rates: Rates,
     // Where the client connects from, for its address's shared budgets.
     ip: IpAddr,
+    // A join waiting for its room's head from a store that must ask a server; nothing else the
+    // client sent is read until it is settled (`settle`). Boxed: rare.
+    waiting: Option<Box<Waiting>>,
 }
+
+/// A join whose room's head is on its way.
+struct Waiting {
+    join: JoinRoom,
+    id: Option<RequestId>,
+    head: Reading<Head>,
+}
+
+impl std::fmt::Debug for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiting")
+            .field("join", &self.join)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a join waits for its room's head before it is refused as `unavailable`.
+const HEAD_WAIT: Duration = Duration::from_secs(5);
 
 /// What the connection should do after a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +77,10 @@ pub enum Verdict {
 /// What every session of a server shares.
 #[derive(Debug)]
 pub struct Shared {
-    /// The rooms.
+    /// This node's rooms.
     pub rooms: Arc<dyn Rooms>,
+    /// What reaches the rooms' members on other nodes.
+    pub backplane: Arc<dyn Backplane>,
     /// The history.
     pub store: Arc<dyn Store>,
     /// The configuration.
@@ -85,6 +111,7 @@ impl Session {
             shared: Arc::clone(shared),
             joined: Vec::new(),
             ip,
+            waiting: None,
         };
         session.reply(&ServerMessage::Connected(Connected {
             client_id: session.id().to_string(),
@@ -101,6 +128,30 @@ impl Session {
     /// The client's peer (its outbox and name).
     pub fn peer(&self) -> &Arc<Peer> {
         &self.peer
+    }
+
+    /// Whether a join is waiting for the store ([`settle`](Self::settle) before reading more).
+    pub fn waiting(&self) -> bool {
+        self.waiting.is_some()
+    }
+
+    /// Finishes a join that waited for its room's head: the client's next message is handled
+    /// only after it, as with a join answered at once.
+    pub async fn settle(&mut self) {
+        let Some(waiting) = self.waiting.take() else {
+            return;
+        };
+        let head = tokio::time::timeout(HEAD_WAIT, waiting.head)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "the message store did not answer in time".into(),
+                ))
+            });
+        let id = waiting.id.clone();
+        if let Some(result) = self.join_at(waiting.join, waiting.id, head) {
+            self.answer(id, result);
+        }
     }
 
     /// Handles one text message from the client.
@@ -269,11 +320,12 @@ impl Session {
     }
 
     fn join(&mut self, join: JoinRoom, id: Option<RequestId>) -> Option<Result<(), Refusal>> {
-        let room_id = join.room_id;
-        if let Err(refusal) = self.check_room_id(&room_id) {
+        if let Err(refusal) = self.check_room_id(&join.room_id) {
             return Some(Err(refusal));
         }
-        if !self.in_room(&room_id) && self.joined.len() >= self.shared.config.max_rooms_per_client {
+        if !self.in_room(&join.room_id)
+            && self.joined.len() >= self.shared.config.max_rooms_per_client
+        {
             return Some(Err(Refusal::new(
                 ErrorCode::TooManyRooms,
                 format!(
@@ -282,10 +334,28 @@ impl Session {
                 ),
             )));
         }
-        let head = match self.shared.store.head(&room_id) {
+        let mut head = self.shared.store.head(&join.room_id);
+        match (&mut head).now_or_never() {
+            Some(head) => self.join_at(join, id, head),
+            None => {
+                self.waiting = Some(Box::new(Waiting { join, id, head }));
+                None
+            }
+        }
+    }
+
+    /// Joins a checked room whose head the store gave.
+    fn join_at(
+        &mut self,
+        join: JoinRoom,
+        id: Option<RequestId>,
+        head: Result<Head, StoreError>,
+    ) -> Option<Result<(), Refusal>> {
+        let head = match head {
             Ok(head) => head,
             Err(err) => return Some(Err(unavailable(&err))),
         };
+        let room_id = join.room_id;
         let recent = join.recent.unwrap_or(0).min(MAX_PAGE);
         if join.since.is_none() && recent == 0 {
             // A plain join: answered at once, with where the room's history stands.
@@ -336,6 +406,7 @@ impl Session {
             self.joined.push(Arc::from(room_id));
         }
         if new_member {
+            self.shared.backplane.watch(room_id);
             let event = ServerMessage::UserJoined(self.user_event(room_id.to_owned()));
             self.publish(room_id, &Frame::encode(&event));
         }
@@ -352,12 +423,7 @@ impl Session {
 
     /// Leaves a room this client is in and tells whoever remains.
     fn leave_room(&self, room_id: &str) {
-        leave(
-            &*self.shared.rooms,
-            &self.shared.metrics,
-            &self.peer,
-            room_id,
-        );
+        leave(&self.shared, &self.peer, room_id);
     }
 
     /// Stores a room message; once it is durable, the store's writer publishes it to the room and
@@ -379,7 +445,7 @@ impl Session {
             cid: send.cid,
         };
         let sender = Arc::clone(&self.peer);
-        let rooms = Arc::clone(&self.shared.rooms);
+        let backplane = Arc::clone(&self.shared.backplane);
         let metrics = Arc::clone(&self.shared.metrics);
         let room = Arc::clone(&message.room);
         self.shared.store.append(
@@ -391,7 +457,7 @@ impl Session {
                         let frame =
                             Frame::encode(&ServerMessage::Message(chat_message(&room, entry)))
                                 .with_seq(seq);
-                        let delivery = rooms.publish(&room, &frame, Some(&sender));
+                        let delivery = backplane.stored(&room, &frame, &sender);
                         metrics.messages_out.inc_by(delivery.queued);
                         metrics.dropped.inc_by(delivery.dropped);
                         id.map(|id| stored_ack(id, seq, &epoch, false))
@@ -431,22 +497,21 @@ impl Session {
         if let Err(refusal) = self.check_member(&request.room_id) {
             return Some(Err(refusal));
         }
-        let head = match self.shared.store.head(&request.room_id) {
-            Ok(head) => head,
-            Err(err) => return Some(Err(unavailable(&err))),
-        };
         let store = Arc::clone(&self.shared.store);
         let peer = Arc::clone(&self.peer);
         let limit = request.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE) as usize;
         let before = request.before.unwrap_or(u64::MAX);
         let room = request.room_id;
         tokio::spawn(async move {
-            let read = {
-                let room = room.clone();
-                crate::catch_up::blocking(move || store.before(&room, before, limit + 1)).await
+            let read = match store.head(&room).await {
+                Ok(head) => store
+                    .before(&room, before, limit + 1)
+                    .await
+                    .map(|entries| (head, entries)),
+                Err(err) => Err(err),
             };
             let answer = match read {
-                Ok(mut entries) => {
+                Ok((head, mut entries)) => {
                     let more = entries.len() > limit;
                     if more {
                         entries.remove(0);
@@ -587,7 +652,7 @@ impl Session {
     }
 
     fn publish(&self, room_id: &str, frame: &Frame) {
-        let delivery = self.shared.rooms.publish(room_id, frame, Some(&self.peer));
+        let delivery = self.shared.backplane.event(room_id, frame, &self.peer);
         self.count(delivery);
     }
 
@@ -616,15 +681,11 @@ impl Drop for Session {
         let grace = self.shared.config.rejoin_grace;
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) if !grace.is_zero() && !joined.is_empty() => {
-                let (rooms, metrics, peer) = (
-                    Arc::clone(&self.shared.rooms),
-                    Arc::clone(&self.shared.metrics),
-                    Arc::clone(&self.peer),
-                );
+                let (shared, peer) = (Arc::clone(&self.shared), Arc::clone(&self.peer));
                 runtime.spawn(async move {
                     tokio::time::sleep(grace).await;
                     for room_id in joined {
-                        leave(&*rooms, &metrics, &peer, &room_id);
+                        leave(&shared, &peer, &room_id);
                     }
                 });
             }
@@ -640,20 +701,24 @@ impl Drop for Session {
 }
 
 /// Takes `peer` out of a room, if it is still the client's connection there, and tells whoever
-/// remains.
-fn leave(rooms: &dyn Rooms, metrics: &Metrics, peer: &Arc<Peer>, room_id: &str) {
-    if let Some(remaining) = rooms.leave(room_id, peer)
-        && remaining > 0
-    {
-        let event = ServerMessage::UserLeft(UserEvent {
-            user_id: peer.id().to_string(),
-            room_id: room_id.to_owned(),
-            name: peer.name().map(|n| n.to_string()),
-        });
-        let delivery = rooms.publish(room_id, &Frame::encode(&event), Some(peer));
-        metrics.messages_out.inc_by(delivery.queued);
-        metrics.dropped.inc_by(delivery.dropped);
+/// remains, here and on other nodes.
+fn leave(shared: &Shared, peer: &Arc<Peer>, room_id: &str) {
+    let Some(remaining) = shared.rooms.leave(room_id, peer) else {
+        return;
+    };
+    if remaining == 0 {
+        shared.backplane.watch(room_id);
     }
+    let event = ServerMessage::UserLeft(UserEvent {
+        user_id: peer.id().to_string(),
+        room_id: room_id.to_owned(),
+        name: peer.name().map(|n| n.to_string()),
+    });
+    let delivery = shared
+        .backplane
+        .event(room_id, &Frame::encode(&event), peer);
+    shared.metrics.messages_out.inc_by(delivery.queued);
+    shared.metrics.dropped.inc_by(delivery.dropped);
 }
 
 /// The most messages one `history` answer or `recent` join sends.

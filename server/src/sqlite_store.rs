@@ -2,7 +2,10 @@
 
 use crate::{
     memory_store::Retention,
-    store::{AppendDone, Appended, Entry, Head, NewMessage, Store, StoreError, new_epoch},
+    store::{
+        AppendDone, Appended, Entry, Head, NewMessage, Reading, Store, StoreError, blocking,
+        new_epoch, ready,
+    },
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, config::DbConfig, params};
 use std::{
@@ -124,11 +127,17 @@ pub struct SqliteStore {
     path: PathBuf,
     queue: Option<SyncSender<Job>>,
     writer: Option<thread::JoinHandle<()>>,
+    reads: Arc<Reads>,
+    // Held for the store's life: the advisory lock on the data folder.
+    _lock: nix::fcntl::Flock<File>,
+}
+
+/// What reads use, shared with the blocking threads that run them.
+#[derive(Debug)]
+struct Reads {
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     rooms: Arc<Mutex<HashMap<Arc<str>, RoomState>>>,
-    // Held for the store's life: the advisory lock on the data folder.
-    _lock: nix::fcntl::Flock<File>,
 }
 
 /// What the store knows of one room without asking the database.
@@ -209,9 +218,11 @@ impl SqliteStore {
             path,
             queue: Some(queue),
             writer: Some(writer),
-            readers,
-            next_reader: AtomicUsize::new(0),
-            rooms,
+            reads: Arc::new(Reads {
+                readers,
+                next_reader: AtomicUsize::new(0),
+                rooms,
+            }),
             _lock: lock,
         })
     }
@@ -220,7 +231,9 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
+impl Reads {
     /// A reader connection: the first one free, or the next in turn.
     fn reader(&self) -> MutexGuard<'_, Connection> {
         for reader in &self.readers {
@@ -311,42 +324,42 @@ impl Store for SqliteStore {
         }
     }
 
-    fn head(&self, room: &str) -> Result<Head, StoreError> {
-        let state = self.room(room)?;
-        Ok(Head {
+    // A room's head is in memory once it has been looked at: a first look is a point read.
+    fn head(&self, room: &str) -> Reading<Head> {
+        ready(self.reads.room(room).map(|state| Head {
             epoch: state.epoch,
             seq: state.top,
-        })
+        }))
     }
 
-    fn range(
-        &self,
-        room: &str,
-        after: u64,
-        until: u64,
-        limit: usize,
-    ) -> Result<Vec<Entry>, StoreError> {
-        let mut entries = self.read(
-            room,
-            "SELECT seq, sender, name, text, at FROM messages
-             WHERE room = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            after,
-            limit,
-        )?;
-        entries.retain(|e| e.seq <= until);
-        Ok(entries)
+    fn range(&self, room: &str, after: u64, until: u64, limit: usize) -> Reading<Vec<Entry>> {
+        let (reads, room) = (Arc::clone(&self.reads), room.to_owned());
+        Box::pin(blocking(move || {
+            let mut entries = reads.read(
+                &room,
+                "SELECT seq, sender, name, text, at FROM messages
+                 WHERE room = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                after,
+                limit,
+            )?;
+            entries.retain(|e| e.seq <= until);
+            Ok(entries)
+        }))
     }
 
-    fn before(&self, room: &str, before: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
-        let mut entries = self.read(
-            room,
-            "SELECT seq, sender, name, text, at FROM messages
-             WHERE room = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-            before,
-            limit,
-        )?;
-        entries.reverse();
-        Ok(entries)
+    fn before(&self, room: &str, before: u64, limit: usize) -> Reading<Vec<Entry>> {
+        let (reads, room) = (Arc::clone(&self.reads), room.to_owned());
+        Box::pin(blocking(move || {
+            let mut entries = reads.read(
+                &room,
+                "SELECT seq, sender, name, text, at FROM messages
+                 WHERE room = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+                before,
+                limit,
+            )?;
+            entries.reverse();
+            Ok(entries)
+        }))
     }
 }
 

@@ -1,6 +1,6 @@
 //! The history seam: where room messages are kept, numbered and read back.
 
-use std::{fmt, sync::Arc};
+use std::{fmt, future::Future, pin::Pin, sync::Arc};
 use thiserror::Error;
 
 /// A room message as the history keeps it.
@@ -80,43 +80,70 @@ pub enum StoreError {
 /// Called once an append is settled: durable and numbered, a duplicate, or failed.
 pub type AppendDone = Box<dyn FnOnce(Result<Appended, StoreError>) + Send>;
 
+/// A read from the store: answered at once by a store that can (its future is ready when first
+/// polled), or after a round trip or a blocking read.
+pub type Reading<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
+
+/// A [`Reading`] answered at once.
+pub fn ready<T: Send + 'static>(result: Result<T, StoreError>) -> Reading<T> {
+    Box::pin(std::future::ready(result))
+}
+
 /// Where room history lives: the one interface the server uses to number, keep and read back
 /// room messages. [`MemoryStore`](crate::MemoryStore) keeps it in this process (a new epoch on
-/// every start); [`SqliteStore`](crate::SqliteStore) in a SQLite database, durably.
+/// every start); [`SqliteStore`](crate::SqliteStore) in a SQLite database, durably;
+/// [`RedisStore`](crate::redis_store::RedisStore) in Redis, shared by the nodes of a cluster.
 ///
 /// The contract every implementation keeps:
-/// - `seq` counts up from 1 per room with no gaps, and `done` is called for a room's appends in
-///   `seq` order, after the entry is durable: whatever `done` publishes is never ahead of the
-///   store, and a room's messages are published in order.
+/// - `seq` counts up from 1 per room with no gaps, and `done` is called after the entry is
+///   durable: whatever `done` publishes is never ahead of the store.
+/// - Where the room's messages are delivered from `done` (one node: SQLite and memory, with the
+///   [`LocalBackplane`](crate::backplane::LocalBackplane)), `done` is called for a room's
+///   appends in `seq` order. [`RedisStore`](crate::redis_store::RedisStore) publishes each
+///   message in the same step that stores it and the nodes deliver from that, so its `done`
+///   only acks and may settle concurrent appends in any order.
 /// - `head`, `range` and `before` see every entry whose `done` was called.
 /// - A failed append stores nothing and takes no `seq`.
 ///
-/// `head` is called on the async runtime and must answer from memory or a point read; `range`
-/// and `before` may read storage and are called from blocking threads.
+/// Reads are futures, polled on the async runtime: a store that reads from disk does so on
+/// blocking threads ([`blocking`]), one that asks a server awaits it. `head` should be ready at
+/// once where the store can answer from memory: a join then needs no wait.
 pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Appends `message` to its room's history and calls `done` with the outcome, on whatever
     /// thread settles it.
     fn append(&self, message: NewMessage, done: AppendDone);
 
     /// The room's epoch and latest `seq`.
-    fn head(&self, room: &str) -> Result<Head, StoreError>;
+    fn head(&self, room: &str) -> Reading<Head>;
 
     /// The entries with `after < seq <= until`, oldest first, at most `limit`. Entries that
     /// retention removed are missing: the first may come after `after + 1`.
-    fn range(
-        &self,
-        room: &str,
-        after: u64,
-        until: u64,
-        limit: usize,
-    ) -> Result<Vec<Entry>, StoreError>;
+    fn range(&self, room: &str, after: u64, until: u64, limit: usize) -> Reading<Vec<Entry>>;
 
     /// The latest `limit` entries with `seq < before`, oldest first.
-    fn before(&self, room: &str, before: u64, limit: usize) -> Result<Vec<Entry>, StoreError>;
+    fn before(&self, room: &str, before: u64, limit: usize) -> Reading<Vec<Entry>>;
 }
 
 /// A fresh random epoch: 16 hex digits.
 pub fn new_epoch() -> Arc<str> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     Arc::from(&id[..16])
+}
+
+/// Store reads running at once on blocking threads, server-wide. More wait their turn
+/// (asynchronously), so that a burst of resumes or `history` requests never takes more blocking
+/// threads than this.
+static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
+
+/// Runs a blocking store read on tokio's blocking threads, at most [`READS`] at a time.
+pub async fn blocking<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let _permit = READS
+        .acquire()
+        .await
+        .map_err(|err| StoreError::Unavailable(err.to_string()))?;
+    tokio::task::spawn_blocking(read)
+        .await
+        .unwrap_or_else(|err| Err(StoreError::Unavailable(err.to_string())))
 }

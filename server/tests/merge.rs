@@ -2,6 +2,7 @@
 //! publishes, the held join, the store read and the opening of the gate interleave, the client
 //! gets every message after its position exactly once, in order.
 
+use futures_util::FutureExt;
 use proptest::prelude::*;
 use std::{sync::Arc, time::Duration};
 use tether_server::{
@@ -116,7 +117,7 @@ proptest! {
         if !open {
             open_gate(&store, &rooms, &client, since, until);
         }
-        let top = store.head("r").expect("head").seq;
+        let top = store.head("r").now_or_never().expect("ready").expect("head").seq;
         let seqs: Vec<u64> = client.outbox().take().iter().filter_map(Frame::seq).collect();
         prop_assert_eq!(seqs, (since + 1..=top).collect::<Vec<_>>());
     }
@@ -124,7 +125,11 @@ proptest! {
 
 /// What the catch-up does: read `since < seq <= until` from the store, then open the gate with it.
 fn open_gate(store: &MemoryStore, rooms: &MemoryRooms, client: &Arc<Peer>, since: u64, until: u64) {
-    let replay = store.range("r", since, until, usize::MAX).expect("read");
+    let replay = store
+        .range("r", since, until, usize::MAX)
+        .now_or_never()
+        .expect("ready")
+        .expect("read");
     let frames = replay
         .iter()
         .map(|entry| Frame::raw("m").with_seq(entry.seq))

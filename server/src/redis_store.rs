@@ -1,0 +1,334 @@
+//! Room history in Redis, shared by every node on the same Redis (`--redis URL`).
+
+use crate::{
+    memory_store::Retention,
+    store::{AppendDone, Appended, Entry, Head, NewMessage, Reading, Store, StoreError, new_epoch},
+};
+use redis::{AsyncCommands, Client, Script, aio::ConnectionManager};
+use serde::{Deserialize, Serialize};
+use std::{sync::Arc, time::Duration};
+use thiserror::Error;
+
+/// Appends one message in one atomic step: checks the `cid`, numbers the message with the
+/// room's next `seq`, appends it to the room's stream, trims the stream by count and age, and
+/// publishes it on the room's channel, so that what any node delivers was stored first.
+///
+/// KEYS: the room's meta hash (epoch, top), its stream, its cid key (the meta key again when the
+/// message has none). ARGV: a fresh epoch (used only if the room has none: Redis lost it or
+/// never had it), from, name ('' for none), text, at (ms), cid ('' for none), messages kept, age
+/// kept (ms), dedupe window (s), the room's channel, the room's name.
+/// Returns {stored (1) or duplicate (0), seq, epoch}.
+const APPEND: &str = r#"
+local meta, log, cidkey = KEYS[1], KEYS[2], KEYS[3]
+local epoch = redis.call('HGET', meta, 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', meta, 'epoch', epoch, 'top', 0)
+end
+if ARGV[6] ~= '' then
+  local seen = redis.call('GET', cidkey)
+  if seen then return {0, tonumber(seen), epoch} end
+end
+local seq = redis.call('HINCRBY', meta, 'top', 1)
+local at = tonumber(ARGV[5])
+redis.call('XADD', log, 'MAXLEN', tonumber(ARGV[7]), seq .. '-0',
+  'f', ARGV[2], 'n', ARGV[3], 't', ARGV[4], 'a', ARGV[5])
+local oldest = at - tonumber(ARGV[8])
+for _ = 1, 16 do
+  local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
+  if not first or tonumber(first[2][8]) >= oldest then break end
+  redis.call('XDEL', log, first[1])
+end
+-- A room nobody writes to for the age kept has nothing left to keep.
+redis.call('PEXPIRE', log, tonumber(ARGV[8]))
+if ARGV[6] ~= '' then
+  redis.call('SET', cidkey, seq, 'EX', tonumber(ARGV[9]))
+end
+redis.call('PUBLISH', ARGV[10], cjson.encode({
+  k = 'm', r = ARGV[11], s = seq, e = epoch, f = ARGV[2], n = ARGV[3], t = ARGV[4], a = ARGV[5]
+}))
+return {1, seq, epoch}
+"#;
+
+/// The room's epoch (made from ARGV[1] if it has none) and top `seq`.
+const HEAD: &str = r#"
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'top', 0)
+  return {ARGV[1], 0}
+end
+return {epoch, tonumber(redis.call('HGET', KEYS[1], 'top'))}
+"#;
+
+/// How long one Redis command may take before the store answers `unavailable`.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why the Redis store could not be opened.
+#[derive(Debug, Error)]
+#[error("cannot use Redis at {url}: {source}")]
+pub struct OpenError {
+    url: String,
+    source: redis::RedisError,
+}
+
+/// The keys and channel of one room. Every key of a room has the room's name as its hash tag,
+/// so that a Redis Cluster keeps them on one shard, as the append script needs.
+#[derive(Debug, Clone)]
+pub struct RoomKeys {
+    /// Epoch and top `seq`.
+    pub meta: String,
+    /// The messages, a stream whose ids are `<seq>-0`.
+    pub log: String,
+    /// Where messages and events of the room are published.
+    pub channel: String,
+}
+
+impl RoomKeys {
+    /// The keys of `room`.
+    pub fn new(room: &str) -> Self {
+        Self {
+            meta: format!("tether:{{{room}}}:meta"),
+            log: format!("tether:{{{room}}}:log"),
+            channel: format!("tether:{{{room}}}"),
+        }
+    }
+
+    fn cid(&self, room: &str, cid: &str) -> String {
+        format!("tether:{{{room}}}:cid:{cid}")
+    }
+}
+
+/// What is published on a room's channel: a stored message (`k: "m"`, from the append script)
+/// or an event a node passes on (`k: "e"` or `"d"`, the frame's JSON as sent to clients).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    /// `m` (a message), `e` (an event) or `d` (an event a slow client may miss: typing).
+    pub k: String,
+    /// The room.
+    pub r: String,
+    /// A message's seq.
+    #[serde(default)]
+    pub s: u64,
+    /// A message's epoch.
+    #[serde(default)]
+    pub e: String,
+    /// A message's sender, or an event's (the client it is not sent to).
+    #[serde(default)]
+    pub f: String,
+    /// A message's sender name ('' for none).
+    #[serde(default)]
+    pub n: String,
+    /// A message's text, or an event's frame.
+    #[serde(default)]
+    pub t: String,
+    /// A message's time, ms since the Unix epoch, as text; an event's node.
+    #[serde(default)]
+    pub a: String,
+}
+
+impl Published {
+    /// A stored message as an [`Entry`].
+    pub fn entry(&self) -> Entry {
+        Entry {
+            seq: self.s,
+            from: self.f.clone(),
+            name: (!self.n.is_empty()).then(|| self.n.clone()),
+            text: self.t.clone(),
+            timestamp: self.a.parse().unwrap_or(0),
+        }
+    }
+}
+
+/// The Redis [`Store`] (`--redis URL`): each room's history in a stream, numbered and deduped
+/// by one Lua script per append, which also publishes the message to the nodes.
+///
+/// Each append is one script call; `done` (which only acks: the nodes deliver the message from
+/// its publication) may be called out of `seq` order across concurrent appends. A failed or
+/// timed-out command is `unavailable`: nothing is acked that Redis did not confirm. The
+/// connection manager reconnects with backoff.
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    append: Arc<Script>,
+    head: Arc<Script>,
+    retention: Retention,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects to Redis at `url` (redis://host:port/db). Fails if Redis cannot be reached now.
+    pub async fn open(url: &str, retention: Retention) -> Result<Self, OpenError> {
+        let failed = |source| OpenError {
+            url: url.to_owned(),
+            source,
+        };
+        let client = Client::open(url).map_err(failed)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(2));
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(failed)?;
+        Ok(Self {
+            connection,
+            append: Arc::new(Script::new(APPEND)),
+            head: Arc::new(Script::new(HEAD)),
+            retention,
+        })
+    }
+
+    /// The value at `key`, set to `candidate` first if it has none: a secret all nodes share.
+    pub async fn shared_secret(
+        &self,
+        key: &str,
+        candidate: Vec<u8>,
+    ) -> redis::RedisResult<Vec<u8>> {
+        let mut connection = self.connection.clone();
+        let _: bool = connection.set_nx(key, candidate).await?;
+        connection.get(key).await
+    }
+
+    /// A connection for other commands (the backplane's publishes).
+    pub fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+}
+
+fn unavailable(err: &redis::RedisError) -> StoreError {
+    StoreError::Unavailable(format!("Redis: {err}"))
+}
+
+fn entries(reply: Vec<(String, Vec<(String, String)>)>) -> Vec<Entry> {
+    reply
+        .into_iter()
+        .filter_map(|(id, fields)| {
+            let seq = id.split('-').next()?.parse().ok()?;
+            let mut entry = Entry {
+                seq,
+                from: String::new(),
+                name: None,
+                text: String::new(),
+                timestamp: 0,
+            };
+            for (field, value) in fields {
+                match field.as_str() {
+                    "f" => entry.from = value,
+                    "n" if !value.is_empty() => entry.name = Some(value),
+                    "t" => entry.text = value,
+                    "a" => entry.timestamp = value.parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+            Some(entry)
+        })
+        .collect()
+}
+
+impl Store for RedisStore {
+    fn append(&self, message: NewMessage, done: AppendDone) {
+        let mut connection = self.connection.clone();
+        let (script, retention) = (Arc::clone(&self.append), self.retention);
+        tokio::spawn(async move {
+            let room = &*message.room;
+            let keys = RoomKeys::new(room);
+            let cid_key = match &message.cid {
+                Some(cid) => keys.cid(room, cid),
+                None => keys.meta.clone(),
+            };
+            let reply: redis::RedisResult<(i64, u64, String)> = script
+                .key(&keys.meta)
+                .key(&keys.log)
+                .key(cid_key)
+                .arg(&*new_epoch())
+                .arg(&message.from)
+                .arg(message.name.as_deref().unwrap_or(""))
+                .arg(&message.text)
+                .arg(message.timestamp)
+                .arg(message.cid.as_deref().unwrap_or(""))
+                .arg(retention.messages)
+                .arg(retention.age.as_millis() as u64)
+                .arg(retention.dedupe_window.as_secs().max(1))
+                .arg(&keys.channel)
+                .arg(room)
+                .invoke_async(&mut connection)
+                .await;
+            done(match reply {
+                Ok((1, seq, epoch)) => Ok(Appended::Stored {
+                    entry: Entry {
+                        seq,
+                        from: message.from,
+                        name: message.name,
+                        text: message.text,
+                        timestamp: message.timestamp,
+                    },
+                    epoch: Arc::from(epoch),
+                }),
+                Ok((_, seq, epoch)) => Ok(Appended::Duplicate {
+                    seq,
+                    epoch: Arc::from(epoch),
+                }),
+                Err(err) => Err(unavailable(&err)),
+            });
+        });
+    }
+
+    fn head(&self, room: &str) -> Reading<Head> {
+        let mut connection = self.connection.clone();
+        let script = Arc::clone(&self.head);
+        let meta = RoomKeys::new(room).meta;
+        Box::pin(async move {
+            let (epoch, seq): (String, u64) = script
+                .key(meta)
+                .arg(&*new_epoch())
+                .invoke_async(&mut connection)
+                .await
+                .map_err(|err| unavailable(&err))?;
+            Ok(Head {
+                epoch: Arc::from(epoch),
+                seq,
+            })
+        })
+    }
+
+    fn range(&self, room: &str, after: u64, until: u64, limit: usize) -> Reading<Vec<Entry>> {
+        let mut connection = self.connection.clone();
+        let log = RoomKeys::new(room).log;
+        Box::pin(async move {
+            if until <= after || limit == 0 {
+                return Ok(Vec::new());
+            }
+            let reply: Vec<(String, Vec<(String, String)>)> = connection
+                .xrange_count(log, format!("{}-0", after + 1), format!("{until}-0"), limit)
+                .await
+                .map_err(|err| unavailable(&err))?;
+            Ok(entries(reply))
+        })
+    }
+
+    fn before(&self, room: &str, before: u64, limit: usize) -> Reading<Vec<Entry>> {
+        let mut connection = self.connection.clone();
+        let log = RoomKeys::new(room).log;
+        Box::pin(async move {
+            if before <= 1 || limit == 0 {
+                return Ok(Vec::new());
+            }
+            let end = before.saturating_sub(1).min(i64::MAX as u64);
+            let reply: Vec<(String, Vec<(String, String)>)> = connection
+                .xrevrange_count(log, format!("{end}-0"), "-", limit)
+                .await
+                .map_err(|err| unavailable(&err))?;
+            let mut entries = entries(reply);
+            entries.reverse();
+            Ok(entries)
+        })
+    }
+}

@@ -1,0 +1,300 @@
+//! Several nodes on one Redis (`--redis`): rooms, history and resume across nodes, against a
+//! real `redis-server` started on a free port (never 6379), killed and restarted by the tests.
+
+mod common;
+
+use common::{Client, TestServer, config};
+use serde_json::{Value, json};
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+use tokio::time::{Instant, sleep};
+
+/// A `redis-server` of the test's own, with its files in a temporary folder.
+struct Redis {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+    _folder: tempfile::TempDir,
+}
+
+impl Redis {
+    /// Starts Redis with the append-only file on (every write on disk before it answers).
+    async fn start() -> Self {
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut redis = Self {
+            port,
+            dir: folder.path().to_owned(),
+            child: None,
+            _folder: folder,
+        };
+        redis.restart().await;
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    async fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (scripts/setup.sh test installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.cli(&["PING"]) != "PONG" {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `kill -9`.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output();
+        output
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    }
+
+    fn data(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn node(redis: &Redis) -> TestServer {
+    TestServer::with(config().redis(redis.url())).await
+}
+
+async fn say_acked(client: &mut Client, room: &str, text: &str) -> Value {
+    client
+        .send_json(json!({"type": "message", "payload": {"roomId": room, "text": text, "cid": text}, "id": text}))
+        .await;
+    let ack = client.recv_until("ack").await;
+    ack["payload"].clone()
+}
+
+async fn next_chat(client: &mut Client) -> (u64, String) {
+    let message = client.recv_until("message").await;
+    let payload = &message["payload"];
+    (
+        payload["seq"].as_u64().expect("a seq"),
+        payload["text"].as_str().expect("a text").to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn clients_on_different_nodes_chat_in_one_room_in_order() {
+    let redis = Redis::start().await;
+    let (one, two) = (node(&redis).await, node(&redis).await);
+    let mut alice = one.connect().await;
+    let mut bob = two.connect().await;
+    alice.join("r").await;
+    bob.join("r").await;
+    assert_eq!(
+        alice.recv_until("user:joined").await["payload"]["userId"],
+        bob.id
+    );
+
+    let ack = say_acked(&mut alice, "r", "hello from one").await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(ack["seq"], 1);
+    assert_eq!(next_chat(&mut bob).await, (1, "hello from one".into()));
+    let ack = say_acked(&mut bob, "r", "hello from two").await;
+    assert_eq!(ack["seq"], 2);
+    assert_eq!(next_chat(&mut alice).await, (2, "hello from two".into()));
+
+    // Many from both sides: each sees the other's in seq order, none twice, none missing.
+    for i in 0..50 {
+        alice
+            .send_json(
+                json!({"type": "message", "payload": {"roomId": "r", "text": format!("a{i}")}}),
+            )
+            .await;
+        bob.send_json(
+            json!({"type": "message", "payload": {"roomId": "r", "text": format!("b{i}")}}),
+        )
+        .await;
+    }
+    let (mut from_bob, mut from_alice) = (Vec::new(), Vec::new());
+    let mut last = 2;
+    while from_bob.len() < 50 {
+        let (seq, text) = next_chat(&mut alice).await;
+        assert!(seq > last, "in order: {seq} after {last}");
+        last = seq;
+        from_bob.push(text);
+    }
+    last = 2;
+    while from_alice.len() < 50 {
+        let (seq, text) = next_chat(&mut bob).await;
+        assert!(seq > last, "in order: {seq} after {last}");
+        last = seq;
+        from_alice.push(text);
+    }
+    assert_eq!(
+        from_bob,
+        (0..50).map(|i| format!("b{i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        from_alice,
+        (0..50).map(|i| format!("a{i}")).collect::<Vec<_>>()
+    );
+    // The duplicate of a cid is known on every node.
+    let again = say_acked(&mut bob, "r", "hello from one").await;
+    assert_eq!(
+        (again["seq"].clone(), again["duplicate"].clone()),
+        (json!(1), json!(true))
+    );
+}
+
+#[tokio::test]
+async fn a_client_resumes_on_another_node_with_what_it_missed() {
+    let redis = Redis::start().await;
+    let (one, two) = (node(&redis).await, node(&redis).await);
+    let mut alice = one.connect().await;
+    let joined = alice.join("r").await;
+    let epoch = joined["payload"]["epoch"].clone();
+    let mut bob = two.connect().await;
+    bob.join("r").await;
+    say_acked(&mut bob, "r", "before").await;
+    assert_eq!(next_chat(&mut alice).await.0, 1);
+    let (id, token) = (
+        alice.id.clone(),
+        alice.resume_token.clone().expect("a token"),
+    );
+    alice.close().await;
+    for text in ["missed 1", "missed 2"] {
+        say_acked(&mut bob, "r", text).await;
+    }
+    // Back, on the other node, with the token the first node signed.
+    let mut alice = Client::accept(two.open(&format!("resume={token}")).await).await;
+    assert_eq!(alice.id, id, "the same client id on another node");
+    alice
+        .send_json(json!({"type": "join", "payload": {"roomId": "r", "since": {"epoch": epoch, "seq": 1}}}))
+        .await;
+    let joined = alice.recv_until("joined").await;
+    assert_eq!(joined["payload"]["recovered"], true, "{joined}");
+    assert_eq!(next_chat(&mut alice).await, (2, "missed 1".into()));
+    assert_eq!(next_chat(&mut alice).await, (3, "missed 2".into()));
+    say_acked(&mut bob, "r", "live").await;
+    assert_eq!(next_chat(&mut alice).await, (4, "live".into()));
+}
+
+#[tokio::test]
+async fn a_lost_subscription_is_caught_up() {
+    let redis = Redis::start().await;
+    let (one, two) = (node(&redis).await, node(&redis).await);
+    let mut alice = one.connect().await;
+    alice.join("r").await;
+    let mut bob = two.connect().await;
+    bob.join("r").await;
+    say_acked(&mut bob, "r", "first").await;
+    assert_eq!(next_chat(&mut alice).await.0, 1);
+    // Every node's pub/sub connection cut: what is published meanwhile is lost to pub/sub.
+    let killed = redis.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+    assert_ne!(killed, "0", "the nodes' subscriptions were killed");
+    for text in ["during 1", "during 2", "during 3"] {
+        assert_eq!(say_acked(&mut bob, "r", text).await["ok"], true);
+    }
+    let got = [
+        next_chat(&mut alice).await,
+        next_chat(&mut alice).await,
+        next_chat(&mut alice).await,
+    ];
+    assert_eq!(
+        got.map(|(seq, _)| seq),
+        [2, 3, 4],
+        "every message, in order, once"
+    );
+}
+
+#[tokio::test]
+async fn redis_down_refuses_messages_and_keeps_connections_and_history() {
+    let mut redis = Redis::start().await;
+    let (one, two) = (node(&redis).await, node(&redis).await);
+    let mut alice = one.connect().await;
+    let joined = alice.join("r").await;
+    let epoch = joined["payload"]["epoch"].clone();
+    let mut bob = two.connect().await;
+    bob.join("r").await;
+    say_acked(&mut bob, "r", "kept").await;
+    assert_eq!(next_chat(&mut alice).await.0, 1);
+
+    redis.kill();
+    let refused = say_acked(&mut bob, "r", "refused").await;
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert_eq!(refused["code"], "unavailable", "{refused}");
+
+    // Back, with its append-only file: the same history and epoch; the nodes reconnect.
+    redis.restart().await;
+    assert!(redis.data().join("appendonlydir").exists());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ack = loop {
+        let ack = say_acked(&mut bob, "r", "after").await;
+        if ack["ok"] == true {
+            break ack;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node did not reconnect: {ack}"
+        );
+        sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(ack["seq"], 2);
+    assert_eq!(ack["epoch"], epoch, "nothing was lost: the same epoch");
+    assert_eq!(next_chat(&mut alice).await, (2, "after".into()));
+}
+
+#[tokio::test]
+async fn a_flushed_redis_is_a_new_epoch_and_resumes_are_not_recovered() {
+    let redis = Redis::start().await;
+    let one = node(&redis).await;
+    let mut alice = one.connect().await;
+    let joined = alice.join("r").await;
+    let epoch = joined["payload"]["epoch"].clone();
+    say_acked(&mut alice, "r", "gone").await;
+    alice.close().await;
+    assert_eq!(redis.cli(&["FLUSHALL"]), "OK");
+    let mut alice = one.connect().await;
+    alice
+        .send_json(json!({"type": "join", "payload": {"roomId": "r", "since": {"epoch": epoch, "seq": 1}}}))
+        .await;
+    let joined = alice.recv_until("joined").await;
+    assert_eq!(joined["payload"]["recovered"], false, "{joined}");
+    assert_ne!(joined["payload"]["epoch"], epoch);
+}
