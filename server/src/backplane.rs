@@ -1,26 +1,62 @@
 //! What crosses nodes: the seam between this node's rooms and the others'.
 
-use crate::{Frame, Peer, Rooms, rooms::Delivery};
+use crate::{
+    ClientId, Frame, Peer, Rooms,
+    rooms::Delivery,
+    store::{Reading, ready},
+};
 use std::{fmt, sync::Arc};
+use tether_protocol::Member;
 
-/// How a room's messages and events reach its members on every node.
+/// Who is in a room, as a `presence` answer lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roster {
+    /// The first members, at most the limit asked for.
+    pub members: Vec<Member>,
+    /// How many members the room has in all.
+    pub total: usize,
+}
+
+/// How a room's messages, events and members reach every node, and a client any node.
 ///
 /// [`Rooms`] holds this node's members and their outboxes; a backplane decides what else hears
-/// of a room. [`LocalBackplane`] (one node, the default) delivers to this node's members only;
-/// [`RedisBackplane`](crate::redis_backplane::RedisBackplane) delivers through Redis pub/sub to
-/// the members on every node, this one included.
+/// of them. [`LocalBackplane`] (one node, the default) has nothing to cross: everything is in
+/// [`Rooms`]. [`RedisBackplane`](crate::redis_backplane::RedisBackplane) shares rooms,
+/// presence and the client directory through Redis with the other nodes.
+///
+/// Calls come from the connection code after it changed [`Rooms`]; the answers that may need a
+/// round trip are futures, ready at once where the backplane can answer from memory.
 pub trait Backplane: Send + Sync + fmt::Debug + 'static {
     /// A room message this node's store has just stored (from its append's `done`), with its
     /// `seq`: delivered to every member but the sender's connection.
     fn stored(&self, room: &str, frame: &Frame, sender: &Arc<Peer>) -> Delivery;
 
-    /// A room event (a member joined or left, typing): to every member but `sender`'s client.
+    /// A room event that is not about membership (typing): to every member but `sender`'s
+    /// client, on every node.
     fn event(&self, room: &str, frame: &Frame, sender: &Arc<Peer>) -> Delivery;
 
-    /// This node's membership of `room` changed between none and some: a backplane that
-    /// subscribes per room starts or stops hearing of it. Called after the change, from any
-    /// thread, possibly out of order: it rechecks [`Rooms`] itself.
-    fn watch(&self, room: &str);
+    /// `peer` joined `room` here; `new_member` if it was not a member here already. `event`
+    /// (its `user:joined`) goes to the room's other members if it is new to the room on every
+    /// node (a client back within the rejoin grace, here or on another node, is not).
+    fn joined(&self, room: &str, peer: &Arc<Peer>, new_member: bool, event: Frame) -> Delivery;
+
+    /// `peer` left `room` here, leaving `remaining` members here. `event` (its `user:left`)
+    /// goes to the room's other members, unless the client is in the room on another node now
+    /// (it came back there within the grace).
+    fn left(&self, room: &str, peer: &Arc<Peer>, remaining: usize, event: Frame) -> Delivery;
+
+    /// The room's members on every node: the first `limit`, and how many in all.
+    fn presence(&self, room: &str, limit: usize) -> Reading<Roster>;
+
+    /// `peer` connected here: reachable by [`send_to`](Self::send_to) from other nodes.
+    fn connected(&self, peer: &Arc<Peer>);
+
+    /// `peer`, this node's connection of its client, is gone.
+    fn disconnected(&self, peer: &Arc<Peer>);
+
+    /// Queues `frame` for client `id`, which is not connected here. Resolves with whether it
+    /// was connected anywhere.
+    fn send_to(&self, id: ClientId, frame: &Frame) -> Reading<bool>;
 }
 
 /// The backplane of a server alone: every member is on this node.
@@ -46,5 +82,40 @@ impl Backplane for LocalBackplane {
         self.rooms.publish(room, frame, Some(sender))
     }
 
-    fn watch(&self, _room: &str) {}
+    fn joined(&self, room: &str, peer: &Arc<Peer>, new_member: bool, event: Frame) -> Delivery {
+        if new_member {
+            self.rooms.publish(room, &event, Some(peer))
+        } else {
+            Delivery::default()
+        }
+    }
+
+    fn left(&self, room: &str, peer: &Arc<Peer>, _remaining: usize, event: Frame) -> Delivery {
+        // An empty room is gone: the publish reaches no one.
+        self.rooms.publish(room, &event, Some(peer))
+    }
+
+    fn presence(&self, room: &str, limit: usize) -> Reading<Roster> {
+        let peers = self.rooms.members(room);
+        ready(Ok(Roster {
+            total: peers.len(),
+            members: peers.iter().take(limit).map(|peer| member(peer)).collect(),
+        }))
+    }
+
+    fn connected(&self, _peer: &Arc<Peer>) {}
+
+    fn disconnected(&self, _peer: &Arc<Peer>) {}
+
+    fn send_to(&self, _id: ClientId, _frame: &Frame) -> Reading<bool> {
+        ready(Ok(false))
+    }
+}
+
+/// A connected client as `presence` lists it.
+pub fn member(peer: &Peer) -> Member {
+    Member {
+        user_id: peer.id().to_string(),
+        name: peer.name().map(|n| n.to_string()),
+    }
 }

@@ -105,14 +105,15 @@ impl Rooms for MemoryRooms {
         lock(&self.clients).insert(peer.id(), Arc::clone(peer))
     }
 
-    fn disconnect(&self, peer: &Arc<Peer>) {
+    fn disconnect(&self, peer: &Arc<Peer>) -> bool {
         let mut clients = lock(&self.clients);
-        if clients
+        let current = clients
             .get(&peer.id())
-            .is_some_and(|p| Arc::ptr_eq(p, peer))
-        {
+            .is_some_and(|p| Arc::ptr_eq(p, peer));
+        if current {
             clients.remove(&peer.id());
         }
+        current
     }
 
     fn join(

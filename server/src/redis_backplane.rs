@@ -2,25 +2,86 @@
 
 use crate::{
     ClientId, Frame, Peer, Rooms,
-    backplane::Backplane,
+    backplane::{Backplane, Roster},
     redis_store::{Published, RedisStore, RoomKeys},
     rooms::Delivery,
     session::chat_message,
-    store::{Entry, Store},
+    store::{Entry, Reading, Store, StoreError},
 };
 use futures_util::StreamExt;
-use redis::{AsyncCommands, Client, Msg, aio::ConnectionManager};
+use redis::{AsyncCommands, Client, Msg, Script, aio::ConnectionManager};
 use std::{
     collections::{HashMap, HashSet},
     sync::Arc,
     time::Duration,
 };
-use tether_protocol::ServerMessage;
+use tether_protocol::{Member, ServerMessage, UserEvent};
 use tokio::sync::mpsc;
 
 /// How often every room with members here is checked against its stored top, so that a lost
 /// last message (a publication dropped with nothing after it) is delivered anyway.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// How often a node says it is alive, and how long the word lasts: a node not heard of for
+/// this long is gone, and the first node to notice takes its members out of presence and tells
+/// their rooms they left.
+const ALIVE_EVERY: Duration = Duration::from_secs(2);
+const ALIVE_FOR: Duration = Duration::from_secs(6);
+
+/// Adds a member to a room's presence. KEYS: the room's presence hash, the node's member set.
+/// ARGV: client, `<node>\t<name>`, the member-set entry. Returns 1 if the client was not in the
+/// room on any node.
+const JOIN: &str = r#"
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+if old then return 0 end
+return 1
+"#;
+
+/// Takes a member out of a room's presence if `node` holds it there (not if it came back on
+/// another node). KEYS: the presence hash, the node's member set. ARGV: client, node, the
+/// member-set entry. Returns the removed `<node>\t<name>`, or nil.
+const LEAVE: &str = r#"
+redis.call('SREM', KEYS[2], ARGV[3])
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held and string.sub(held, 1, #ARGV[2] + 1) == ARGV[2] .. '	' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return held
+end
+return false
+"#;
+
+/// Forgets a client's directory entry if it still names `node`. KEYS: the directory. ARGV:
+/// client, node.
+const FORGET: &str = r#"
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"#;
+
+/// The client directory: client id -> node.
+const CLIENTS: &str = "tether:clients";
+
+/// The nodes that have said they are alive at least once and were not found gone.
+const NODES: &str = "tether:nodes";
+
+fn alive_key(node: &str) -> String {
+    format!("tether:node:{node}")
+}
+
+fn members_key(node: &str) -> String {
+    format!("tether:node:{node}:members")
+}
+
+fn node_channel(node: &str) -> String {
+    format!("tether:to:{node}")
+}
+
+fn presence_key(room: &str) -> String {
+    format!("tether:{{{room}}}:present")
+}
 
 /// The first and the longest wait between attempts to reach Redis again.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -39,39 +100,167 @@ const MAX_RETRY: Duration = Duration::from_secs(2);
 /// other nodes; they are not stored, and a lost one is not sent again.
 #[derive(Debug)]
 pub struct RedisBackplane {
-    rooms: Arc<dyn Rooms>,
-    connection: ConnectionManager,
-    node: Arc<str>,
+    shared: Arc<Shared>,
     watch: mpsc::UnboundedSender<Arc<str>>,
 }
 
+/// What the backplane and its tasks share.
+struct Shared {
+    rooms: Arc<dyn Rooms>,
+    connection: ConnectionManager,
+    node: Arc<str>,
+    join: Script,
+    leave: Script,
+    forget: Script,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
 impl RedisBackplane {
-    /// Starts subscribing for `rooms` on the Redis at `url`, where `store` keeps the history.
+    /// Starts subscribing for `rooms` on the Redis at `url`, where `store` keeps the history,
+    /// and saying that this node is alive.
     pub fn start(
         url: &str,
         rooms: Arc<dyn Rooms>,
         store: Arc<RedisStore>,
     ) -> redis::RedisResult<Self> {
         let client = Client::open(url)?;
-        let node: Arc<str> = Arc::from(ClientId::random().to_string());
+        let shared = Arc::new(Shared {
+            rooms,
+            connection: store.connection(),
+            node: Arc::from(ClientId::random().to_string()),
+            join: Script::new(JOIN),
+            leave: Script::new(LEAVE),
+            forget: Script::new(FORGET),
+        });
         let (watch, changes) = mpsc::unbounded_channel();
-        let connection = store.connection();
         let subscriber = Subscriber {
             client,
-            rooms: Arc::clone(&rooms),
+            shared: Arc::clone(&shared),
             store,
-            node: Arc::clone(&node),
             epochs: HashMap::new(),
             subscribed: HashSet::new(),
         };
         tokio::spawn(subscriber.run(changes));
-        Ok(Self {
-            rooms,
-            connection,
-            node,
-            watch,
-        })
+        tokio::spawn(Arc::clone(&shared).keep_alive());
+        Ok(Self { shared, watch })
     }
+
+    /// This node's id in the cluster.
+    pub fn node(&self) -> &str {
+        &self.shared.node
+    }
+}
+
+impl Shared {
+    /// Delivers `frame` to the room's members here but `sender`'s client, and publishes it to
+    /// the other nodes.
+    fn broadcast(&self, room: &str, frame: &Frame, sender: ClientId) -> Delivery {
+        let delivery = self.rooms.deliver(room, frame, Some(sender));
+        let published = Published {
+            k: if frame.is_droppable() { "d" } else { "e" }.into(),
+            r: room.to_owned(),
+            f: sender.to_string(),
+            t: frame.as_str().to_owned(),
+            a: self.node.to_string(),
+            ..Published::default()
+        };
+        self.publish(RoomKeys::new(room).channel, &published);
+        delivery
+    }
+
+    fn publish(&self, channel: String, published: &Published) {
+        let payload = serde_json::to_string(published).unwrap_or_default();
+        let mut connection = self.connection.clone();
+        tokio::spawn(async move {
+            if let Err(err) = connection.publish::<_, _, ()>(channel, payload).await {
+                tracing::debug!(%err, "not passed on to the other nodes");
+            }
+        });
+    }
+
+    /// Says every [`ALIVE_EVERY`] that this node is alive, and takes the members of nodes gone
+    /// silent out of presence, telling their rooms.
+    async fn keep_alive(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(ALIVE_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(err) = self.look_around().await {
+                tracing::debug!(%err, "Redis unreachable for the liveness check");
+            }
+        }
+    }
+
+    async fn look_around(&self) -> redis::RedisResult<()> {
+        let mut connection = self.connection.clone();
+        let alive_for = ALIVE_FOR.as_millis() as u64;
+        let () = connection
+            .pset_ex(alive_key(&self.node), 1, alive_for)
+            .await?;
+        let () = connection.sadd(NODES, &*self.node).await?;
+        let nodes: Vec<String> = connection.smembers(NODES).await?;
+        for node in nodes.iter().filter(|n| **n != *self.node) {
+            let alive: bool = connection.exists(alive_key(node)).await?;
+            // Only the node that takes it out of the set clears it.
+            if !alive && connection.srem::<_, _, u32>(NODES, node).await? == 1 {
+                self.clear(node).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes a gone node's members out of presence and tells their rooms they left.
+    async fn clear(&self, node: &str) -> redis::RedisResult<()> {
+        let mut connection = self.connection.clone();
+        let entries: Vec<String> = connection.smembers(members_key(node)).await?;
+        tracing::warn!(
+            node,
+            members = entries.len(),
+            "a node is gone; its members leave"
+        );
+        for entry in entries {
+            let Ok((room, client)) = serde_json::from_str::<(String, String)>(&entry) else {
+                continue;
+            };
+            let held: Option<String> = self
+                .leave
+                .key(presence_key(&room))
+                .key(members_key(node))
+                .arg(&client)
+                .arg(node)
+                .arg(&entry)
+                .invoke_async(&mut connection)
+                .await?;
+            if let (Some(held), Ok(id)) = (held, client.parse::<ClientId>()) {
+                let event = ServerMessage::UserLeft(UserEvent {
+                    user_id: client,
+                    room_id: room.clone(),
+                    name: name_of(&held),
+                });
+                self.broadcast(&room, &Frame::encode(&event), id);
+            }
+        }
+        let () = connection.del(members_key(node)).await?;
+        Ok(())
+    }
+}
+
+/// The name in a presence entry (`<node>\t<name>`).
+fn name_of(held: &str) -> Option<String> {
+    held.split_once('\t')
+        .map(|(_, name)| name)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+}
+
+fn unavailable(err: &redis::RedisError) -> StoreError {
+    StoreError::Unavailable(format!("Redis: {err}"))
 }
 
 impl Backplane for RedisBackplane {
@@ -81,37 +270,194 @@ impl Backplane for RedisBackplane {
     }
 
     fn event(&self, room: &str, frame: &Frame, sender: &Arc<Peer>) -> Delivery {
-        let delivery = self.rooms.publish(room, frame, Some(sender));
-        let published = Published {
-            k: if frame.is_droppable() { "d" } else { "e" }.into(),
-            r: room.to_owned(),
-            f: sender.id().to_string(),
-            t: frame.as_str().to_owned(),
-            a: self.node.to_string(),
-            ..Published::default()
-        };
-        let payload = serde_json::to_string(&published).unwrap_or_default();
-        let channel = RoomKeys::new(room).channel;
-        let mut connection = self.connection.clone();
-        tokio::spawn(async move {
-            if let Err(err) = connection.publish::<_, _, ()>(channel, payload).await {
-                tracing::debug!(%err, "an event was not passed on to the other nodes");
-            }
-        });
-        delivery
+        self.shared.broadcast(room, frame, sender.id())
     }
 
-    fn watch(&self, room: &str) {
+    fn joined(&self, room: &str, peer: &Arc<Peer>, new_member: bool, event: Frame) -> Delivery {
         let _ = self.watch.send(Arc::from(room));
+        if !new_member {
+            return Delivery::default();
+        }
+        let shared = Arc::clone(&self.shared);
+        let (room, id) = (room.to_owned(), peer.id());
+        let held = format!(
+            "{}\t{}",
+            shared.node,
+            peer.name().as_deref().unwrap_or_default()
+        );
+        tokio::spawn(async move {
+            let mut connection = shared.connection.clone();
+            let entry = serde_json::to_string(&(&room, id.to_string())).unwrap_or_default();
+            let new: redis::RedisResult<u32> = shared
+                .join
+                .key(presence_key(&room))
+                .key(members_key(&shared.node))
+                .arg(id.to_string())
+                .arg(held)
+                .arg(entry)
+                .invoke_async(&mut connection)
+                .await;
+            match new {
+                // New to the room on every node: tell it.
+                Ok(1) => {
+                    shared.broadcast(&room, &event, id);
+                }
+                Ok(_) => {}
+                Err(err) => tracing::debug!(%err, %room, "presence not updated"),
+            }
+        });
+        Delivery::default()
+    }
+
+    fn left(&self, room: &str, peer: &Arc<Peer>, remaining: usize, event: Frame) -> Delivery {
+        if remaining == 0 {
+            let _ = self.watch.send(Arc::from(room));
+        }
+        let shared = Arc::clone(&self.shared);
+        let (room, id) = (room.to_owned(), peer.id());
+        tokio::spawn(async move {
+            let mut connection = shared.connection.clone();
+            let entry = serde_json::to_string(&(&room, id.to_string())).unwrap_or_default();
+            let held: redis::RedisResult<Option<String>> = shared
+                .leave
+                .key(presence_key(&room))
+                .key(members_key(&shared.node))
+                .arg(id.to_string())
+                .arg(&*shared.node)
+                .arg(entry)
+                .invoke_async(&mut connection)
+                .await;
+            match held {
+                // Held here, now gone from the room: tell it.
+                Ok(Some(_)) => {
+                    shared.broadcast(&room, &event, id);
+                }
+                Ok(None) => {}
+                Err(err) => tracing::debug!(%err, %room, "presence not updated"),
+            }
+        });
+        Delivery::default()
+    }
+
+    fn presence(&self, room: &str, limit: usize) -> Reading<Roster> {
+        let shared = Arc::clone(&self.shared);
+        let key = presence_key(room);
+        Box::pin(async move {
+            let mut connection = shared.connection.clone();
+            let held: Vec<(String, String)> = connection
+                .hgetall(&key)
+                .await
+                .map_err(|err| unavailable(&err))?;
+            // Only members of nodes that are alive: a crashed node's are not listed, even
+            // before a node clears them.
+            let mut nodes: Vec<&str> = held
+                .iter()
+                .filter_map(|(_, v)| v.split_once('\t').map(|(node, _)| node))
+                .collect();
+            nodes.sort_unstable();
+            nodes.dedup();
+            let mut alive = HashSet::new();
+            for node in nodes {
+                if node == &*shared.node
+                    || connection
+                        .exists(alive_key(node))
+                        .await
+                        .map_err(|err| unavailable(&err))?
+                {
+                    alive.insert(node.to_owned());
+                }
+            }
+            let mut members: Vec<Member> = held
+                .iter()
+                .filter(|(_, v)| {
+                    v.split_once('\t')
+                        .is_some_and(|(node, _)| alive.contains(node))
+                })
+                .map(|(client, v)| Member {
+                    user_id: client.clone(),
+                    name: name_of(v),
+                })
+                .collect();
+            let total = members.len();
+            members.truncate(limit);
+            Ok(Roster { members, total })
+        })
+    }
+
+    fn connected(&self, peer: &Arc<Peer>) {
+        let (shared, id) = (Arc::clone(&self.shared), peer.id().to_string());
+        tokio::spawn(async move {
+            let mut connection = shared.connection.clone();
+            if let Err(err) = connection
+                .hset::<_, _, _, ()>(CLIENTS, id, &*shared.node)
+                .await
+            {
+                tracing::debug!(%err, "the client directory was not updated");
+            }
+        });
+    }
+
+    fn disconnected(&self, peer: &Arc<Peer>) {
+        let (shared, id) = (Arc::clone(&self.shared), peer.id().to_string());
+        tokio::spawn(async move {
+            let mut connection = shared.connection.clone();
+            let forgot: redis::RedisResult<u32> = shared
+                .forget
+                .key(CLIENTS)
+                .arg(id)
+                .arg(&*shared.node)
+                .invoke_async(&mut connection)
+                .await;
+            if let Err(err) = forgot {
+                tracing::debug!(%err, "the client directory was not updated");
+            }
+        });
+    }
+
+    fn send_to(&self, id: ClientId, frame: &Frame) -> Reading<bool> {
+        let shared = Arc::clone(&self.shared);
+        let json = frame.as_str().to_owned();
+        Box::pin(async move {
+            let mut connection = shared.connection.clone();
+            let client = id.to_string();
+            let node: Option<String> = connection
+                .hget(CLIENTS, &client)
+                .await
+                .map_err(|err| unavailable(&err))?;
+            let Some(node) = node else {
+                return Ok(false);
+            };
+            let published = Published {
+                k: "p".into(),
+                f: client.clone(),
+                t: json,
+                ..Published::default()
+            };
+            let payload = serde_json::to_string(&published).unwrap_or_default();
+            let heard: u32 = connection
+                .publish(node_channel(&node), payload)
+                .await
+                .map_err(|err| unavailable(&err))?;
+            if heard == 0 {
+                // Its node is gone: so is the entry.
+                let _: redis::RedisResult<u32> = shared
+                    .forget
+                    .key(CLIENTS)
+                    .arg(&client)
+                    .arg(&node)
+                    .invoke_async(&mut connection)
+                    .await;
+            }
+            Ok(heard > 0)
+        })
     }
 }
 
 /// The task that owns this node's subscription.
 struct Subscriber {
     client: Client,
-    rooms: Arc<dyn Rooms>,
+    shared: Arc<Shared>,
     store: Arc<RedisStore>,
-    node: Arc<str>,
     // The epoch each subscribed room's messages came with.
     epochs: HashMap<Arc<str>, Arc<str>>,
     subscribed: HashSet<Arc<str>>,
@@ -143,7 +489,9 @@ impl Subscriber {
         changes: &mut mpsc::UnboundedReceiver<Arc<str>>,
     ) -> redis::RedisResult<()> {
         let (mut sink, mut stream) = self.client.get_async_pubsub().await?.split();
-        for room in self.rooms.active() {
+        // Private messages for this node's clients.
+        sink.subscribe(node_channel(&self.shared.node)).await?;
+        for room in self.shared.rooms.active() {
             sink.subscribe(RoomKeys::new(&room).channel).await?;
             self.subscribed.insert(room);
         }
@@ -163,7 +511,7 @@ impl Subscriber {
                 },
                 change = changes.recv() => {
                     let Some(room) = change else { return Ok(()) };
-                    let active = self.rooms.position(&room).is_some();
+                    let active = self.shared.rooms.position(&room).is_some();
                     if active && !self.subscribed.contains(&room) {
                         sink.subscribe(RoomKeys::new(&room).channel).await?;
                         self.subscribed.insert(Arc::clone(&room));
@@ -191,7 +539,7 @@ impl Subscriber {
         match published.k.as_str() {
             "m" => {
                 let room: Arc<str> = Arc::from(published.r.as_str());
-                let Some(position) = self.rooms.position(&room) else {
+                let Some(position) = self.shared.rooms.position(&room) else {
                     return;
                 };
                 if !self.same_epoch(&room, &published.e) {
@@ -205,12 +553,19 @@ impl Subscriber {
                 }
                 self.deliver(&room, published.entry());
             }
-            kind @ ("e" | "d") if *published.a != *self.node => {
+            "p" => {
+                if let Ok(id) = published.f.parse::<ClientId>() {
+                    self.shared
+                        .rooms
+                        .send_to(id, Frame::from_json(&published.t));
+                }
+            }
+            kind @ ("e" | "d") if *published.a != *self.shared.node => {
                 let mut frame = Frame::from_json(&published.t);
                 if kind == "d" {
                     frame = frame.droppable();
                 }
-                self.rooms.deliver(&published.r, &frame, except);
+                self.shared.rooms.deliver(&published.r, &frame, except);
             }
             _ => {}
         }
@@ -223,7 +578,7 @@ impl Subscriber {
             Some(known) if **known == *epoch => true,
             Some(_) => {
                 tracing::warn!(%room, "the room's history was lost in Redis; its members reconnect");
-                for peer in self.rooms.members(room) {
+                for peer in self.shared.rooms.members(room) {
                     peer.outbox().kill_token().cancel();
                 }
                 self.epochs.insert(Arc::clone(room), Arc::from(epoch));
@@ -241,7 +596,7 @@ impl Subscriber {
         let Ok(head) = self.store.head(room).await else {
             return;
         };
-        let Some(position) = self.rooms.position(room) else {
+        let Some(position) = self.shared.rooms.position(room) else {
             return;
         };
         if self.same_epoch(room, &head.epoch) && head.seq > position {
@@ -265,6 +620,6 @@ impl Subscriber {
     fn deliver(&self, room: &str, entry: Entry) {
         let (seq, except) = (entry.seq, entry.from.parse::<ClientId>().ok());
         let frame = Frame::encode(&ServerMessage::Message(chat_message(room, entry))).with_seq(seq);
-        self.rooms.deliver(room, &frame, except);
+        self.shared.rooms.deliver(room, &frame, except);
     }
 }

@@ -15,9 +15,9 @@ pub trait Rooms: Send + Sync + fmt::Debug + 'static {
     /// resume token before the server noticed its old connection was gone).
     fn connect(&self, peer: &Arc<Peer>) -> Option<Arc<Peer>>;
 
-    /// Forgets a connection, unless a newer one of the same client replaced it. Callers leave
-    /// its rooms first.
-    fn disconnect(&self, peer: &Arc<Peer>);
+    /// Forgets a connection, unless a newer one of the same client replaced it (then returns
+    /// false). Callers leave its rooms first.
+    fn disconnect(&self, peer: &Arc<Peer>) -> bool;
 
     /// Adds a client to a room, creating the room if needed, and queues `welcome(joined)` (its
     /// `joined` reply) for it before anything published to the room can reach it: a client sees

@@ -19,8 +19,8 @@ use std::{
 };
 use tether_protocol::{
     Ack, ChatMessage, ClientMessage, Connected, ErrorCode, ErrorPayload, HistoryRequest, JoinRoom,
-    Joined, Member, Presence, PrivateMessage, RAW_PING, RAW_PONG, RequestId, SendText,
-    ServerMessage, Typing, UserEvent,
+    Joined, Presence, PrivateMessage, RAW_PING, RAW_PONG, RequestId, SendText, ServerMessage,
+    Typing, UserEvent,
 };
 
 /// The protocol side of one connection, free of any socket: it turns each incoming text into
@@ -40,29 +40,50 @@ pub struct Session {
     rates: Rates,
     // Where the client connects from, for its address's shared budgets.
     ip: IpAddr,
-    // A join waiting for its room's head from a store that must ask a server; nothing else the
+    // A request waiting for the store or the backplane (a server to ask); nothing else the
     // client sent is read until it is settled (`settle`). Boxed: rare.
     waiting: Option<Box<Waiting>>,
 }
 
-/// A join whose room's head is on its way.
-struct Waiting {
-    join: JoinRoom,
-    id: Option<RequestId>,
-    head: Reading<Head>,
+/// A request whose answer is on its way.
+enum Waiting {
+    /// A join, for its room's head.
+    Join {
+        join: JoinRoom,
+        id: Option<RequestId>,
+        head: Reading<Head>,
+    },
+    /// A request answered once `answer` resolves (a presence list, a private message to a
+    /// client on another node).
+    Answer {
+        id: Option<RequestId>,
+        answer: std::pin::Pin<Box<dyn Future<Output = Result<(), Refusal>> + Send>>,
+    },
 }
 
 impl std::fmt::Debug for Waiting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Waiting")
-            .field("join", &self.join)
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        match self {
+            Self::Join { join, id, .. } => f
+                .debug_struct("Join")
+                .field("join", join)
+                .field("id", id)
+                .finish_non_exhaustive(),
+            Self::Answer { id, .. } => f
+                .debug_struct("Answer")
+                .field("id", id)
+                .finish_non_exhaustive(),
+        }
     }
 }
 
-/// How long a join waits for its room's head before it is refused as `unavailable`.
-const HEAD_WAIT: Duration = Duration::from_secs(5);
+/// How long a request waits for the store or the backplane before it is refused as
+/// `unavailable`.
+const WAIT: Duration = Duration::from_secs(5);
+
+fn timed_out() -> StoreError {
+    StoreError::Unavailable("the cluster did not answer in time".into())
+}
 
 /// What the connection should do after a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +124,7 @@ impl Session {
         if let Some(older) = shared.rooms.connect(&peer) {
             older.outbox().replace();
         }
+        shared.backplane.connected(&peer);
         shared.metrics.connections.inc();
         shared.metrics.connections_accepted.inc();
         let session = Self {
@@ -141,16 +163,21 @@ impl Session {
         let Some(waiting) = self.waiting.take() else {
             return;
         };
-        let head = tokio::time::timeout(HEAD_WAIT, waiting.head)
-            .await
-            .unwrap_or_else(|_| {
-                Err(StoreError::Unavailable(
-                    "the message store did not answer in time".into(),
-                ))
-            });
-        let id = waiting.id.clone();
-        if let Some(result) = self.join_at(waiting.join, waiting.id, head) {
-            self.answer(id, result);
+        match *waiting {
+            Waiting::Join { join, id, head } => {
+                let head = tokio::time::timeout(WAIT, head)
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out()));
+                if let Some(result) = self.join_at(join, id.clone(), head) {
+                    self.answer(id, result);
+                }
+            }
+            Waiting::Answer { id, answer } => {
+                let result = tokio::time::timeout(WAIT, answer)
+                    .await
+                    .unwrap_or_else(|_| Err(unavailable(&timed_out())));
+                self.answer(id, result);
+            }
         }
     }
 
@@ -302,8 +329,8 @@ impl Session {
             ClientMessage::History(request) => return self.history(request, id),
             ClientMessage::Leave(r) => self.leave(&r.room_id),
             ClientMessage::Typing(r) => self.typing(&r.room_id),
-            ClientMessage::Private(p) => self.private(&p.to, p.text),
-            ClientMessage::Presence(r) => self.presence(&r.room_id),
+            ClientMessage::Private(p) => return self.private(&p.to, p.text, id),
+            ClientMessage::Presence(r) => return self.presence(&r.room_id, id),
             ClientMessage::Identify(i) => self.identify(&i.name),
             ClientMessage::Ping => {
                 self.reply(&ServerMessage::Pong);
@@ -338,7 +365,7 @@ impl Session {
         match (&mut head).now_or_never() {
             Some(head) => self.join_at(join, id, head),
             None => {
-                self.waiting = Some(Box::new(Waiting { join, id, head }));
+                self.waiting = Some(Box::new(Waiting::Join { join, id, head }));
                 None
             }
         }
@@ -405,11 +432,14 @@ impl Session {
         if !self.in_room(room_id) {
             self.joined.push(Arc::from(room_id));
         }
-        if new_member {
-            self.shared.backplane.watch(room_id);
-            let event = ServerMessage::UserJoined(self.user_event(room_id.to_owned()));
-            self.publish(room_id, &Frame::encode(&event));
-        }
+        let event = Frame::encode(&ServerMessage::UserJoined(
+            self.user_event(room_id.to_owned()),
+        ));
+        let delivery = self
+            .shared
+            .backplane
+            .joined(room_id, &self.peer, new_member, event);
+        self.count(delivery);
     }
 
     fn leave(&mut self, room_id: &str) -> Result<(), Refusal> {
@@ -553,56 +583,91 @@ impl Session {
         Ok(())
     }
 
-    fn private(&self, to: &str, text: String) -> Result<(), Refusal> {
-        self.check_text(&text)?;
-        let no_such_client = || {
-            Refusal::new(
-                ErrorCode::NoSuchClient,
-                format!("no client \"{}\" is connected", truncate(to, 64)),
-            )
+    fn private(
+        &mut self,
+        to: &str,
+        text: String,
+        id: Option<RequestId>,
+    ) -> Option<Result<(), Refusal>> {
+        if let Err(refusal) = self.check_text(&text) {
+            return Some(Err(refusal));
+        }
+        let Ok(recipient) = to.parse::<ClientId>() else {
+            return Some(Err(no_such_client(to)));
         };
-        let recipient: ClientId = to.parse().map_err(|_| no_such_client())?;
-        let message = ServerMessage::Private(PrivateMessage {
+        let frame = Frame::encode(&ServerMessage::Private(PrivateMessage {
             from: self.id().to_string(),
             to: recipient.to_string(),
             text,
             timestamp: now_millis(),
             name: self.name(),
-        });
-        let push = self
-            .shared
-            .rooms
-            .send_to(recipient, Frame::encode(&message))
-            .ok_or_else(no_such_client)?;
-        let mut delivery = Delivery::default();
-        delivery.record(push);
-        self.count(delivery);
-        Ok(())
+        }));
+        if let Some(push) = self.shared.rooms.send_to(recipient, frame.clone()) {
+            let mut delivery = Delivery::default();
+            delivery.record(push);
+            self.count(delivery);
+            return Some(Ok(()));
+        }
+        // Not here: on another node, or nowhere.
+        let sent = self.shared.backplane.send_to(recipient, &frame);
+        let (to, metrics) = (to.to_owned(), Arc::clone(&self.shared.metrics));
+        self.later(id, async move {
+            match sent.await {
+                Ok(true) => {
+                    metrics.messages_out.inc();
+                    Ok(())
+                }
+                Ok(false) => Err(no_such_client(&to)),
+                Err(err) => Err(unavailable(&err)),
+            }
+        })
     }
 
-    fn presence(&self, room_id: &str) -> Result<(), Refusal> {
-        self.check_member(room_id)?;
-        let peers = self.shared.rooms.members(room_id);
+    fn presence(&mut self, room_id: &str, id: Option<RequestId>) -> Option<Result<(), Refusal>> {
+        if let Err(refusal) = self.check_member(room_id) {
+            return Some(Err(refusal));
+        }
         // A room can be larger than what one answer should put in the asker's queue: list the
         // first `max_presence_members` and say how many there are.
-        let listed = peers.len().min(self.shared.config.max_presence_members);
-        let total = (listed < peers.len()).then_some(peers.len());
-        if total.is_some() {
-            self.shared.metrics.presence_truncated.inc();
+        let roster = self
+            .shared
+            .backplane
+            .presence(room_id, self.shared.config.max_presence_members);
+        let (peer, metrics) = (Arc::clone(&self.peer), Arc::clone(&self.shared.metrics));
+        let room_id = room_id.to_owned();
+        self.later(id, async move {
+            let roster = roster.await.map_err(|err| unavailable(&err))?;
+            let total = (roster.members.len() < roster.total).then_some(roster.total);
+            if total.is_some() {
+                metrics.presence_truncated.inc();
+            }
+            let presence = ServerMessage::Presence(Presence {
+                room_id,
+                members: roster.members,
+                total,
+            });
+            let mut delivery = Delivery::default();
+            delivery.record(peer.push(Frame::encode(&presence)));
+            metrics.messages_out.inc_by(delivery.queued);
+            Ok(())
+        })
+    }
+
+    /// Answers now if `answer` is ready; otherwise the connection waits for it
+    /// ([`settle`](Self::settle)) before reading the client's next message.
+    fn later(
+        &mut self,
+        id: Option<RequestId>,
+        answer: impl Future<Output = Result<(), Refusal>> + Send + 'static,
+    ) -> Option<Result<(), Refusal>> {
+        let mut answer = Box::pin(answer);
+        match (&mut answer).now_or_never() {
+            Some(result) => Some(result),
+            None => {
+                self.waiting = Some(Box::new(Waiting::Answer { id, answer }));
+                None
+            }
         }
-        let members = peers[..listed]
-            .iter()
-            .map(|peer| Member {
-                user_id: peer.id().to_string(),
-                name: peer.name().map(|n| n.to_string()),
-            })
-            .collect();
-        self.reply(&ServerMessage::Presence(Presence {
-            room_id: room_id.to_owned(),
-            members,
-            total,
-        }));
-        Ok(())
     }
 
     fn identify(&self, name: &str) -> Result<(), Refusal> {
@@ -695,7 +760,9 @@ impl Drop for Session {
                 }
             }
         }
-        self.shared.rooms.disconnect(&self.peer);
+        if self.shared.rooms.disconnect(&self.peer) {
+            self.shared.backplane.disconnected(&self.peer);
+        }
         self.shared.metrics.connections.dec();
     }
 }
@@ -706,9 +773,6 @@ fn leave(shared: &Shared, peer: &Arc<Peer>, room_id: &str) {
     let Some(remaining) = shared.rooms.leave(room_id, peer) else {
         return;
     };
-    if remaining == 0 {
-        shared.backplane.watch(room_id);
-    }
     let event = ServerMessage::UserLeft(UserEvent {
         user_id: peer.id().to_string(),
         room_id: room_id.to_owned(),
@@ -716,7 +780,7 @@ fn leave(shared: &Shared, peer: &Arc<Peer>, room_id: &str) {
     });
     let delivery = shared
         .backplane
-        .event(room_id, &Frame::encode(&event), peer);
+        .left(room_id, peer, remaining, Frame::encode(&event));
     shared.metrics.messages_out.inc_by(delivery.queued);
     shared.metrics.dropped.inc_by(delivery.dropped);
 }
@@ -763,6 +827,13 @@ fn stored_ack(id: RequestId, seq: u64, epoch: &str, duplicate: bool) -> ServerMe
         duplicate,
         ..Ack::ok(id)
     })
+}
+
+fn no_such_client(to: &str) -> Refusal {
+    Refusal::new(
+        ErrorCode::NoSuchClient,
+        format!("no client \"{}\" is connected", truncate(to, 64)),
+    )
 }
 
 fn not_in_room(room_id: &str) -> Refusal {

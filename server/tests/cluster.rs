@@ -298,3 +298,213 @@ async fn a_flushed_redis_is_a_new_epoch_and_resumes_are_not_recovered() {
     assert_eq!(joined["payload"]["recovered"], false, "{joined}");
     assert_ne!(joined["payload"]["epoch"], epoch);
 }
+
+/// The ids a `presence` answer lists, sorted.
+async fn presence(client: &mut Client, room: &str) -> Vec<String> {
+    client
+        .send_json(json!({"type": "presence", "payload": {"roomId": room}}))
+        .await;
+    let answer = client.recv_until("presence").await;
+    let mut ids: Vec<String> = answer["payload"]["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["userId"].as_str().expect("an id").to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn presence_joins_leaves_and_private_messages_span_the_nodes() {
+    let redis = Redis::start().await;
+    let (one, two) = (node(&redis).await, node(&redis).await);
+    let mut alice = one.connect().await;
+    alice
+        .send_json(json!({"type": "identify", "payload": {"name": "Alice"}}))
+        .await;
+    alice.join("r").await;
+    let mut bob = two.connect().await;
+    bob.join("r").await;
+    let joined = alice.recv_until("user:joined").await;
+    assert_eq!(joined["payload"]["userId"], bob.id);
+
+    let mut both = vec![alice.id.clone(), bob.id.clone()];
+    both.sort();
+    assert_eq!(
+        presence(&mut alice, "r").await,
+        both,
+        "the same from node one"
+    );
+    assert_eq!(presence(&mut bob, "r").await, both, "and from node two");
+    bob.send_json(json!({"type": "presence", "payload": {"roomId": "r"}}))
+        .await;
+    let answer = bob.recv_until("presence").await;
+    let named = answer["payload"]["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["userId"] == alice.id)
+        .cloned()
+        .expect("alice listed");
+    assert_eq!(named["name"], "Alice", "names cross nodes too");
+
+    // A private message to a client on the other node, acked; to nobody, refused.
+    bob.send_json(
+        json!({"type": "private:message", "payload": {"to": alice.id, "text": "psst"}, "id": "p1"}),
+    )
+    .await;
+    let ack = bob.recv_until("ack").await;
+    assert_eq!(ack["payload"]["ok"], true, "{ack}");
+    let private = alice.recv_until("private:message").await;
+    assert_eq!(
+        (
+            private["payload"]["from"].clone(),
+            private["payload"]["text"].clone()
+        ),
+        (json!(bob.id), json!("psst"))
+    );
+    let nobody = "00000000000000000000000000000000";
+    bob.send_json(
+        json!({"type": "private:message", "payload": {"to": nobody, "text": "?"}, "id": "p2"}),
+    )
+    .await;
+    let ack = bob.recv_until("ack").await;
+    assert_eq!(ack["payload"]["code"], "no_such_client", "{ack}");
+
+    let bob_id = bob.id.clone();
+    bob.close().await;
+    let left = alice.recv_until("user:left").await;
+    assert_eq!(left["payload"]["userId"], bob_id);
+    assert_eq!(presence(&mut alice, "r").await, vec![alice.id.clone()]);
+}
+
+#[tokio::test]
+async fn coming_back_on_another_node_within_the_grace_is_not_a_leave() {
+    let redis = Redis::start().await;
+    let grace = config()
+        .redis(redis.url())
+        .rejoin_grace(Duration::from_millis(600));
+    let one = TestServer::with(grace.clone()).await;
+    let two = TestServer::with(grace).await;
+    let mut alice = one.connect().await;
+    alice.join("r").await;
+    let mut bob = one.connect().await;
+    bob.join("r").await;
+    alice.recv_until("user:joined").await;
+    let (id, token) = (bob.id.clone(), bob.resume_token.clone().expect("a token"));
+    drop(bob);
+    // Bob's connection drops; he is back on the other node before the grace ends.
+    let mut bob = Client::accept(two.open(&format!("resume={token}")).await).await;
+    assert_eq!(bob.id, id);
+    bob.join("r").await;
+    sleep(Duration::from_millis(1200)).await;
+    say_acked(&mut bob, "r", "still here").await;
+    let next = alice.recv().await;
+    assert_eq!(
+        next["type"], "message",
+        "no user:left or user:joined for Bob: {next}"
+    );
+    let mut both = vec![alice.id.clone(), id];
+    both.sort();
+    assert_eq!(presence(&mut alice, "r").await, both);
+}
+
+/// `tether-server --redis`, a process of its own, to be killed.
+struct Node {
+    port: u16,
+    child: Child,
+}
+
+impl Node {
+    async fn spawn(redis: &Redis) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_tether-server"))
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(["--redis", &redis.url()])
+            .args(["--static-dir", "/nonexistent/tether-test-dist"])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("tether-server starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "the node did not start");
+            sleep(Duration::from_millis(20)).await;
+        }
+        Self { port, child }
+    }
+
+    async fn connect(&self) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws", self.port))
+            .await
+            .expect("connects");
+        Client::accept(ws).await
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_crashed_nodes_members_leave_by_themselves() {
+    let redis = Redis::start().await;
+    let one = node(&redis).await;
+    let mut crashing = Node::spawn(&redis).await;
+    let mut alice = one.connect().await;
+    alice.join("r").await;
+    let mut bob = crashing.connect().await;
+    bob.join("r").await;
+    alice.recv_until("user:joined").await;
+    let mut both = vec![alice.id.clone(), bob.id.clone()];
+    both.sort();
+    assert_eq!(presence(&mut alice, "r").await, both);
+
+    crashing.child.kill().expect("SIGKILL");
+    crashing.child.wait().expect("reaped");
+    // Its word runs out after 6 s, and a node clears it within 2 s more: Bob is no longer
+    // listed, and the room is told he left, once.
+    let deadline = Instant::now() + Duration::from_secs(12);
+    let (mut listed, mut left) = (both.clone(), 0);
+    while listed.len() > 1 || left == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "still listed: {listed:?}, user:left {left} times"
+        );
+        sleep(Duration::from_millis(500)).await;
+        alice
+            .send_json(json!({"type": "presence", "payload": {"roomId": "r"}}))
+            .await;
+        loop {
+            let message = alice.recv().await;
+            match message["type"].as_str() {
+                Some("user:left") => {
+                    assert_eq!(message["payload"]["userId"], bob.id);
+                    left += 1;
+                }
+                Some("presence") => {
+                    listed = message["payload"]["members"]
+                        .as_array()
+                        .expect("members")
+                        .iter()
+                        .map(|m| m["userId"].as_str().expect("an id").to_owned())
+                        .collect();
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(listed, vec![alice.id.clone()]);
+    assert_eq!(left, 1);
+}
