@@ -25,11 +25,14 @@
 //! - [`connection`]: the one task per WebSocket: reads, batched writes, heartbeat, close codes.
 //! - [`session`]: one client's protocol state, free of sockets: what each message causes.
 //! - [`decode`]: client text to message, or a precise [`Refusal`].
-//! - [`rooms`]: the [`Rooms`] seam (join, leave, publish, members); [`memory_rooms`] implements it
-//!   in this process, a backplane can implement it across nodes.
+//! - [`rooms`]: the [`Rooms`] seam, this node's members (join, leave, publish, deliver);
+//!   [`memory_rooms`] implements it in this process.
+//! - [`backplane`]: what crosses nodes (room messages and events, membership, presence, clients
+//!   elsewhere); [`backplane::LocalBackplane`] for one node, [`redis_backplane`] for a cluster
+//!   on Redis (`--redis`).
 //! - [`store`]: the [`Store`] seam, room history: messages numbered per room (`seq`, `epoch`),
-//!   kept and read back; [`sqlite_store`] (the default, durable) and [`memory_store`] implement
-//!   it. [`catch_up`]: a join that replays what a client missed, then goes live.
+//!   kept and read back; [`sqlite_store`] (the default, durable), [`memory_store`] and
+//!   [`redis_store`] (a cluster's) implement it. [`catch_up`]: a join that replays what a client missed, then goes live.
 //! - [`frame_guard`]: the framing rules tungstenite leaves unchecked (minimal length encodings).
 //! - [`peer`], [`outbox`], [`frame`], [`write_batch`]: a connected client, its bounded outgoing
 //!   queue, a message encoded once (as a whole WebSocket frame) for every recipient, and the
