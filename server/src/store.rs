@@ -135,7 +135,7 @@ pub fn new_epoch() -> Arc<str> {
 /// threads than this.
 static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
 
-/// Runs a blocking store read on tokio's blocking threads, at most [`READS`] at a time.
+/// Runs a blocking store read on tokio's blocking threads, at most 16 at a time server-wide.
 pub async fn blocking<T: Send + 'static>(
     read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
