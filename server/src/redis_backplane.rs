@@ -2,7 +2,7 @@
 
 use crate::{
     ClientId, Frame, Peer, Rooms,
-    backplane::{Backplane, Roster},
+    backplane::{Backplane, Roster, member},
     redis_store::{Published, RedisStore, RoomKeys},
     rooms::Delivery,
     session::chat_message,
@@ -82,6 +82,9 @@ fn node_channel(node: &str) -> String {
 fn presence_key(room: &str) -> String {
     format!("tether:{{{room}}}:present")
 }
+
+/// Presence entries read per round trip.
+const PRESENCE_PAGE: usize = 500;
 
 /// The first and the longest wait between attempts to reach Redis again.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -340,46 +343,75 @@ impl Backplane for RedisBackplane {
     }
 
     fn presence(&self, room: &str, limit: usize) -> Reading<Roster> {
+        // This node's members as `Rooms` has them (a join's presence entry is written a moment
+        // after its `joined`), then the other nodes' from Redis.
+        let local: Vec<Member> = self
+            .shared
+            .rooms
+            .members(room)
+            .iter()
+            .map(|p| member(p))
+            .collect();
         let shared = Arc::clone(&self.shared);
         let key = presence_key(room);
         Box::pin(async move {
             let mut connection = shared.connection.clone();
-            let held: Vec<(String, String)> = connection
-                .hgetall(&key)
-                .await
-                .map_err(|err| unavailable(&err))?;
-            // Only members of nodes that are alive: a crashed node's are not listed, even
-            // before a node clears them.
-            let mut nodes: Vec<&str> = held
-                .iter()
-                .filter_map(|(_, v)| v.split_once('\t').map(|(node, _)| node))
-                .collect();
-            nodes.sort_unstable();
-            nodes.dedup();
-            let mut alive = HashSet::new();
-            for node in nodes {
-                if node == &*shared.node
-                    || connection
-                        .exists(alive_key(node))
-                        .await
-                        .map_err(|err| unavailable(&err))?
-                {
-                    alive.insert(node.to_owned());
+            let failed = |err: redis::RedisError| unavailable(&err);
+            let held: usize = connection.hlen(&key).await.map_err(failed)?;
+            let here = local.len();
+            let mut members = local;
+            members.truncate(limit);
+            // Members of live nodes only: a crashed node's are not listed, even before a node
+            // clears them. Read in pages until the answer is full: a room can be large.
+            let mut alive: HashMap<String, bool> = HashMap::new();
+            let (mut elsewhere, mut skipped, mut cursor) = (0, 0, 0u64);
+            loop {
+                let (next, page): (u64, Vec<(String, String)>) = redis::cmd("HSCAN")
+                    .arg(&key)
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(PRESENCE_PAGE)
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(failed)?;
+                for (client, value) in page {
+                    let node = value.split_once('\t').map_or("", |(node, _)| node);
+                    if node == &*shared.node {
+                        skipped += 1;
+                        continue;
+                    }
+                    let live = match alive.get(node) {
+                        Some(&live) => live,
+                        None => {
+                            let live = connection.exists(alive_key(node)).await.map_err(failed)?;
+                            alive.insert(node.to_owned(), live);
+                            live
+                        }
+                    };
+                    if !live {
+                        skipped += 1;
+                        continue;
+                    }
+                    elsewhere += 1;
+                    if members.len() < limit {
+                        members.push(Member {
+                            user_id: client,
+                            name: name_of(&value),
+                        });
+                    }
+                }
+                cursor = next;
+                if cursor == 0 || members.len() >= limit {
+                    break;
                 }
             }
-            let mut members: Vec<Member> = held
-                .iter()
-                .filter(|(_, v)| {
-                    v.split_once('\t')
-                        .is_some_and(|(node, _)| alive.contains(node))
-                })
-                .map(|(client, v)| Member {
-                    user_id: client.clone(),
-                    name: name_of(v),
-                })
-                .collect();
-            let total = members.len();
-            members.truncate(limit);
+            let total = if cursor == 0 {
+                here + elsewhere
+            } else {
+                // Not all read: what Redis holds for other live nodes is about what was not
+                // skipped (a gone node's members count until a node clears them, within seconds).
+                here + held.saturating_sub(skipped)
+            };
             Ok(Roster { members, total })
         })
     }

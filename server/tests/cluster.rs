@@ -508,3 +508,41 @@ async fn a_crashed_nodes_members_leave_by_themselves() {
     assert_eq!(listed, vec![alice.id.clone()]);
     assert_eq!(left, 1);
 }
+
+#[tokio::test]
+async fn a_large_rooms_presence_lists_the_first_and_counts_all_across_nodes() {
+    let redis = Redis::start().await;
+    let small = config().redis(redis.url()).max_presence_members(3);
+    let (one, two) = (
+        TestServer::with(small.clone()).await,
+        TestServer::with(small).await,
+    );
+    let mut clients = Vec::new();
+    for i in 0..7 {
+        let mut client = if i % 2 == 0 {
+            one.connect().await
+        } else {
+            two.connect().await
+        };
+        client.join("big").await;
+        clients.push(client);
+    }
+    let asker = &mut clients[0];
+    // Presence is written as the joins are announced: wait for the last one.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        asker
+            .send_json(json!({"type": "presence", "payload": {"roomId": "big"}}))
+            .await;
+        let answer = asker.recv_until("presence").await;
+        if answer["payload"]["total"] == 7 {
+            assert_eq!(
+                answer["payload"]["members"].as_array().map(Vec::len),
+                Some(3)
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{answer}");
+        sleep(Duration::from_millis(50)).await;
+    }
+}
