@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what Tether needs on a fresh machine (Debian 12, rustup, Node) and skips what is there.
 #
-#   scripts/setup.sh run    what `scripts/run.sh` needs to build and run the server: cargo (the
-#                           app comes built, from prebuilt/app/, when its sources match)
-#   scripts/setup.sh app    what building the chat app needs (`trunk build`, `trunk serve`)
-#   scripts/setup.sh test   what `scripts/test.sh` needs: all of it
+#   scripts/setup.sh run      what `scripts/run.sh` needs to build and run the server: cargo (the
+#                             app comes built, from prebuilt/app/, when its sources match)
+#   scripts/setup.sh app      what building the chat app needs (`trunk build`, `trunk serve`)
+#   scripts/setup.sh cluster  what `scripts/cluster.sh` needs besides that of `run`: Debian's
+#                             redis-server and haproxy
+#   scripts/setup.sh test     what `scripts/test.sh` needs: all of it
 #
 # Every tool is pinned; a tool already on PATH at the pinned version is left alone, so a second
 # run does nothing. Only the package registries are used (crates.io, apt, npm): prebuilt-binary
@@ -44,6 +46,10 @@ case "$what" in
     # binaryen and terser only: playwright-core is a dev dependency, for the tests.
     ensure_npm e2e --omit=dev
     ;;
+  cluster)
+    # scripts/cluster.sh starts them itself, on its own ports; neither runs as a service here.
+    ensure_apt --no-install-recommends redis-server haproxy
+    ;;
   test)
     ensure_rustup_component rustfmt
     ensure_rustup_component clippy
@@ -71,7 +77,7 @@ case "$what" in
     ensure_npm e2e
     ;;
   *)
-    echo "usage: scripts/setup.sh [run|app|test]" >&2
+    echo "usage: scripts/setup.sh [run|app|cluster|test]" >&2
     exit 2
     ;;
 esac
