@@ -8,6 +8,7 @@ use redis::{AsyncCommands, Client, Script, aio::ConnectionManager};
 use serde::{Deserialize, Serialize};
 use std::{sync::Arc, time::Duration};
 use thiserror::Error;
+use tokio::sync::mpsc;
 
 /// Appends one message in one atomic step: checks the `cid`, numbers the message with the
 /// room's next `seq`, appends it to the room's stream, trims the stream by count and age, and
@@ -142,14 +143,16 @@ impl Published {
 /// The Redis [`Store`] (`--redis URL`): each room's history in a stream, numbered and deduped
 /// by one Lua script per append, which also publishes the message to the nodes.
 ///
-/// Each append is one script call; `done` (which only acks: the nodes deliver the message from
-/// its publication) may be called out of `seq` order across concurrent appends. A failed or
+/// Each append is one script call, sent in the order the appends were made, so one client's
+/// messages are numbered in the order it sent them; `done` (which only acks: the nodes deliver
+/// the message from its publication) may be called out of `seq` order across appends. A failed or
 /// timed-out command is `unavailable`: nothing is acked that Redis did not confirm. The
 /// connection manager reconnects with backoff.
 #[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
-    append: Arc<Script>,
+    // Appends, in the order they were made, to the task that sends them.
+    appends: mpsc::UnboundedSender<(NewMessage, AppendDone)>,
     head: Arc<Script>,
     retention: Retention,
 }
@@ -178,9 +181,11 @@ impl RedisStore {
         let connection = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(failed)?;
+        let (appends, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(send_appends(jobs, connection.clone(), retention));
         Ok(Self {
             connection,
-            append: Arc::new(Script::new(APPEND)),
+            appends,
             head: Arc::new(Script::new(HEAD)),
             retention,
         })
@@ -200,6 +205,104 @@ impl RedisStore {
     /// A connection for other commands (the backplane's publishes).
     pub fn connection(&self) -> ConnectionManager {
         self.connection.clone()
+    }
+}
+
+/// At most this many appends go to Redis in one pipeline.
+const MAX_BATCH: usize = 512;
+
+/// Sends the appends to Redis in the order they were made: whatever is waiting (up to
+/// [`MAX_BATCH`]) as one pipeline of script calls, one pipeline at a time, and settles each
+/// with its own answer. Redis runs a connection's commands in order, so two messages one
+/// client sends to a room get their `seq`s in that order (separate commands in flight on the
+/// multiplexed connection can overtake each other while its queue is full). Each call sends the
+/// whole script (`EVAL`): after a Redis restart, `EVALSHA` would fail and be retried out of
+/// order.
+async fn send_appends(
+    mut jobs: mpsc::UnboundedReceiver<(NewMessage, AppendDone)>,
+    mut connection: ConnectionManager,
+    retention: Retention,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for (message, _) in &batch {
+            pipe.add_command(append_command(message, retention));
+        }
+        let replies: redis::RedisResult<Vec<redis::RedisResult<(i64, u64, String)>>> =
+            pipe.query_async(&mut connection).await;
+        let mut replies = match replies {
+            Ok(replies) => replies.into_iter(),
+            Err(err) => {
+                tracing::debug!(%err, appends = batch.len(), "appends refused");
+                let failed = unavailable(&err);
+                for (_, done) in batch.drain(..) {
+                    done(Err(failed.clone()));
+                }
+                continue;
+            }
+        };
+        for (message, done) in batch.drain(..) {
+            done(match replies.next() {
+                Some(reply) => settled(message, reply),
+                None => Err(StoreError::Unavailable(
+                    "Redis: no answer for the append".into(),
+                )),
+            });
+        }
+    }
+}
+
+/// The script call that appends `message`.
+fn append_command(message: &NewMessage, retention: Retention) -> redis::Cmd {
+    let room = &*message.room;
+    let keys = RoomKeys::new(room);
+    let cid_key = match &message.cid {
+        Some(cid) => keys.cid(room, cid),
+        None => keys.meta.clone(),
+    };
+    let mut command = redis::cmd("EVAL");
+    command
+        .arg(APPEND)
+        .arg(3)
+        .arg(&keys.meta)
+        .arg(&keys.log)
+        .arg(cid_key)
+        .arg(&*new_epoch())
+        .arg(&message.from)
+        .arg(message.name.as_deref().unwrap_or(""))
+        .arg(&message.text)
+        .arg(message.timestamp)
+        .arg(message.cid.as_deref().unwrap_or(""))
+        .arg(retention.messages)
+        .arg(retention.age.as_millis() as u64)
+        .arg(retention.dedupe_window.as_secs().max(1))
+        .arg(&keys.channel)
+        .arg(room);
+    command
+}
+
+fn settled(
+    message: NewMessage,
+    reply: redis::RedisResult<(i64, u64, String)>,
+) -> Result<Appended, StoreError> {
+    match reply {
+        Ok((1, seq, epoch)) => Ok(Appended::Stored {
+            entry: Entry {
+                seq,
+                from: message.from,
+                name: message.name,
+                text: message.text,
+                timestamp: message.timestamp,
+            },
+            epoch: Arc::from(epoch),
+        }),
+        Ok((_, seq, epoch)) => Ok(Appended::Duplicate {
+            seq,
+            epoch: Arc::from(epoch),
+        }),
+        Err(err) => Err(unavailable(&err)),
     }
 }
 
@@ -235,50 +338,10 @@ fn entries(reply: Vec<(String, Vec<(String, String)>)>) -> Vec<Entry> {
 
 impl Store for RedisStore {
     fn append(&self, message: NewMessage, done: AppendDone) {
-        let mut connection = self.connection.clone();
-        let (script, retention) = (Arc::clone(&self.append), self.retention);
-        tokio::spawn(async move {
-            let room = &*message.room;
-            let keys = RoomKeys::new(room);
-            let cid_key = match &message.cid {
-                Some(cid) => keys.cid(room, cid),
-                None => keys.meta.clone(),
-            };
-            let reply: redis::RedisResult<(i64, u64, String)> = script
-                .key(&keys.meta)
-                .key(&keys.log)
-                .key(cid_key)
-                .arg(&*new_epoch())
-                .arg(&message.from)
-                .arg(message.name.as_deref().unwrap_or(""))
-                .arg(&message.text)
-                .arg(message.timestamp)
-                .arg(message.cid.as_deref().unwrap_or(""))
-                .arg(retention.messages)
-                .arg(retention.age.as_millis() as u64)
-                .arg(retention.dedupe_window.as_secs().max(1))
-                .arg(&keys.channel)
-                .arg(room)
-                .invoke_async(&mut connection)
-                .await;
-            done(match reply {
-                Ok((1, seq, epoch)) => Ok(Appended::Stored {
-                    entry: Entry {
-                        seq,
-                        from: message.from,
-                        name: message.name,
-                        text: message.text,
-                        timestamp: message.timestamp,
-                    },
-                    epoch: Arc::from(epoch),
-                }),
-                Ok((_, seq, epoch)) => Ok(Appended::Duplicate {
-                    seq,
-                    epoch: Arc::from(epoch),
-                }),
-                Err(err) => Err(unavailable(&err)),
-            });
-        });
+        if self.appends.send((message, done)).is_err() {
+            // Only while the runtime shuts down.
+            tracing::debug!("an append came after the store stopped");
+        }
     }
 
     fn head(&self, room: &str) -> Reading<Head> {

@@ -546,3 +546,48 @@ async fn a_large_rooms_presence_lists_the_first_and_counts_all_across_nodes() {
         sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_clients_messages_are_numbered_in_the_order_it_sent_them() {
+    let redis = Redis::start().await;
+    let fast = config().redis(redis.url()).unlimited_rates();
+    let (one, two) = (
+        TestServer::with(fast.clone()).await,
+        TestServer::with(fast).await,
+    );
+    let mut reader = two.connect().await;
+    let mut writer = one.connect().await;
+    for round in 0..5 {
+        let room = format!("order{round}");
+        // (The writer's `user:joined` of the last round may still come: skipped.)
+        reader
+            .send_json(json!({"type": "join", "payload": {"roomId": room}}))
+            .await;
+        reader.recv_until("joined").await;
+        // Sent right behind the join, without waiting for anything.
+        writer
+            .send_json(json!({"type": "join", "payload": {"roomId": room, "since": {"epoch": "", "seq": 0}}}))
+            .await;
+        for i in 0..100 {
+            writer
+                .send_json(json!({"type": "message", "payload": {"roomId": room, "text": format!("{i}")}, "id": i}))
+                .await;
+        }
+        let mut seqs = vec![0; 100];
+        let mut acked = 0;
+        while acked < 100 {
+            let message = writer.recv().await;
+            if message["type"] == "ack" && message["payload"]["id"].is_u64() {
+                let i = message["payload"]["id"].as_u64().expect("an id") as usize;
+                seqs[i] = message["payload"]["seq"]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("an ack with a seq: {message}"));
+                acked += 1;
+            }
+        }
+        assert_eq!(seqs, (1..=100).collect::<Vec<u64>>(), "round {round}");
+        for i in 0..100u64 {
+            assert_eq!(next_chat(&mut reader).await, (i + 1, format!("{i}")));
+        }
+    }
+}
