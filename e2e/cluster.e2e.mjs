@@ -161,12 +161,16 @@ class Cluster {
     const port = await freePort();
     const node = start(
       SERVER,
-      ['--addr', `127.0.0.1:${port}`, '--redis', `redis://127.0.0.1:${this.redisPort}/`, '--static-dir', STATIC_DIR],
+      ['--addr', `127.0.0.1:${port}`, '--redis', `redis://127.0.0.1:${this.redisPort}/`, '--proxy-protocol', '--static-dir', STATIC_DIR],
       this.log(name),
     );
     node.port = port;
     this.nodes.set(name, node);
-    await waitFor(name, node, async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok);
+    // Nodes take a PROXY header first (HAProxy sends one): this one says "the balancer itself".
+    const healthz = 'PROXY UNKNOWN\r\nGET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n';
+    await waitFor(name, node, async () =>
+      (await ask({ host: '127.0.0.1', port }, healthz)).startsWith('HTTP/1.1 200'),
+    );
   }
 
   async startHaproxy() {
@@ -199,7 +203,7 @@ backend nodes
     option httpchk
     http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host 127.0.0.1
     http-check expect status 200
-    default-server check inter 1s fall 2 rise 2
+    default-server check inter 1s fall 2 rise 2 send-proxy-v2 check-send-proxy
 ${servers.join('\n')}
 `,
     );

@@ -106,13 +106,14 @@ wait_for Redis $! sh -c "redis-cli -p $redis_port ping | grep -qx PONG"
 for port in "${node_ports[@]}"; do
   log "starting node 127.0.0.1:$port (--redis $redis_url)"
   # NO_COLOR: plain text in the log files.
-  NO_COLOR=1 ./target/release/tether-server --addr "127.0.0.1:$port" --redis "$redis_url" "$@" \
+  NO_COLOR=1 ./target/release/tether-server --addr "127.0.0.1:$port" --redis "$redis_url" \
+    --proxy-protocol "$@" \
     >"$cluster/node-$port.log" 2>&1 &
   echo $! >"$cluster/node-$port.pid"
 done
 for port in "${node_ports[@]}"; do
   wait_for "node 127.0.0.1:$port (see $cluster/node-$port.log)" "$(cat "$cluster/node-$port.pid")" \
-    curl -sf "http://127.0.0.1:$port/healthz"
+    curl -sf --haproxy-protocol "http://127.0.0.1:$port/healthz"
 done
 
 # Each HTTP request and each WebSocket goes to the next node that answers GET /healthz (checked
@@ -142,7 +143,7 @@ backend nodes
     option httpchk
     http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host 127.0.0.1
     http-check expect status 200
-    default-server check inter 1s fall 2 rise 2
+    default-server check inter 1s fall 2 rise 2 send-proxy-v2 check-send-proxy
 $(for port in "${node_ports[@]}"; do echo "    server node-$port 127.0.0.1:$port"; done)
 EOF
 haproxy -c -q -f "$cluster/haproxy.cfg"

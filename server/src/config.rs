@@ -48,6 +48,13 @@ pub struct Config {
     #[arg(long, env = "TETHER_REDIS_URL")]
     pub redis: Option<String>,
 
+    /// Every connection starts with a PROXY protocol header (version 1 or 2) from a load
+    /// balancer (HAProxy: `send-proxy-v2`), which says who the client is: the per-address
+    /// limits and the logs then see each client, not the balancer. A connection without one is
+    /// closed. Only for a server that nothing but the balancer can reach.
+    #[arg(long, env = "TETHER_PROXY_PROTOCOL", default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub proxy_protocol: bool,
+
     /// The folder for the server's files: the history database (`tether.sqlite3`). Created if
     /// missing; one server at a time may use it.
     #[arg(long, env = "TETHER_DATA_DIR", default_value = "data")]
@@ -342,6 +349,8 @@ impl Config {
         flood_strikes: u32;
         /// Sets whether pages on localhost may connect.
         allow_localhost: bool;
+        /// Sets whether every connection starts with a PROXY protocol header.
+        proxy_protocol: bool;
         /// Sets how long shutdown waits for clients and unfinished requests.
         shutdown_grace: Duration;
         /// Sets the listen backlog.

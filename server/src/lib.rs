@@ -63,6 +63,7 @@ pub mod metrics;
 pub mod origin;
 pub mod outbox;
 pub mod peer;
+pub mod proxy_header;
 pub mod rates;
 pub mod redis_backplane;
 pub mod redis_store;

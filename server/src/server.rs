@@ -7,7 +7,7 @@ use crate::{
     admission::{self, Admission, Refused, Ticket},
     backplane::{Backplane, LocalBackplane},
     config::StoreKind,
-    connection,
+    connection, proxy_header,
     rates::AddressRates,
     redis_backplane::RedisBackplane,
     redis_store::RedisStore,
@@ -206,8 +206,14 @@ pub async fn run_with(
             }
         })
     };
-    let app = router(state.clone());
-    let refusing = Arc::new(AtomicUsize::new(0));
+    let gate = Gate {
+        app: router(state.clone()),
+        http,
+        admission,
+        state: state.clone(),
+        refusing: Arc::new(AtomicUsize::new(0)),
+    };
+    let reading = Arc::new(AtomicUsize::new(0));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (tcp, remote) = tokio::select! {
@@ -224,33 +230,27 @@ pub async fn run_with(
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::warn!(%err, "could not set TCP_NODELAY");
         }
-        // A client that reconnects in a loop is held to its address's connection rate.
-        if !state.shared.addresses.admit_connection(remote.ip()) {
-            state.shared.metrics.refused_connect_rate.inc();
-            refuse(
-                tcp,
-                remote,
-                Refused::PerIp,
-                &state.shared.metrics,
-                &refusing,
-            );
+        if !state.shared.config.proxy_protocol {
+            gate.admit(tcp, remote);
             continue;
         }
-        match admission.admit(remote.ip()) {
-            Ok(ticket) => {
-                let task = serve_http(
-                    tcp,
-                    remote,
-                    Arc::new(TicketSlot(std::sync::Mutex::new(Some(ticket)))),
-                    app.clone(),
-                    http.clone(),
-                    state.shutdown.clone(),
-                    Arc::clone(&state.shared.metrics),
-                );
-                state.connections.spawn(task);
-            }
-            Err(refused) => refuse(tcp, remote, refused, &state.shared.metrics, &refusing),
+        // Behind a balancer: who the client is comes first, read off the accept loop.
+        if reading.fetch_add(1, Ordering::Relaxed) >= MAX_READING_PROXY_HEADERS {
+            reading.fetch_sub(1, Ordering::Relaxed);
+            continue;
         }
+        let (gate, reading) = (gate.clone(), Arc::clone(&reading));
+        let limit = state.shared.config.request_head_timeout;
+        state.connections.spawn(async move {
+            let mut tcp = tcp;
+            let client = timeout(limit, proxy_header::read(&mut tcp, remote)).await;
+            reading.fetch_sub(1, Ordering::Relaxed);
+            match client {
+                Ok(Ok(client)) => gate.admit(tcp, client),
+                Ok(Err(err)) => tracing::debug!(%remote, %err, "closed: no PROXY header"),
+                Err(_) => tracing::debug!(%remote, "closed: no PROXY header in time"),
+            }
+        });
     }
     drop(listener);
     tracing::info!("shutting down");
@@ -268,6 +268,56 @@ pub async fn run_with(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Connections whose PROXY header is being read at once (`--proxy-protocol`); past it, a new
+/// connection is closed at once. Only the balancer connects then, and it sends the header
+/// first thing.
+const MAX_READING_PROXY_HEADERS: usize = 1024;
+
+/// Where an accepted connection is admitted (within its address's and the server's limits) and
+/// served, or refused.
+#[derive(Clone)]
+struct Gate {
+    app: Router,
+    http: http1::Builder,
+    admission: Arc<Admission>,
+    state: AppState,
+    refusing: Arc<AtomicUsize>,
+}
+
+impl Gate {
+    /// Admits `tcp`, from the client at `remote`, or answers it 429 or 503.
+    fn admit(&self, tcp: TcpStream, remote: SocketAddr) {
+        let state = &self.state;
+        // A client that reconnects in a loop is held to its address's connection rate.
+        if !state.shared.addresses.admit_connection(remote.ip()) {
+            state.shared.metrics.refused_connect_rate.inc();
+            refuse(
+                tcp,
+                remote,
+                Refused::PerIp,
+                &state.shared.metrics,
+                &self.refusing,
+            );
+            return;
+        }
+        match self.admission.admit(remote.ip()) {
+            Ok(ticket) => {
+                let task = serve_http(
+                    tcp,
+                    remote,
+                    Arc::new(TicketSlot(std::sync::Mutex::new(Some(ticket)))),
+                    self.app.clone(),
+                    self.http.clone(),
+                    state.shutdown.clone(),
+                    Arc::clone(&state.shared.metrics),
+                );
+                state.connections.spawn(task);
+            }
+            Err(refused) => refuse(tcp, remote, refused, &state.shared.metrics, &self.refusing),
+        }
+    }
 }
 
 /// The HTTP/1.1 server settings that bound what a connection may cost before it is upgraded.

@@ -453,7 +453,12 @@ impl Session {
 
     /// Leaves a room this client is in and tells whoever remains.
     fn leave_room(&self, room_id: &str) {
-        leave(&self.shared, &self.peer, room_id);
+        let shared = &self.shared;
+        leave(
+            (&*shared.rooms, &*shared.backplane, &shared.metrics),
+            &self.peer,
+            room_id,
+        );
     }
 
     /// Stores a room message; once it is durable, the store's writer publishes it to the room and
@@ -746,11 +751,18 @@ impl Drop for Session {
         let grace = self.shared.config.rejoin_grace;
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) if !grace.is_zero() && !joined.is_empty() => {
-                let (shared, peer) = (Arc::clone(&self.shared), Arc::clone(&self.peer));
+                // Not the whole `Shared`: the store must close with the server, not after the
+                // grace (a restart opens the same data folder).
+                let (rooms, backplane, metrics, peer) = (
+                    Arc::clone(&self.shared.rooms),
+                    Arc::clone(&self.shared.backplane),
+                    Arc::clone(&self.shared.metrics),
+                    Arc::clone(&self.peer),
+                );
                 runtime.spawn(async move {
                     tokio::time::sleep(grace).await;
                     for room_id in joined {
-                        leave(&shared, &peer, &room_id);
+                        leave((&*rooms, &*backplane, &metrics), &peer, &room_id);
                     }
                 });
             }
@@ -769,8 +781,12 @@ impl Drop for Session {
 
 /// Takes `peer` out of a room, if it is still the client's connection there, and tells whoever
 /// remains, here and on other nodes.
-fn leave(shared: &Shared, peer: &Arc<Peer>, room_id: &str) {
-    let Some(remaining) = shared.rooms.leave(room_id, peer) else {
+fn leave(
+    (rooms, backplane, metrics): (&dyn Rooms, &dyn Backplane, &Metrics),
+    peer: &Arc<Peer>,
+    room_id: &str,
+) {
+    let Some(remaining) = rooms.leave(room_id, peer) else {
         return;
     };
     let event = ServerMessage::UserLeft(UserEvent {
@@ -778,11 +794,9 @@ fn leave(shared: &Shared, peer: &Arc<Peer>, room_id: &str) {
         room_id: room_id.to_owned(),
         name: peer.name().map(|n| n.to_string()),
     });
-    let delivery = shared
-        .backplane
-        .left(room_id, peer, remaining, Frame::encode(&event));
-    shared.metrics.messages_out.inc_by(delivery.queued);
-    shared.metrics.dropped.inc_by(delivery.dropped);
+    let delivery = backplane.left(room_id, peer, remaining, Frame::encode(&event));
+    metrics.messages_out.inc_by(delivery.queued);
+    metrics.dropped.inc_by(delivery.dropped);
 }
 
 /// The most messages one `history` answer or `recent` join sends.

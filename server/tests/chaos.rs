@@ -95,7 +95,8 @@ impl Server {
     fn spawn(&mut self) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tether-server"));
         match &self.redis {
-            Some(url) => command.args(["--redis", url]),
+            // Behind HAProxy, which says who each client is (send-proxy-v2).
+            Some(url) => command.args(["--redis", url, "--proxy-protocol"]),
             None => command.arg("--data-dir").arg(&self.data),
         };
         let child = command
@@ -211,7 +212,12 @@ impl Cluster {
         let servers: String = nodes
             .iter()
             .enumerate()
-            .map(|(i, n)| format!("  server n{i} 127.0.0.1:{} check\n", n.port))
+            .map(|(i, n)| {
+                format!(
+                    "  server n{i} 127.0.0.1:{} check send-proxy-v2 check-send-proxy\n",
+                    n.port
+                )
+            })
             .collect();
         let config = dir.path().join("haproxy.cfg");
         std::fs::write(

@@ -266,7 +266,10 @@ async fn a_fresh_join_can_ask_for_the_latest_messages_and_page_back() {
 #[tokio::test]
 async fn the_sqlite_store_keeps_rooms_across_a_restart() {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let mut server = TestServer::with(sqlite(dir.path())).await;
+    // With the default rejoin grace: Alice is still in her room for 15 s after she goes, and the
+    // new server must open the data folder all the same.
+    let grace = sqlite(dir.path()).rejoin_grace(Duration::from_secs(15));
+    let mut server = TestServer::with(grace).await;
     let mut alice = server.connect().await;
     let epoch = alice.join("r").await["payload"]["epoch"].clone();
     for i in 1..=5 {
