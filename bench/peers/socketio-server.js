@@ -11,14 +11,23 @@
 // its session id and the offset of the last broadcast it received, gets its id, its rooms and
 // the broadcasts it missed back. The server keeps them in memory.
 //
+// With SOCKETIO_REDIS_URL=redis://127.0.0.1:PORT/, the server is one node of several on that
+// Redis, as Socket.IO's documentation sets them up: `@socket.io/redis-adapter` with two `redis`
+// clients (one publishes, one subscribes). A broadcast is delivered to this node's members and
+// published for the other nodes, which deliver it to theirs. `joined`'s `members` then counts
+// this node's members of the room only (the adapter's rooms are local; asking every node is a
+// round trip through Redis).
+//
 //   node socketio-server.js 18602
 //   SOCKETIO_RECOVERY=1 node socketio-server.js 18602
+//   SOCKETIO_REDIS_URL=redis://127.0.0.1:16390/ node socketio-server.js 18603
 'use strict';
 const http = require('http');
 const { Server } = require('socket.io');
 
 const port = Number(process.argv[2] ?? 3000);
 const recovery = process.env.SOCKETIO_RECOVERY === '1';
+const redisUrl = process.env.SOCKETIO_REDIS_URL;
 const httpServer = http.createServer();
 const io = new Server(httpServer, {
   transports: ['websocket'],
@@ -67,6 +76,26 @@ io.on('connection', (socket) => {
   });
 });
 
-httpServer.listen(port, '127.0.0.1', () => {
-  console.log(`listening ${httpServer.address().port}`);
+// Listens only once the adapter's clients are connected, so that the first broadcast already
+// reaches the other nodes.
+async function start() {
+  if (redisUrl) {
+    const { createClient } = require('redis');
+    const { createAdapter } = require('@socket.io/redis-adapter');
+    const pubClient = createClient({ url: redisUrl });
+    const subClient = pubClient.duplicate();
+    for (const client of [pubClient, subClient]) {
+      client.on('error', (err) => console.error(`redis: ${err.message}`));
+    }
+    await Promise.all([pubClient.connect(), subClient.connect()]);
+    io.adapter(createAdapter(pubClient, subClient));
+  }
+  httpServer.listen(port, '127.0.0.1', () => {
+    console.log(`listening ${httpServer.address().port}`);
+  });
+}
+
+start().catch((err) => {
+  console.error(err);
+  process.exit(1);
 });

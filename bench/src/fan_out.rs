@@ -1,7 +1,7 @@
 //! The fan-out scenario: members in one room, some of them sending, everyone receiving.
 
 use crate::{
-    BenchSocket, Endpoint, Incoming, LatencyRecorder, LatencySummary,
+    BenchSocket, Endpoint, Incoming, LatencyRecorder, LatencySummary, Placement,
     cpu_time::cpu_time,
     latency::{LocalLatency, now_micros},
     memory::check_fd_limit,
@@ -57,7 +57,8 @@ pub struct FanOut {
     room: String,
     read_buffer: usize,
     connect_concurrency: usize,
-    server_pid: Option<u32>,
+    server_pids: Vec<u32>,
+    redis_pid: Option<u32>,
 }
 
 /// What a fan-out run measured.
@@ -69,6 +70,8 @@ pub struct FanOutResult {
     pub senders: usize,
     /// How they paced their messages.
     pub pace: Pace,
+    /// How many of the members connected to each server node (one entry for a single server).
+    pub members_per_node: Vec<usize>,
     /// The measured window, in seconds.
     pub seconds: f64,
     /// Messages sent during the whole run (warm-up included).
@@ -81,8 +84,12 @@ pub struct FanOutResult {
     pub lost: u64,
     /// Send-to-receive latency of the deliveries in the measured window.
     pub latency: LatencySummary,
-    /// CPU time the server used during the measured window, in seconds (when its pid is known).
+    /// CPU time the server used during the measured window, in seconds (when its pid is known;
+    /// every node's together when there are several).
     pub server_cpu_seconds: Option<f64>,
+    /// CPU time Redis used during the measured window, in seconds, when the nodes share one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_cpu_seconds: Option<f64>,
     /// CPU time the generator used during the measured window, in seconds: it shares the
     /// machine with the server.
     pub generator_cpu_seconds: f64,
@@ -190,7 +197,8 @@ impl FanOut {
             // a batch of frames in one read, small enough not to spend the run on memset.
             read_buffer: 4096,
             connect_concurrency: 200,
-            server_pid: None,
+            server_pids: Vec::new(),
+            redis_pid: None,
         }
     }
 
@@ -214,7 +222,19 @@ impl FanOut {
 
     /// The server's process id: its CPU time in the measured window is then reported too.
     pub fn server_pid(mut self, pid: u32) -> Self {
-        self.server_pid = Some(pid);
+        self.server_pids = vec![pid];
+        self
+    }
+
+    /// The process ids of every node of a cluster: their CPU time together is reported.
+    pub fn server_pids(mut self, pids: Vec<u32>) -> Self {
+        self.server_pids = pids;
+        self
+    }
+
+    /// The process id of the Redis the nodes share: its CPU time is reported apart.
+    pub fn redis_pid(mut self, pid: u32) -> Self {
+        self.redis_pid = Some(pid);
         self
     }
 
@@ -226,6 +246,13 @@ impl FanOut {
 
     /// Runs the scenario against `endpoint`, printing progress under `label`.
     pub async fn run(&self, endpoint: &Endpoint, label: &str) -> Result<FanOutResult> {
+        self.run_placed(&Placement::one(endpoint.clone()), label)
+            .await
+    }
+
+    /// Runs the scenario with each member connected to the node `placement` gives it: one room,
+    /// served by several nodes that share it.
+    pub async fn run_placed(&self, placement: &Placement, label: &str) -> Result<FanOutResult> {
         ensure!(self.members >= 2, "a fan-out needs at least 2 members");
         ensure!(
             (1..=self.members).contains(&self.senders),
@@ -240,9 +267,16 @@ impl FanOut {
         }
         check_fd_limit("self", "the generator", self.members)?;
         let mut progress = Progress::new(label);
+        let members_per_node = placement.members_per_node(self.members, self.senders);
         progress.say(format_args!(
-            "{} members, {} senders, {:?}: connecting",
-            self.members, self.senders, self.pace
+            "{} members, {} senders, {:?}: connecting{}",
+            self.members,
+            self.senders,
+            self.pace,
+            match placement.nodes() {
+                1 => String::new(),
+                _ => format!(" (members per node: {members_per_node:?})"),
+            }
         ));
 
         let shared = Arc::new(Shared {
@@ -258,7 +292,8 @@ impl FanOut {
         let recorder = LatencyRecorder::new();
         let (go_tx, go_rx) = watch::channel(None);
         let (stop_tx, stop_rx) = watch::channel(false);
-        let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<usize>();
+        // Each member, once joined: its node and the room's size there as `joined` gave it.
+        let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<(usize, usize)>();
         let handshakes = Arc::new(Semaphore::new(self.connect_concurrency));
         let mut tasks = JoinSet::new();
         for index in 0..self.members {
@@ -270,7 +305,8 @@ impl FanOut {
                 go: go_rx.clone(),
                 stop: stop_rx.clone(),
             };
-            let endpoint = endpoint.clone();
+            let node = placement.node_of(index, self.senders);
+            let endpoint = placement.endpoint(node).clone();
             let handshakes = Arc::clone(&handshakes);
             let ready_tx = ready_tx.clone();
             let read_buffer = self.read_buffer;
@@ -279,29 +315,37 @@ impl FanOut {
                 let mut socket = endpoint.connect(index, read_buffer).await?;
                 let members = socket.join(&member.shared.room).await?;
                 drop(permit);
-                let _ = ready_tx.send(members);
+                let _ = ready_tx.send((node, members));
                 member.run(socket).await
             });
         }
         drop(ready_tx);
 
         // Everyone in; the last joiner sees the full room.
-        let mut largest = 0;
+        let mut largest = vec![0; placement.nodes()];
         let mut joined = 0;
         while joined < self.members {
             tokio::select! {
                 members = ready_rx.recv() => match members {
-                    Some(members) => { joined += 1; largest = largest.max(members); }
+                    Some((node, members)) => {
+                        joined += 1;
+                        largest[node] = largest[node].max(members);
+                    }
                     None => return Err(first_failure(&mut tasks).await),
                 },
                 _ = progress.tick() => progress.say(format_args!("{joined}/{} joined", self.members)),
             }
         }
-        ensure!(
-            largest == self.members,
-            "the room had {largest} members at most, expected {} (was it empty?)",
-            self.members
-        );
+        // A node may count the room's members on that node only (Tether's and Socket.IO's nodes
+        // do) or on every node; anything else means the room was not empty.
+        for (node, (&seen, &here)) in largest.iter().zip(&members_per_node).enumerate() {
+            ensure!(
+                seen == here || seen == self.members,
+                "the room had {seen} members at most on node {node}, expected {here} there or \
+                 {} in all (was it empty?)",
+                self.members
+            );
+        }
         // Let the `user:joined` flood of the joins drain before sending.
         tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -317,13 +361,23 @@ impl FanOut {
             self.warmup.as_secs_f64(),
             self.measure.as_secs_f64()
         ));
-        // CPU time of the server and of this process over the measured window.
-        let cpu_now = || -> Result<(Option<Duration>, Duration)> {
-            let server = self
-                .server_pid
+        // CPU time of the server (every node's), of Redis and of this process over the measured
+        // window.
+        let cpu_now = || -> Result<(Option<Duration>, Option<Duration>, Duration)> {
+            let server = match self.server_pids.is_empty() {
+                true => None,
+                false => Some(
+                    self.server_pids
+                        .iter()
+                        .map(|pid| cpu_time(&pid.to_string()))
+                        .sum::<Result<Duration>>()?,
+                ),
+            };
+            let redis = self
+                .redis_pid
                 .map(|pid| cpu_time(&pid.to_string()))
                 .transpose()?;
-            Ok((server, cpu_time("self")?))
+            Ok((server, redis, cpu_time("self")?))
         };
         let mut cpu_start = None;
         let measure_start = window.end - self.measure;
@@ -345,12 +399,16 @@ impl FanOut {
         }
 
         let cpu_end = cpu_now()?;
-        let (server_cpu_seconds, generator_cpu_seconds) = match cpu_start {
-            Some((server, generator)) => (
-                server.zip(cpu_end.0).map(|(a, b)| (b - a).as_secs_f64()),
-                (cpu_end.1 - generator).as_secs_f64(),
+        let between = |a: Option<Duration>, b: Option<Duration>| {
+            a.zip(b).map(|(a, b)| b.saturating_sub(a).as_secs_f64())
+        };
+        let (server_cpu_seconds, redis_cpu_seconds, generator_cpu_seconds) = match cpu_start {
+            Some((server, redis, generator)) => (
+                between(server, cpu_end.0),
+                between(redis, cpu_end.1),
+                (cpu_end.2 - generator).as_secs_f64(),
             ),
-            None => (None, 0.0),
+            None => (None, None, 0.0),
         };
         // Once every sender is done, let the last messages arrive, then count what never did.
         let drain_until = Instant::now() + self.drain;
@@ -373,6 +431,7 @@ impl FanOut {
             members: self.members,
             senders: self.senders,
             pace: self.pace,
+            members_per_node,
             seconds,
             sent,
             delivered,
@@ -380,6 +439,7 @@ impl FanOut {
             lost,
             latency: recorder.summary(),
             server_cpu_seconds,
+            redis_cpu_seconds,
             generator_cpu_seconds,
         };
         progress.say(format_args!(

@@ -19,6 +19,7 @@ pub struct Idle {
     room_size: usize,
     concurrency: usize,
     settle: Duration,
+    redis_pid: Option<u32>,
 }
 
 /// What an idle run measured.
@@ -36,6 +37,20 @@ pub struct IdleResult {
     pub after: Memory,
     /// `(after − before) / connections`, in bytes.
     pub rss_bytes_per_connection: f64,
+    /// The memory of the Redis the server is a node on, before the first connection and with
+    /// every connection open and settled, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<(Memory, Memory)>,
+}
+
+impl IdleResult {
+    /// Redis's RSS growth divided by the connections, in bytes, when the server is a node on
+    /// a Redis of the run's own.
+    pub fn redis_rss_bytes_per_connection(&self) -> Option<f64> {
+        let (before, after) = self.redis?;
+        let grown = after.rss_kib as f64 - before.rss_kib as f64;
+        Some(grown * 1024.0 / self.connections as f64)
+    }
 }
 
 impl Idle {
@@ -46,6 +61,7 @@ impl Idle {
             room_size: 10,
             concurrency: 500,
             settle: Duration::from_secs(3),
+            redis_pid: None,
         }
     }
 
@@ -67,6 +83,12 @@ impl Idle {
         self
     }
 
+    /// The process id of the Redis the server is a node on: its memory is read too.
+    pub fn redis_pid(mut self, pid: u32) -> Self {
+        self.redis_pid = Some(pid);
+        self
+    }
+
     /// Runs against `endpoint`, served by process `pid`.
     pub async fn run(&self, endpoint: &Endpoint, pid: u32, label: &str) -> Result<IdleResult> {
         ensure!(self.connections > 0, "at least one connection");
@@ -76,6 +98,7 @@ impl Idle {
         check_fd_limit(&pid.to_string(), "the server", self.connections)?;
         let mut progress = Progress::new(label);
         let before = Memory::read(pid)?;
+        let redis_before = self.redis_pid.map(Memory::read).transpose()?;
         progress.say(format_args!(
             "server {before}; opening {} connections in rooms of {}",
             self.connections, self.room_size
@@ -127,6 +150,7 @@ impl Idle {
         ));
         tokio::time::sleep(self.settle).await;
         let after = Memory::read(pid)?;
+        let redis_after = self.redis_pid.map(Memory::read).transpose()?;
         // A connection the server closed meanwhile would make the figure meaningless.
         if let Some(result) = tasks.try_join_next() {
             result.context("a connection task panicked")??;
@@ -144,6 +168,7 @@ impl Idle {
             before,
             after,
             rss_bytes_per_connection: grown * 1024.0 / self.connections as f64,
+            redis: redis_before.zip(redis_after),
         };
         progress.say(format_args!(
             "server {after}: {:.0} bytes per connection",

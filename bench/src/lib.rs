@@ -33,6 +33,10 @@
 //!   must each get back every message of their room exactly once; `resume_client` is one
 //!   client, resuming with Tether's `since` or Socket.IO's connection-state recovery),
 //!   [`durable`] (acked, stored messages per second, per store).
+//! - Several nodes on one Redis: [`cluster`] (a [`redis_process`] and the nodes on it: Tether
+//!   with `--redis`, Socket.IO with `@socket.io/redis-adapter`), [`placement`] (which node each
+//!   member of a room connects to), [`cluster_bench`] (fan-out across nodes, the latency a
+//!   second node adds, idle memory on a node, throughput by number of nodes).
 //! - Hardening, against Tether with its default limits: [`attack`] (ping flood, slowloris, idle
 //!   flood, big headers, message flood: what each costs the server and what happens to the
 //!   attacker), [`flood`] (ordinary members chatting with and without a [`flooder`] in their
@@ -46,6 +50,8 @@
 pub mod attack;
 pub mod bench_socket;
 pub mod chart;
+pub mod cluster;
+pub mod cluster_bench;
 pub mod cpu_time;
 pub mod dialect;
 pub mod durable;
@@ -57,9 +63,11 @@ pub mod idle;
 pub mod join_storm;
 pub mod latency;
 pub mod memory;
+pub mod placement;
 pub mod progress;
 pub mod raw_client;
 pub mod reconnect_storm;
+pub mod redis_process;
 pub mod report;
 mod resume_client;
 pub mod resume_storm;
@@ -69,6 +77,8 @@ pub mod suite;
 
 pub use attack::{Attack, AttackResult, Attacks};
 pub use bench_socket::BenchSocket;
+pub use cluster::Cluster;
+pub use cluster_bench::{ClusterBench, ClusterLatency};
 pub use dialect::{Dialect, Incoming};
 pub use durable::{Durable, DurableResult};
 pub use endpoint::Endpoint;
@@ -79,7 +89,9 @@ pub use idle::{Idle, IdleResult};
 pub use join_storm::{JoinStorm, JoinStormResult};
 pub use latency::{LatencyRecorder, LatencySummary};
 pub use memory::Memory;
+pub use placement::Placement;
 pub use reconnect_storm::{ReconnectStorm, ReconnectStormResult};
+pub use redis_process::RedisProcess;
 pub use resume_storm::{Fault, ResumeStorm, ResumeStormResult};
 pub use server_metrics::ServerMetrics;
 pub use server_process::{Launch, Limits, ServerKind, ServerProcess};

@@ -18,6 +18,11 @@
 //! # History: these start their own servers too (Tether with SQLite, Socket.IO with recovery).
 //! tether-bench resume --clients 19500 --faults kill,drop --servers tether,socketio
 //! tether-bench durable --stores sqlite,memory
+//!
+//! # Several nodes on one Redis (a redis-server of their own on a free port): Tether with
+//! # --redis, Socket.IO with @socket.io/redis-adapter; 3 runs, median and range.
+//! tether-bench cluster --runs 3
+//! tether-bench cluster --scenarios nodes --nodes 1,2,4 --redis-cpus 0 --node-cpus 1-2 --node-cpus 3-4
 //! ```
 //!
 //! The suite starts each server itself (`tether-server` next to this binary, the Node peers in
@@ -34,8 +39,11 @@ use std::{path::PathBuf, time::Duration};
 use tether_bench::{
     Attack, Attacks, Dialect, Endpoint, FanOut, Fault, Flood, Flooding, Idle, JoinStorm, Launch,
     Pace, ResumeStorm, ServerKind, ServerProcess,
+    cluster::Cpus,
     memory::raise_fd_limit,
-    report::{attacks_table, floods_table, resume_table},
+    report::{
+        ServerResults, SuiteReport, attacks_table, cluster_table, floods_table, resume_table,
+    },
     server_process::Programs,
     suite::{self, Scenario, Suite, bounded},
 };
@@ -67,13 +75,15 @@ enum Command {
         )]
         servers: Vec<String>,
         /// Which scenarios, comma-separated: fan-out, fan-out-memory, latency, idle, join,
-        /// storm, resume, resume-drop, durable, attack, flood (fan-out-memory, durable, attack
-        /// and flood against Tether only; resume and resume-drop against Tether and Socket.IO).
+        /// storm, resume, resume-drop, durable, attack, flood, cluster-fan-out, cluster-latency,
+        /// cluster-idle, cluster-nodes (fan-out-memory, durable, attack and flood against Tether
+        /// only; resume, resume-drop and the cluster scenarios against Tether and Socket.IO).
         #[arg(
             long,
             value_delimiter = ',',
             default_value = "fan-out,fan-out-memory,latency,idle,join,storm,resume,resume-drop,\
-                             durable,attack,flood"
+                             durable,attack,flood,cluster-fan-out,cluster-latency,cluster-idle,\
+                             cluster-nodes"
         )]
         scenarios: Vec<String>,
         /// Where to write the results.
@@ -197,6 +207,68 @@ enum Command {
         /// Publishing after the server is back (or the drop).
         #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
         after: Duration,
+        /// The Node peers' folder, with node_modules installed (default: bench/peers).
+        #[arg(long)]
+        peers: Option<PathBuf>,
+        #[command(flatten)]
+        own: OwnServer,
+    },
+    /// Several nodes on one Redis, each run on a fresh redis-server (a free loopback port, its
+    /// files in a temporary folder) and fresh nodes: Tether with `--redis`, Socket.IO with
+    /// `@socket.io/redis-adapter`. Repeated `--runs` times; prints each figure's median and range.
+    Cluster {
+        /// Which scenarios, comma-separated: fan-out (senders on one node, the other members on
+        /// the others), latency (a large room at a fixed rate: one server without Redis, one
+        /// node on Redis, the members on a second node), idle (RSS per connection on a node),
+        /// nodes (fan-out throughput by number of nodes).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "fan-out,latency,idle,nodes"
+        )]
+        scenarios: Vec<String>,
+        /// Which servers, comma-separated: tether, socketio.
+        #[arg(long, value_delimiter = ',', default_value = "tether,socketio")]
+        servers: Vec<String>,
+        /// How many times to run every scenario against every server.
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
+        /// Small and short: a smoke run.
+        #[arg(long)]
+        quick: bool,
+        /// Fan-out: nodes (the senders on the first).
+        #[arg(long)]
+        fan_out_nodes: Option<usize>,
+        /// Fan-out and the nodes curve: members in the room.
+        #[arg(long)]
+        members: Option<usize>,
+        /// Fan-out and the nodes curve: how many of them send.
+        #[arg(long)]
+        senders: Option<usize>,
+        /// Fan-out and the nodes curve: closed-loop window per sender.
+        #[arg(long)]
+        window: Option<usize>,
+        /// Latency: members in the room.
+        #[arg(long)]
+        latency_members: Option<usize>,
+        /// Idle: connections.
+        #[arg(long)]
+        idle_connections: Option<usize>,
+        /// The nodes curve: node counts, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        nodes: Option<Vec<usize>>,
+        /// Fan-out and latency: how long to measure.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        measure: Option<Duration>,
+        /// Fan-out and latency: how long to warm up.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        warmup: Option<Duration>,
+        /// Redis's CPUs (`taskset -c` list, such as 0).
+        #[arg(long)]
+        redis_cpus: Option<String>,
+        /// A node's CPUs (`taskset -c` list, such as 1-2); once per node, given round-robin.
+        #[arg(long)]
+        node_cpus: Vec<String>,
         /// The Node peers' folder, with node_modules installed (default: bench/peers).
         #[arg(long)]
         peers: Option<PathBuf>,
@@ -396,6 +468,105 @@ async fn main() -> Result<()> {
             own.write_json(&results)?;
             println!("{}", attacks_table(ServerKind::Tether, &results));
             anyhow::ensure!(failures.is_empty(), "failed: {}", failures.join("; "));
+        }
+        Command::Cluster {
+            scenarios,
+            servers,
+            runs,
+            quick,
+            fan_out_nodes,
+            members,
+            senders,
+            window,
+            latency_members,
+            idle_connections,
+            nodes,
+            measure,
+            warmup,
+            redis_cpus,
+            node_cpus,
+            peers,
+            own,
+        } => {
+            let servers = servers
+                .iter()
+                .map(|name| ServerKind::from_name(name))
+                .collect::<Result<Vec<_>>>()?;
+            let scenarios = scenarios
+                .iter()
+                .map(|name| {
+                    let name = name.strip_prefix("cluster-").unwrap_or(name);
+                    Scenario::from_name(&format!("cluster-{name}"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut programs = own.programs();
+            if let Some(peers) = peers {
+                programs.peers = peers
+                    .canonicalize()
+                    .with_context(|| format!("no peers folder at {}", peers.display()))?;
+            }
+            let mut suite = if quick {
+                Suite::quick()
+            } else {
+                Suite::default()
+            };
+            let c = &mut suite.cluster;
+            c.fan_out_nodes = fan_out_nodes.unwrap_or(c.fan_out_nodes);
+            c.fan_out_members = members.unwrap_or(c.fan_out_members);
+            c.fan_out_senders = senders.unwrap_or(c.fan_out_senders);
+            c.fan_out_window = window.unwrap_or(c.fan_out_window);
+            c.latency_members = latency_members.unwrap_or(c.latency_members);
+            c.idle_connections = idle_connections.unwrap_or(c.idle_connections);
+            c.node_counts = nodes.unwrap_or_else(|| c.node_counts.clone());
+            c.measure = measure.unwrap_or(c.measure);
+            c.warmup = warmup.unwrap_or(c.warmup);
+            c.cpus = Cpus {
+                redis: redis_cpus,
+                nodes: node_cpus,
+            };
+            let mut reports: Vec<(String, SuiteReport)> = Vec::new();
+            for run in 1..=runs.max(1) {
+                let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+                let load = load
+                    .split_whitespace()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                eprintln!("cluster run {run} of {runs}; load average {load}");
+                let report = suite.run(&servers, &scenarios, &programs).await?;
+                let failures: Vec<&String> =
+                    report.servers.iter().flat_map(|s| &s.failures).collect();
+                anyhow::ensure!(failures.is_empty(), "run {run} failed: {failures:?}");
+                reports.push((load, report));
+            }
+            let by_server: Vec<(ServerKind, Vec<&ServerResults>)> = servers
+                .iter()
+                .map(|&kind| {
+                    let results = reports
+                        .iter()
+                        .filter_map(|(_, r)| r.servers.iter().find(|s| s.server == kind))
+                        .collect();
+                    (kind, results)
+                })
+                .collect();
+            let last = &reports.last().expect("at least one run").1;
+            println!(
+                "{}",
+                cluster_table(&suite.cluster, &last.versions, &by_server)
+            );
+            let loads: Vec<&str> = reports.iter().map(|(load, _)| load.as_str()).collect();
+            println!(
+                "Runs from {} on {} × {}; load average (1, 5, 15 min) before each: {}.",
+                reports[0].1.started,
+                last.machine.cpus,
+                last.machine.cpu,
+                loads.join("; ")
+            );
+            let runs: Vec<serde_json::Value> = reports
+                .iter()
+                .map(|(load, report)| serde_json::json!({ "load": load, "report": report }))
+                .collect();
+            own.write_json(&runs)?;
         }
         Command::Durable {
             rooms,

@@ -1,8 +1,9 @@
 //! A suite run's results: JSON for machines, a markdown table for people.
 
 use crate::{
-    AttackResult, DurableResult, FanOutResult, Fault, FloodResult, Flooding, IdleResult,
-    JoinStormResult, ReconnectStormResult, ResumeStormResult, ServerKind, ServerMetrics,
+    AttackResult, ClusterBench, ClusterLatency, DurableResult, FanOutResult, Fault, FloodResult,
+    Flooding, IdleResult, JoinStormResult, ReconnectStormResult, ResumeStormResult, ServerKind,
+    ServerMetrics,
 };
 use serde::Serialize;
 use std::fmt::Write;
@@ -18,6 +19,8 @@ pub struct SuiteReport {
     pub versions: Versions,
     /// The scenarios' sizes.
     pub sizes: Sizes,
+    /// The cluster scenarios' sizes.
+    pub cluster: ClusterBench,
     /// One entry per server.
     pub servers: Vec<ServerResults>,
 }
@@ -44,6 +47,10 @@ pub struct Versions {
     pub ws: String,
     /// The `socket.io` package.
     pub socket_io: String,
+    /// The `@socket.io/redis-adapter` package, and the `redis` client it runs on.
+    pub redis_adapter: String,
+    /// `redis-server --version`.
+    pub redis_server: String,
 }
 
 /// How big each scenario was.
@@ -98,6 +105,15 @@ pub struct ServerResults {
     pub attacks: Vec<AttackResult>,
     /// Ordinary members chatting with and without a flooder (Tether only), one per run.
     pub floods: Vec<FloodResult>,
+    /// Fan-out across nodes on one Redis: senders on one node, members on the others.
+    pub cluster_fan_out: Option<FanOutResult>,
+    /// Latency to a large room on one server without Redis, one node on Redis, and with the
+    /// members on a second node.
+    pub cluster_latency: Option<ClusterLatency>,
+    /// Memory per idle connection on a node on Redis.
+    pub cluster_idle: Option<IdleResult>,
+    /// Fan-out throughput by number of nodes, one result per point.
+    pub cluster_nodes: Vec<FanOutResult>,
     /// Scenarios that failed, and why.
     pub failures: Vec<String>,
 }
@@ -118,6 +134,10 @@ impl ServerResults {
             durable: Vec::new(),
             attacks: Vec::new(),
             floods: Vec::new(),
+            cluster_fan_out: None,
+            cluster_latency: None,
+            cluster_idle: None,
+            cluster_nodes: Vec::new(),
             failures: Vec::new(),
         }
     }
@@ -139,6 +159,8 @@ struct Row {
 enum Target {
     /// At least this many times the guide's Node server.
     TimesNode(f64),
+    /// At least this many times Socket.IO.
+    TimesSocketIo(f64),
     /// At most this absolute figure.
     AtMost(f64),
     /// At least this absolute figure.
@@ -415,24 +437,8 @@ impl SuiteReport {
                 }
                 _ => "—".into(),
             };
-            let (target, met) = match row.target {
-                Some(Target::TimesNode(times)) => (
-                    format!("≥ {times:.0}× Node"),
-                    match (tether, node) {
-                        (Some(t), Some(n)) => yes_no(t >= times * n),
-                        _ => "—".into(),
-                    },
-                ),
-                Some(Target::AtMost(limit)) => (
-                    format!("≤ {}", (row.format)(limit)),
-                    tether.map_or("—".into(), |t| yes_no(t <= limit)),
-                ),
-                Some(Target::AtLeast(limit)) => (
-                    format!("≥ {}", (row.format)(limit)),
-                    tether.map_or("—".into(), |t| yes_no(t >= limit)),
-                ),
-                None => (String::new(), String::new()),
-            };
+            let socket_io = self.server(ServerKind::SocketIo).and_then(row.value);
+            let (target, met) = target_met(row.target, row.format, tether, node, socket_io);
             let _ = writeln!(out, " {ratio} | {target} | {met} |");
         }
         let _ = writeln!(
@@ -447,6 +453,19 @@ impl SuiteReport {
             self.versions.ws,
             self.versions.socket_io
         );
+        let clustered: Vec<(ServerKind, Vec<&ServerResults>)> = self
+            .servers
+            .iter()
+            .filter(|s| s.has_cluster_results())
+            .map(|s| (s.server, vec![s]))
+            .collect();
+        if !clustered.is_empty() {
+            let _ = write!(
+                out,
+                "\n{}",
+                cluster_table(&self.cluster, &self.versions, &clustered)
+            );
+        }
         let resumes: Vec<(ServerKind, &ResumeStormResult)> = Fault::ALL
             .iter()
             .flat_map(|&fault| {
@@ -472,6 +491,352 @@ impl SuiteReport {
             }
         }
         out
+    }
+}
+
+/// The target's text and whether Tether meets it, from Tether's figure and the others'.
+fn target_met(
+    target: Option<Target>,
+    format: impl Fn(f64) -> String,
+    tether: Option<f64>,
+    node: Option<f64>,
+    socket_io: Option<f64>,
+) -> (String, String) {
+    let times = |times: f64, other: Option<f64>| match (tether, other) {
+        (Some(t), Some(o)) => yes_no(t >= times * o),
+        _ => "—".into(),
+    };
+    match target {
+        Some(Target::TimesNode(n)) => (format!("≥ {n:.0}× Node"), times(n, node)),
+        Some(Target::TimesSocketIo(n)) => (format!("≥ {n:.0}× Socket.IO"), times(n, socket_io)),
+        Some(Target::AtMost(limit)) => (
+            format!("≤ {}", format(limit)),
+            tether.map_or("—".into(), |t| yes_no(t <= limit)),
+        ),
+        Some(Target::AtLeast(limit)) => (
+            format!("≥ {}", format(limit)),
+            tether.map_or("—".into(), |t| yes_no(t >= limit)),
+        ),
+        None => (String::new(), String::new()),
+    }
+}
+
+impl ServerResults {
+    /// Whether any cluster scenario left a result.
+    pub fn has_cluster_results(&self) -> bool {
+        self.cluster_fan_out.is_some()
+            || self.cluster_latency.is_some()
+            || self.cluster_idle.is_some()
+            || !self.cluster_nodes.is_empty()
+    }
+}
+
+/// How a cluster row reads its figure from one run's results.
+type Figure = Box<dyn Fn(&ServerResults) -> Option<f64>>;
+
+/// One row of the cluster table: as [`Row`], with a figure that may depend on the sizes.
+struct ClusterRow {
+    label: String,
+    value: Figure,
+    format: fn(f64) -> String,
+    higher_is_better: bool,
+    /// Whether the Tether ÷ Socket.IO column is filled: for throughput, CPU and memory, not for
+    /// differences or latencies on a small room.
+    ratio: bool,
+    target: Option<Target>,
+}
+
+impl ClusterRow {
+    fn new(
+        label: impl Into<String>,
+        value: impl Fn(&ServerResults) -> Option<f64> + 'static,
+        format: fn(f64) -> String,
+    ) -> Self {
+        Self {
+            label: label.into(),
+            value: Box::new(value),
+            format,
+            higher_is_better: false,
+            ratio: false,
+            target: None,
+        }
+    }
+
+    fn higher_is_better(mut self) -> Self {
+        self.higher_is_better = true;
+        self
+    }
+
+    fn ratio(mut self) -> Self {
+        self.ratio = true;
+        self
+    }
+
+    fn target(mut self, target: Target) -> Self {
+        self.target = Some(target);
+        self
+    }
+}
+
+fn cluster_rows(c: &ClusterBench) -> Vec<ClusterRow> {
+    let fan_out = |r: &ServerResults| r.cluster_fan_out.clone();
+    let latency = |r: &ServerResults| r.cluster_latency.clone();
+    let mut rows = vec![
+        ClusterRow::new(
+            format!(
+                "Fan-out across {} nodes: {} senders on node 1, the other {} members round-robin \
+                 on the other {}, closed loop (window {}): deliveries/s",
+                c.fan_out_nodes,
+                c.fan_out_senders,
+                c.fan_out_members - c.fan_out_senders,
+                c.fan_out_nodes.saturating_sub(1),
+                c.fan_out_window
+            ),
+            move |r| fan_out(r).map(|f| f.delivered_per_second),
+            rate,
+        )
+        .higher_is_better()
+        .ratio()
+        .target(Target::TimesSocketIo(10.0)),
+        ClusterRow::new(
+            "… latency p50",
+            move |r| fan_out(r).map(|f| f.latency.p50_ms),
+            ms,
+        ),
+        ClusterRow::new(
+            "… latency p99",
+            move |r| fan_out(r).map(|f| f.latency.p99_ms),
+            ms,
+        ),
+        ClusterRow::new(
+            "… CPU per delivery, every node together",
+            move |r| fan_out(r)?.server_cpu_micros_per_delivery(),
+            micros,
+        )
+        .ratio(),
+        ClusterRow::new(
+            "… Redis's CPU, in cores",
+            move |r| fan_out(r).and_then(|f| Some(f.redis_cpu_seconds? / f.seconds)),
+            cores,
+        ),
+    ];
+    let what = format!(
+        "{} members, 1 sender at {} msg/s",
+        c.latency_members, c.latency_rate
+    );
+    rows.extend([
+        ClusterRow::new(
+            format!("{what}, the members on a second node: latency p50"),
+            move |r| latency(r).map(|l| l.second_node.latency.p50_ms),
+            ms,
+        ),
+        ClusterRow::new(
+            "… p99",
+            move |r| latency(r).map(|l| l.second_node.latency.p99_ms),
+            ms,
+        ),
+        ClusterRow::new(
+            format!("{what}, all on one node on Redis: latency p50"),
+            move |r| latency(r).map(|l| l.one_node.latency.p50_ms),
+            ms,
+        ),
+        ClusterRow::new(
+            "… p99",
+            move |r| latency(r).map(|l| l.one_node.latency.p99_ms),
+            ms,
+        ),
+        ClusterRow::new(
+            format!(
+                "{what}, all on one server without Redis (Tether: SQLite; Socket.IO: its \
+                 in-memory adapter): latency p50"
+            ),
+            move |r| latency(r).map(|l| l.without_redis.latency.p50_ms),
+            ms,
+        ),
+        ClusterRow::new(
+            "… p99",
+            move |r| latency(r).map(|l| l.without_redis.latency.p99_ms),
+            ms,
+        ),
+        ClusterRow::new(
+            "p99 the second node adds, against one node on Redis",
+            move |r| latency(r).map(|l| l.added_p99_ms()),
+            signed_ms,
+        )
+        .target(Target::AtMost(2.0)),
+        ClusterRow::new(
+            "p99 the second node adds, against one server without Redis",
+            move |r| latency(r).map(|l| l.added_p99_without_redis_ms()),
+            signed_ms,
+        )
+        .target(Target::AtMost(2.0)),
+        ClusterRow::new(
+            "Members on a second node: CPU per delivery, both nodes together",
+            move |r| latency(r)?.second_node.server_cpu_micros_per_delivery(),
+            micros,
+        )
+        .ratio(),
+        ClusterRow::new(
+            "One server without Redis: CPU per delivery",
+            move |r| latency(r)?.without_redis.server_cpu_micros_per_delivery(),
+            micros,
+        )
+        .ratio(),
+        ClusterRow::new(
+            format!(
+                "Idle: a node's RSS per connection at {}, on Redis",
+                c.idle_connections
+            ),
+            |r| r.cluster_idle.as_ref().map(|i| i.rss_bytes_per_connection),
+            bytes,
+        )
+        .ratio()
+        .target(Target::AtMost(4000.0)),
+        ClusterRow::new(
+            "… Redis's RSS per connection",
+            |r| r.cluster_idle.as_ref()?.redis_rss_bytes_per_connection(),
+            bytes,
+        ),
+    ]);
+    for &nodes in &c.node_counts {
+        let point = move |r: &ServerResults| {
+            r.cluster_nodes
+                .iter()
+                .find(|f| f.members_per_node.len() == nodes)
+                .cloned()
+        };
+        rows.push(
+            ClusterRow::new(
+                format!(
+                    "Fan-out {} × {} on {nodes} node{} on Redis, everyone round-robin: \
+                     deliveries/s",
+                    c.fan_out_members,
+                    c.fan_out_senders,
+                    if nodes == 1 { "" } else { "s" }
+                ),
+                move |r| point(r).map(|f| f.delivered_per_second),
+                rate,
+            )
+            .higher_is_better()
+            .ratio(),
+        );
+        rows.push(
+            ClusterRow::new(
+                "… CPU per delivery, every node together",
+                move |r| point(r)?.server_cpu_micros_per_delivery(),
+                micros,
+            )
+            .ratio(),
+        );
+    }
+    rows.push(
+        ClusterRow::new(
+            "Deliveries lost in the cluster runs",
+            |r| {
+                let lost = r.cluster_fan_out.iter().map(|f| f.lost).sum::<u64>()
+                    + r.cluster_latency
+                        .iter()
+                        .map(ClusterLatency::lost)
+                        .sum::<u64>()
+                    + r.cluster_nodes.iter().map(|f| f.lost).sum::<u64>();
+                r.has_cluster_results().then_some(lost as f64)
+            },
+            count,
+        )
+        .target(Target::AtMost(0.0)),
+    );
+    rows
+}
+
+/// The cluster scenarios as a markdown table, Tether beside Socket.IO with its redis-adapter:
+/// for each server, its runs; a figure of several runs is their median with the range.
+pub fn cluster_table(
+    sizes: &ClusterBench,
+    versions: &Versions,
+    runs: &[(ServerKind, Vec<&ServerResults>)],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Several nodes on one Redis ({}; Tether with `--redis`, Socket.IO with \
+         `@socket.io/redis-adapter` {}); each run on a fresh Redis and fresh nodes{}:\n",
+        versions.redis_server,
+        versions.redis_adapter,
+        match runs.iter().map(|(_, r)| r.len()).max() {
+            Some(n) if n > 1 => format!("; median of {n} runs (lowest–highest)"),
+            _ => String::new(),
+        }
+    );
+    let title = |kind: ServerKind| match kind {
+        ServerKind::SocketIo => "Socket.IO 4 + redis-adapter",
+        other => other.title(),
+    };
+    let _ = write!(out, "| Figure |");
+    for (kind, _) in runs {
+        let _ = write!(out, " {} |", title(*kind));
+    }
+    let _ = writeln!(out, " Tether ÷ Socket.IO | Target | Met |");
+    let _ = write!(out, "|---|");
+    for _ in runs {
+        let _ = write!(out, "---:|");
+    }
+    let _ = writeln!(out, "---:|---|---|");
+    for row in cluster_rows(sizes) {
+        let mut medians = Vec::new();
+        let _ = write!(out, "| {} |", row.label);
+        for (kind, results) in runs {
+            let values: Vec<f64> = results.iter().filter_map(|r| (row.value)(r)).collect();
+            let median = median(&values);
+            medians.push((*kind, median));
+            let cell = match (median, values.len()) {
+                (None, _) => "—".to_owned(),
+                (Some(m), 1) => (row.format)(m),
+                (Some(m), _) => {
+                    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+                    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    if (row.format)(low) == (row.format)(high) {
+                        let _ = write!(out, " {} |", (row.format)(m));
+                        continue;
+                    }
+                    format!(
+                        "{} ({}–{})",
+                        (row.format)(m),
+                        (row.format)(low),
+                        (row.format)(high)
+                    )
+                }
+            };
+            let _ = write!(out, " {cell} |");
+        }
+        let of = |kind| {
+            medians
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .and_then(|(_, m)| *m)
+        };
+        let (tether, socket_io) = (of(ServerKind::Tether), of(ServerKind::SocketIo));
+        let ratio = match (tether, socket_io) {
+            (Some(t), Some(s)) if t > 0.0 && s > 0.0 && row.ratio => {
+                let times = if row.higher_is_better { t / s } else { s / t };
+                format!("{times:.1}×")
+            }
+            _ => "—".into(),
+        };
+        let (target, met) = target_met(row.target, row.format, tether, None, socket_io);
+        let _ = writeln!(out, " {ratio} | {target} | {met} |");
+    }
+    out
+}
+
+/// The median of `values`; `None` when there are none.
+fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
     }
 }
 
@@ -702,6 +1067,14 @@ fn ms(ms: f64) -> String {
     format!("{ms:.2} ms")
 }
 
+fn signed_ms(ms: f64) -> String {
+    format!("{ms:+.2} ms")
+}
+
+fn cores(cores: f64) -> String {
+    format!("{cores:.2}")
+}
+
 fn micros(micros: f64) -> String {
     format!("{micros:.1} µs")
 }
@@ -737,6 +1110,7 @@ mod tests {
             members: 100,
             senders: 10,
             pace: Pace::ClosedLoop { window: 32 },
+            members_per_node: vec![100],
             seconds: 10.0,
             sent: 1,
             delivered: (per_second * 10.0) as u64,
@@ -744,6 +1118,7 @@ mod tests {
             lost: 0,
             latency: LatencySummary::default(),
             server_cpu_seconds: Some(4.0),
+            redis_cpu_seconds: None,
             generator_cpu_seconds: 6.0,
         }
     }
@@ -766,8 +1141,11 @@ mod tests {
                 node: "v20".into(),
                 ws: "8".into(),
                 socket_io: "4".into(),
+                redis_adapter: "8.3.0".into(),
+                redis_server: "Redis 7".into(),
             },
             sizes: crate::suite::Suite::default().sizes,
+            cluster: ClusterBench::default(),
             servers: vec![tether, node],
         }
     }
@@ -938,6 +1316,51 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("| **5400** |"), "{table}");
+    }
+
+    #[test]
+    fn the_cluster_table_gives_medians_ranges_and_the_socket_io_ratio() {
+        let runs = |kind, rates: [f64; 3]| {
+            rates.map(|per_second| {
+                let mut results = ServerResults::new(kind);
+                let mut fan_out = fan_out(per_second);
+                fan_out.members_per_node = vec![10, 45, 45];
+                results.cluster_fan_out = Some(fan_out);
+                results
+            })
+        };
+        let tether = runs(ServerKind::Tether, [3.0e6, 2.5e6, 2.8e6]);
+        let socket_io = runs(ServerKind::SocketIo, [200e3, 250e3, 150e3]);
+        let table = cluster_table(
+            &ClusterBench::default(),
+            &report().versions,
+            &[
+                (ServerKind::Tether, tether.iter().collect()),
+                (ServerKind::SocketIo, socket_io.iter().collect()),
+            ],
+        );
+        assert!(table.contains("median of 3 runs"), "{table}");
+        let row = table
+            .lines()
+            .find(|line| line.starts_with("| Fan-out across 3 nodes"))
+            .unwrap_or_else(|| panic!("no fan-out row in\n{table}"));
+        assert!(
+            row.ends_with(
+                "| 2.80 M/s (2.50 M/s–3.00 M/s) | 200 k/s (150 k/s–250 k/s) | 14.0× | ≥ 10× \
+                 Socket.IO | yes |"
+            ),
+            "{row}"
+        );
+        let lost = table
+            .lines()
+            .find(|line| line.starts_with("| Deliveries lost"))
+            .expect("a lost row");
+        assert!(lost.ends_with("| 0 | 0 | — | ≤ 0 | yes |"), "{lost}");
+        let idle = table
+            .lines()
+            .find(|line| line.starts_with("| Idle"))
+            .expect("an idle row");
+        assert!(idle.contains("| — | — |"), "{idle}");
     }
 
     #[test]

@@ -89,11 +89,13 @@ pub struct Programs {
     pub peers: PathBuf,
     /// The `node` executable.
     pub node: PathBuf,
+    /// The `redis-server` executable, for the cluster scenarios.
+    pub redis: PathBuf,
 }
 
 impl Default for Programs {
     /// `tether-server` next to this executable, the peers in the repository's `bench/peers`,
-    /// `node` from `PATH`.
+    /// `node` and `redis-server` from `PATH`.
     fn default() -> Self {
         let tether = std::env::current_exe()
             .map(|exe| exe.with_file_name("tether-server"))
@@ -102,6 +104,7 @@ impl Default for Programs {
             tether,
             peers: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/peers")),
             node: PathBuf::from("node"),
+            redis: PathBuf::from("redis-server"),
         }
     }
 }
@@ -161,15 +164,17 @@ impl Limits {
     }
 }
 
-/// How a server is started, beyond its kind: Tether's limits and any flags of its own, and
-/// whether Socket.IO runs with connection-state recovery. [`Launch::default`] is what the
-/// comparisons run: Tether with its limits off and its default store (SQLite), Socket.IO
-/// without recovery (its default).
+/// How a server is started, beyond its kind: Tether's limits and any flags of its own, whether
+/// Socket.IO runs with connection-state recovery, the Redis it shares with other nodes, the CPUs
+/// it may run on. [`Launch::default`] is what the comparisons run: Tether with its limits off and
+/// its default store (SQLite), Socket.IO without recovery (its default), one node, any CPU.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Launch {
     limits: Limits,
     tether_flags: Vec<String>,
     socket_io_recovery: bool,
+    redis: Option<String>,
+    cpus: Option<String>,
 }
 
 impl Launch {
@@ -194,11 +199,42 @@ impl Launch {
         self
     }
 
+    /// One node of several on the Redis at `url` (`redis://127.0.0.1:PORT/`): Tether with
+    /// `--redis`, Socket.IO with `@socket.io/redis-adapter` (`bench/peers/socketio-server.js`
+    /// reads `SOCKETIO_REDIS_URL`).
+    pub fn redis(mut self, url: impl Into<String>) -> Self {
+        self.redis = Some(url.into());
+        self
+    }
+
+    /// Runs the server on these CPUs only (`taskset -c LIST`, such as `2-3`): on a machine with
+    /// cores to spare, each node gets its own, apart from Redis's and the generator's.
+    pub fn cpus(mut self, list: impl Into<String>) -> Self {
+        self.cpus = Some(list.into());
+        self
+    }
+
     /// The `tether-server` flags this launch adds to the address and folders.
     fn tether_args(&self) -> Vec<String> {
         let mut args = self.limits.args();
         args.extend(self.tether_flags.iter().cloned());
+        if let Some(url) = &self.redis {
+            args.extend(["--redis".to_owned(), url.clone()]);
+        }
         args
+    }
+
+    /// A command that runs `program`, on [`cpus`](Self::cpus) when set.
+    fn command(&self, program: &std::path::Path) -> Command {
+        match &self.cpus {
+            Some(list) => {
+                // taskset execs the program: the child's pid is the server's.
+                let mut command = Command::new("taskset");
+                command.arg("-c").arg(list).arg(program);
+                command
+            }
+            None => Command::new(program),
+        }
     }
 }
 
@@ -234,6 +270,10 @@ impl ServerProcess {
 
     /// Starts `kind` as `launch` says, on a free loopback port.
     pub async fn start_with(kind: ServerKind, programs: &Programs, launch: Launch) -> Result<Self> {
+        anyhow::ensure!(
+            launch.redis.is_none() || kind != ServerKind::GuideNode,
+            "the guide's Node server cannot run as several nodes"
+        );
         let port = free_port()?;
         let data_dir =
             std::env::temp_dir().join(format!("tether-bench-{}-{port}", std::process::id()));
@@ -334,7 +374,7 @@ async fn spawn(
 ) -> Result<Child> {
     let mut command = match kind {
         ServerKind::Tether => {
-            let mut command = Command::new(&programs.tether);
+            let mut command = launch.command(&programs.tether);
             command
                 .arg("--addr")
                 .arg(format!("127.0.0.1:{port}"))
@@ -354,13 +394,16 @@ async fn spawn(
                 ServerKind::GuideNode => "guide-ws-server.js",
                 _ => "socketio-server.js",
             };
-            let mut command = Command::new(&programs.node);
+            let mut command = launch.command(&programs.node);
             command
                 .arg(programs.peers.join(script))
                 .arg(port.to_string())
                 .current_dir(&programs.peers);
             if launch.socket_io_recovery {
                 command.env("SOCKETIO_RECOVERY", "1");
+            }
+            if let (Some(url), ServerKind::SocketIo) = (&launch.redis, kind) {
+                command.env("SOCKETIO_REDIS_URL", url);
             }
             command
         }
@@ -421,6 +464,13 @@ mod tests {
         assert!(off.contains("--message-rate 0"), "{off}");
         assert!(off.contains("--max-connections-per-ip 0"), "{off}");
         assert!(Limits::defaults().args().is_empty());
+        let node = Launch::default()
+            .redis("redis://127.0.0.1:1/")
+            .tether_args();
+        assert!(
+            node.join(" ").ends_with("--redis redis://127.0.0.1:1/"),
+            "{node:?}"
+        );
         assert_eq!(
             Limits::defaults_with(&["--message-rate", "0"]).args(),
             ["--message-rate", "0"]

@@ -1,9 +1,9 @@
 //! Every scenario against every server, each on a freshly started server process.
 
 use crate::{
-    Attack, AttackResult, Attacks, Durable, DurableResult, FanOut, Fault, Flood, FloodResult,
-    Flooding, Idle, JoinStorm, Launch, Limits, Pace, ReconnectStorm, ResumeStorm, ServerKind,
-    ServerProcess, chart,
+    Attack, AttackResult, Attacks, ClusterBench, Durable, DurableResult, FanOut, Fault, Flood,
+    FloodResult, Flooding, Idle, JoinStorm, Launch, Limits, Pace, ReconnectStorm, ResumeStorm,
+    ServerKind, ServerProcess, chart,
     progress::Progress,
     report::{Machine, ServerResults, Sizes, SuiteReport, Versions},
     server_process::Programs,
@@ -38,11 +38,19 @@ pub enum Scenario {
     Attack,
     /// Members chatting with and without a flooder, on Tether with its default limits.
     Flood,
+    /// Fan-out across nodes on one Redis: senders on one node, the members on the others.
+    ClusterFanOut,
+    /// The latency a second node on Redis adds, against one node, with and without Redis.
+    ClusterLatency,
+    /// Idle connections on a node on Redis (memory).
+    ClusterIdle,
+    /// Fan-out throughput on 1, 2, 3 nodes on one Redis.
+    ClusterNodes,
 }
 
 impl Scenario {
     /// Every scenario, in the order they run.
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 15] = [
         Self::FanOut,
         Self::FanOutMemory,
         Self::Latency,
@@ -54,6 +62,10 @@ impl Scenario {
         Self::Durable,
         Self::Attack,
         Self::Flood,
+        Self::ClusterFanOut,
+        Self::ClusterLatency,
+        Self::ClusterIdle,
+        Self::ClusterNodes,
     ];
 
     /// Parses a command-line name.
@@ -70,10 +82,15 @@ impl Scenario {
             "durable" => Self::Durable,
             "attack" => Self::Attack,
             "flood" => Self::Flood,
+            "cluster-fan-out" => Self::ClusterFanOut,
+            "cluster-latency" => Self::ClusterLatency,
+            "cluster-idle" => Self::ClusterIdle,
+            "cluster-nodes" => Self::ClusterNodes,
             _ => {
                 return Err(anyhow!(
                     "unknown scenario {name:?}: fan-out, fan-out-memory, latency, idle, join, \
-                     storm, resume, resume-drop, durable, attack or flood"
+                     storm, resume, resume-drop, durable, attack, flood, cluster-fan-out, \
+                     cluster-latency, cluster-idle or cluster-nodes"
                 ));
             }
         })
@@ -81,13 +98,18 @@ impl Scenario {
 
     /// Whether it runs against `kind`: the attacks and floods measure Tether's limits, which
     /// the Node peers do not have, and the stores are Tether's; the guide's server has no
-    /// recovery to resume with.
+    /// recovery to resume with, and no way to run as several nodes.
     pub fn applies_to(self, kind: ServerKind) -> bool {
         match self {
             Self::Attack | Self::Flood | Self::FanOutMemory | Self::Durable => {
                 kind == ServerKind::Tether
             }
-            Self::Resume | Self::ResumeDrop => kind != ServerKind::GuideNode,
+            Self::Resume
+            | Self::ResumeDrop
+            | Self::ClusterFanOut
+            | Self::ClusterLatency
+            | Self::ClusterIdle
+            | Self::ClusterNodes => kind != ServerKind::GuideNode,
             _ => true,
         }
     }
@@ -123,6 +145,8 @@ pub struct Suite {
     pub resume: ResumeStorm,
     /// Durable throughput (run once per store).
     pub durable: Durable,
+    /// The cluster scenarios.
+    pub cluster: ClusterBench,
 }
 
 impl Default for Suite {
@@ -150,6 +174,7 @@ impl Default for Suite {
             flood: Flood::new(100).measure(Duration::from_secs(15)),
             resume: ResumeStorm::new(19_500),
             durable: Durable::default().rooms(100),
+            cluster: ClusterBench::default(),
         }
     }
 }
@@ -187,7 +212,19 @@ impl Suite {
                 .rooms(10)
                 .warmup(Duration::from_millis(200))
                 .measure(Duration::from_secs(1)),
+            cluster: ClusterBench::quick(),
         }
+    }
+
+    /// How long `scenario` may take against one server: the cluster scenarios that start
+    /// fresh processes for each of several runs get the limit once per run.
+    fn time_limit(&self, scenario: Scenario) -> Duration {
+        let runs = match scenario {
+            Scenario::ClusterLatency => ClusterBench::LATENCY_RUNS,
+            Scenario::ClusterNodes => self.cluster.node_counts.len().max(1),
+            _ => 1,
+        };
+        self.scenario_timeout * runs as u32
     }
 
     /// Runs `scenarios` against `servers`, each scenario on a fresh server process.
@@ -231,6 +268,18 @@ impl Suite {
                         result.failures.extend(failures);
                         Ok(())
                     }
+                    Scenario::ClusterFanOut
+                    | Scenario::ClusterLatency
+                    | Scenario::ClusterIdle
+                    | Scenario::ClusterNodes => {
+                        let limit = self.time_limit(scenario);
+                        tokio::time::timeout(
+                            limit,
+                            self.run_cluster(scenario, kind, programs, result),
+                        )
+                        .await
+                        .unwrap_or_else(|_| Err(anyhow!("timed out after {limit:?}")))
+                    }
                     _ => tokio::time::timeout(
                         self.scenario_timeout,
                         self.run_one(scenario, kind, programs, result),
@@ -251,8 +300,41 @@ impl Suite {
             machine: machine(),
             versions: versions(programs).await,
             sizes: self.sizes,
+            cluster: self.cluster.clone(),
             servers: results,
         })
+    }
+
+    /// Runs one of the cluster scenarios, which start their own Redis and nodes (Tether with its
+    /// limits off, as in the comparisons).
+    async fn run_cluster(
+        &self,
+        scenario: Scenario,
+        kind: ServerKind,
+        programs: &Programs,
+        result: &mut ServerResults,
+    ) -> Result<()> {
+        let label = format!("{scenario:?} · {}", kind.name());
+        let launch = Launch::default();
+        let cluster = &self.cluster;
+        match scenario {
+            Scenario::ClusterFanOut => {
+                result.cluster_fan_out =
+                    Some(cluster.fan_out(kind, programs, &launch, &label).await?);
+            }
+            Scenario::ClusterLatency => {
+                result.cluster_latency =
+                    Some(cluster.latency(kind, programs, &launch, &label).await?);
+            }
+            Scenario::ClusterIdle => {
+                result.cluster_idle = Some(cluster.idle(kind, programs, &launch, &label).await?);
+            }
+            Scenario::ClusterNodes => {
+                result.cluster_nodes = cluster.nodes(kind, programs, &launch, &label).await?;
+            }
+            _ => unreachable!("run by run_one, run_attacks, run_floods and run_durable"),
+        }
+        Ok(())
     }
 
     async fn run_one(
@@ -337,8 +419,14 @@ impl Suite {
                         .run(&endpoint, server.pid()?, Fault::Drop, never, &label);
                     result.resume_drop = Some(run.await?);
                 }
-                Scenario::Attack | Scenario::Flood | Scenario::Durable => {
-                    unreachable!("run by run_attacks, run_floods and run_durable")
+                Scenario::Attack
+                | Scenario::Flood
+                | Scenario::Durable
+                | Scenario::ClusterFanOut
+                | Scenario::ClusterLatency
+                | Scenario::ClusterIdle
+                | Scenario::ClusterNodes => {
+                    unreachable!("run by run_attacks, run_floods, run_durable and run_cluster")
                 }
             }
             anyhow::Ok(())
@@ -517,11 +605,23 @@ async fn versions(programs: &Programs) -> Versions {
     };
     let commit =
         output(tokio::process::Command::new("git").args(["rev-parse", "--short", "HEAD"])).await;
+    let redis_server = output(tokio::process::Command::new(&programs.redis).arg("--version")).await;
+    // "Redis server v=7.0.15 sha=… malloc=…": the version is enough.
+    let redis_server = redis_server
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("v="))
+        .map_or(redis_server.clone(), |v| format!("redis-server {v}"));
     Versions {
         tether: format!("{} ({commit})", env!("CARGO_PKG_VERSION")),
         node,
         ws: package("ws"),
         socket_io: package("socket.io"),
+        redis_adapter: format!(
+            "{} with redis {}",
+            package("@socket.io/redis-adapter"),
+            package("redis")
+        ),
+        redis_server,
     }
 }
 

@@ -1,5 +1,6 @@
-//! Every scenario, small, against the real Tether server running in this process on port 0.
-//! The Node peers, and `kill -9` of a real `tether-server` process, are exercised by
+//! Every scenario, small, against the real Tether server running in this process on port 0
+//! (two of them on a real `redis-server` for the cluster fan-out). The Node peers, `kill -9` of a
+//! real `tether-server` process and the cluster scenarios' own processes are exercised by
 //! `scripts/bench.sh --quick`, which the test command runs.
 
 use std::{
@@ -8,8 +9,8 @@ use std::{
     time::Duration,
 };
 use tether_bench::{
-    Dialect, Endpoint, FanOut, Fault, Idle, JoinStorm, Pace, ReconnectStorm, ResumeStorm,
-    ResumeStormResult,
+    Dialect, Endpoint, FanOut, Fault, Idle, JoinStorm, Pace, Placement, ReconnectStorm,
+    RedisProcess, ResumeStorm, ResumeStormResult,
 };
 use tether_server::{Config, config::StoreKind};
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -95,6 +96,31 @@ async fn closed_loop_fan_out_delivers_every_message_to_every_other_member() {
     assert!(server_cpu > 0.0, "{result:?}");
     assert!(result.generator_cpu_seconds > 0.0, "{result:?}");
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_spread_over_two_nodes_on_redis_gets_every_message() {
+    let redis = RedisProcess::start(Path::new("redis-server"), None)
+        .await
+        .expect("redis-server (scripts/setup.sh test installs it)");
+    let address = "127.0.0.1:0".parse().expect("address");
+    let config = || Config::default().redis(redis.url());
+    let mut senders = Server::start_with(address, config()).await;
+    let mut members = Server::start_with(address, config()).await;
+    let placement =
+        Placement::senders_apart(senders.endpoint(), vec![members.endpoint()]).expect("placement");
+    let result = FanOut::new(12, 3, Pace::ClosedLoop { window: 8 })
+        .warmup(Duration::from_millis(200))
+        .measure(Duration::from_secs(1))
+        .run_placed(&placement, "test")
+        .await
+        .expect("fan-out across nodes");
+    assert_eq!(result.members_per_node, [3, 9]);
+    assert!(result.delivered > 0, "{result:?}");
+    assert_eq!(result.lost, 0, "{result:?}");
+    senders.stop().await;
+    members.stop().await;
+    redis.stop().await.expect("redis stops");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
