@@ -529,6 +529,8 @@ mod tests {
             ServerMessage::Connected(Connected {
                 client_id: "me-id".into(),
                 resume_token: None,
+                user_id: None,
+                name: None,
             }),
             0,
         );
@@ -1122,6 +1124,8 @@ mod tests {
         let connected = ServerMessage::Connected(Connected {
             client_id: "me-id".into(),
             resume_token: None,
+            user_id: None,
+            name: None,
         });
         assert_eq!(chat.apply_connection(connected), None);
         assert_eq!(chat.client_id.as_deref(), Some("me-id"));
@@ -1150,6 +1154,8 @@ mod tests {
         let connected = ServerMessage::Connected(Connected {
             client_id: "other-id".into(),
             resume_token: None,
+            user_id: None,
+            name: None,
         });
         assert_eq!(chat.apply_room(connected, 0), []);
         assert_eq!(chat, before);

@@ -41,6 +41,9 @@ pub fn decode_connection(message: &JsonValue) -> Option<ServerMessage> {
         "connected" => ServerMessage::Connected(Connected {
             client_id: p.string("clientId")?,
             resume_token: p.string("resumeToken"),
+            // The app takes its name from its own nickname: what a token says is not read here.
+            user_id: None,
+            name: None,
         }),
         "error" => ServerMessage::Error(ErrorPayload {
             message: p.string("message")?,

@@ -22,6 +22,8 @@ fn agrees_with_the_protocol_types() {
         ServerMessage::Connected(Connected {
             client_id: "5b1f".into(),
             resume_token: None,
+            user_id: None,
+            name: None,
         }),
         ServerMessage::Joined(Joined::new("lobby", 2)),
         ServerMessage::UserJoined(UserEvent {

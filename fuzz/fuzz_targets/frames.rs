@@ -25,6 +25,7 @@ use tether_fuzz::{
 use tether_protocol::{CloseCode, ServerMessage};
 use tether_server::{
     ClientId, Config, MemoryRooms, MemoryStore, Metrics, Outbox, Peer, Rooms, Session,
+    backplane::LocalBackplane,
     config::StoreKind,
     connection::{self, Ending},
     frame_guard::FrameGuard,
@@ -109,7 +110,9 @@ fn serve(input: WireInput) -> (Ending, Vec<u8>) {
         let rooms = Arc::new(MemoryRooms::new());
         let shared = Arc::new(Shared {
             rooms: Arc::clone(&rooms) as Arc<dyn Rooms>,
+            backplane: Arc::new(LocalBackplane::new(Arc::clone(&rooms) as Arc<dyn Rooms>)),
             store: Arc::new(MemoryStore::new(config.retention())),
+            auth: None,
             config: Arc::clone(config),
             metrics: Arc::clone(metrics),
             addresses: AddressRates::new(config),
@@ -189,9 +192,13 @@ fn check_output(ending: Ending, output: &[u8]) {
             let last = frames.last().and_then(ServerFrame::close_code);
             assert_eq!(last, close_code(ending), "the close for {ending:?}");
         }
-        // Nobody shuts down or takes the client's place, the client reads everything, and the
-        // input ends long before a heartbeat is due.
-        Ending::Shutdown | Ending::SlowConsumer | Ending::HeartbeatTimeout | Ending::Replaced => {
+        // Nobody shuts down or takes the client's place, the client reads everything, the input
+        // ends long before a heartbeat is due, and there is no token to expire.
+        Ending::Shutdown
+        | Ending::SlowConsumer
+        | Ending::HeartbeatTimeout
+        | Ending::Replaced
+        | Ending::TokenExpired => {
             panic!("the connection ended with {ending:?}")
         }
     }

@@ -48,6 +48,11 @@ pub enum ClientMessage {
     /// `ping`: an app-level heartbeat. Answered by `pong`.
     #[serde(rename = "ping")]
     Ping,
+    /// `refresh {token}`: a fresh token for this connection (same user), before the current one
+    /// expires; with auth on, a connection whose token expires is closed with 4419 otherwise.
+    #[serde(rename = "refresh")]
+    #[serde(deserialize_with = "crate::object_only::object")]
+    Refresh(Refresh),
 }
 
 impl ClientMessage {
@@ -62,6 +67,7 @@ impl ClientMessage {
         "identify",
         "history",
         "ping",
+        "refresh",
     ];
 
     /// The name of this message's type, as it appears in `type`.
@@ -76,6 +82,7 @@ impl ClientMessage {
             Self::Identify(_) => "identify",
             Self::History(_) => "history",
             Self::Ping => "ping",
+            Self::Refresh(_) => "refresh",
         }
     }
 }
@@ -112,6 +119,14 @@ impl From<ClientMessage> for ClientFrame {
     fn from(message: ClientMessage) -> Self {
         Self::new(message)
     }
+}
+
+/// `{token}`: the payload of `refresh`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "an object {token}")]
+pub struct Refresh {
+    /// The new token (a JWT).
+    pub token: String,
 }
 
 /// `{roomId}`: the payload of `leave`, `typing` and `presence`.

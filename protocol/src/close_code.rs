@@ -37,6 +37,12 @@ impl CloseCode {
     /// (for example the same tab after a network change). Not transient: reconnecting would take
     /// it back from the newer one.
     pub const REPLACED: Self = Self(4001);
+    /// The connection's token is missing or not valid (a bad signature, the wrong audience, a
+    /// server with auth on and no `?token=`). Final: the same token would be refused again.
+    pub const TOKEN_INVALID: Self = Self(4401);
+    /// The connection's token has expired (at the connect, or during the session without a
+    /// `refresh`). Reconnect with a fresh token, at once.
+    pub const TOKEN_EXPIRED: Self = Self(4419);
 
     /// Whether a client should reconnect after the server closed with this code.
     pub fn is_transient(self) -> bool {

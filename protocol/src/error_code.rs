@@ -31,6 +31,11 @@ pub enum ErrorCode {
     /// The server could not store the message (its store failed or is unreachable); nothing was
     /// sent to anyone. Try again later.
     Unavailable,
+    /// The client's token does not allow it: a room its token does not list, a name its token
+    /// fixes, a `refresh` with another user's token.
+    Forbidden,
+    /// A `refresh` token that is not valid (a bad signature, the wrong audience, expired).
+    InvalidToken,
     /// A code this version of the crate does not know (sent by a newer server).
     #[serde(other)]
     Unknown,
@@ -40,7 +45,7 @@ impl ErrorCode {
     /// Every code this version knows, [`Unknown`](Self::Unknown) last. A new code goes here and
     /// in [`as_str`](Self::as_str) (where the compiler insists), or `from_name` misses it.
     // The test below checks both against serde, code by code.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 13] = [
         Self::InvalidJson,
         Self::UnknownType,
         Self::InvalidPayload,
@@ -51,6 +56,8 @@ impl ErrorCode {
         Self::NoSuchClient,
         Self::RateLimited,
         Self::Unavailable,
+        Self::Forbidden,
+        Self::InvalidToken,
         Self::Unknown,
     ];
 
@@ -67,6 +74,8 @@ impl ErrorCode {
             Self::NoSuchClient => "no_such_client",
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
+            Self::Forbidden => "forbidden",
+            Self::InvalidToken => "invalid_token",
             Self::Unknown => "unknown",
         }
     }

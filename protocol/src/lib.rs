@@ -43,8 +43,8 @@ pub mod request_id;
 pub mod server_message;
 
 pub use client_message::{
-    ClientFrame, ClientMessage, HistoryRequest, Identify, JoinRoom, Position, PrivateSend, RoomRef,
-    SendText,
+    ClientFrame, ClientMessage, HistoryRequest, Identify, JoinRoom, Position, PrivateSend, Refresh,
+    RoomRef, SendText,
 };
 pub use close_code::CloseCode;
 pub use error_code::ErrorCode;

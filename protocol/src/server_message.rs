@@ -61,6 +61,13 @@ pub struct Connected {
     /// Present this on the next connection (`/ws?resume=<token>`) to keep the same client id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_token: Option<String>,
+    /// With auth on: the user this connection's token names (its `sub`), which others see in
+    /// `from` and `userId` instead of the client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// With auth on: the name the token gives, if any (`identify` cannot change it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// `{roomId, members, epoch?, seq?, recovered?, reason?}`: the payload of `joined`.
@@ -248,6 +255,9 @@ pub struct PrivateMessage {
     /// The sender's display name, if it sent `identify`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// With auth on: the sender's user id (`from` stays its client id, to reply to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
 }
 
 /// `{roomId, members, total?}`: the payload of a server's `presence`.

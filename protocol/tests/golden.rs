@@ -60,6 +60,12 @@ fn client_extensions() {
         json!({"type": "identify", "payload": {"name": "Alice"}}),
     );
     client(ClientMessage::Ping, json!({"type": "ping"}));
+    client(
+        ClientMessage::Refresh(tether_protocol::Refresh {
+            token: "a.b.c".into(),
+        }),
+        json!({"type": "refresh", "payload": {"token": "a.b.c"}}),
+    );
 }
 
 #[test]
@@ -93,6 +99,7 @@ fn every_client_type_is_listed() {
             limit: None,
         }),
         ClientMessage::Ping,
+        ClientMessage::Refresh(tether_protocol::Refresh { token: "t".into() }),
     ];
     let names: Vec<_> = all.iter().map(ClientMessage::type_name).collect();
     assert_eq!(names, ClientMessage::TYPES);
@@ -108,8 +115,22 @@ fn server_messages_from_the_guide() {
         ServerMessage::Connected(Connected {
             client_id: "c1".into(),
             resume_token: None,
+            user_id: None,
+            name: None,
         }),
         json!({"type": "connected", "payload": {"clientId": "c1"}}),
+    );
+    // With token auth: who the token says the client is.
+    golden(
+        ServerMessage::Connected(Connected {
+            client_id: "c1".into(),
+            resume_token: Some("t".into()),
+            user_id: Some("ada".into()),
+            name: Some("Ada".into()),
+        }),
+        json!({"type": "connected", "payload": {
+            "clientId": "c1", "resumeToken": "t", "userId": "ada", "name": "Ada"
+        }}),
     );
     golden(
         ServerMessage::Joined(Joined::new("r", 3)),
@@ -201,6 +222,7 @@ fn server_extensions() {
             text: "psst".into(),
             timestamp: 5,
             name: Some("Alice".into()),
+            user_id: None,
         }),
         json!({"type": "private:message", "payload": {
             "from": "a", "to": "b", "text": "psst", "timestamp": 5, "name": "Alice"

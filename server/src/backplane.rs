@@ -83,7 +83,8 @@ impl Backplane for LocalBackplane {
     }
 
     fn joined(&self, room: &str, peer: &Arc<Peer>, new_member: bool, event: Frame) -> Delivery {
-        if new_member {
+        // A user already here in another tab is not new to the room.
+        if new_member && !self.other_tab(room, peer) {
             self.rooms.publish(room, &event, Some(peer))
         } else {
             Delivery::default()
@@ -91,16 +92,18 @@ impl Backplane for LocalBackplane {
     }
 
     fn left(&self, room: &str, peer: &Arc<Peer>, _remaining: usize, event: Frame) -> Delivery {
+        if self.other_tab(room, peer) {
+            return Delivery::default();
+        }
         // An empty room is gone: the publish reaches no one.
         self.rooms.publish(room, &event, Some(peer))
     }
 
     fn presence(&self, room: &str, limit: usize) -> Reading<Roster> {
-        let peers = self.rooms.members(room);
-        ready(Ok(Roster {
-            total: peers.len(),
-            members: peers.iter().take(limit).map(|peer| member(peer)).collect(),
-        }))
+        ready(Ok(roster(
+            self.rooms.members(room).iter().map(|peer| member(peer)),
+            limit,
+        )))
     }
 
     fn connected(&self, _peer: &Arc<Peer>) {}
@@ -112,10 +115,38 @@ impl Backplane for LocalBackplane {
     }
 }
 
+impl LocalBackplane {
+    /// Whether another connection of `peer`'s user (token auth) is in the room.
+    fn other_tab(&self, room: &str, peer: &Arc<Peer>) -> bool {
+        let Some(identity) = peer.identity() else {
+            return false;
+        };
+        self.rooms.members(room).iter().any(|other| {
+            !Arc::ptr_eq(other, peer) && other.identity().is_some_and(|o| o.user == identity.user)
+        })
+    }
+}
+
+/// A room's members as `presence` lists them: each user once (several tabs of one user, with
+/// token auth, are one member), the first `limit`.
+pub fn roster(members: impl Iterator<Item = Member>, limit: usize) -> Roster {
+    let mut seen = std::collections::HashSet::new();
+    let mut roster = Roster::default();
+    for member in members {
+        if seen.insert(member.user_id.clone()) {
+            roster.total += 1;
+            if roster.members.len() < limit {
+                roster.members.push(member);
+            }
+        }
+    }
+    roster
+}
+
 /// A connected client as `presence` lists it.
 pub fn member(peer: &Peer) -> Member {
     Member {
-        user_id: peer.id().to_string(),
+        user_id: peer.user(),
         name: peer.name().map(|n| n.to_string()),
     }
 }

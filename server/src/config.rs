@@ -48,6 +48,25 @@ pub struct Config {
     #[arg(long, env = "TETHER_REDIS_URL")]
     pub redis: Option<String>,
 
+    /// Token auth with HS256 JWTs signed with this secret: every connection must present a
+    /// valid token (`/ws?token=`). Off when neither this nor `--jwt-public-key` is given.
+    #[arg(long, env = "TETHER_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Token auth with JWTs signed by the private half of this PEM public key (RSA: RS256,
+    /// P-256: ES256, Ed25519: EdDSA).
+    #[arg(long, env = "TETHER_JWT_PUBLIC_KEY", conflicts_with = "jwt_secret")]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// With token auth: the audience (`aud`) every token must name.
+    #[arg(long, env = "TETHER_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// DEVELOPMENT ONLY: serve `POST /dev/token`, which gives anyone a token for any name. Turns
+    /// token auth on with `--jwt-secret` or, without one, a random secret for this process.
+    #[arg(long, env = "TETHER_DEV_ISSUE_TOKENS", default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", conflicts_with = "jwt_public_key")]
+    pub dev_issue_tokens: bool,
+
     /// Every connection starts with a PROXY protocol header (version 1 or 2) from a load
     /// balancer (HAProxy: `send-proxy-v2`), which says who the client is: the per-address
     /// limits and the logs then see each client, not the balancer. A connection without one is
@@ -364,6 +383,24 @@ impl Config {
     }
 
     /// Sets the folder for the server's files.
+    pub fn jwt_secret(mut self, secret: impl Into<String>) -> Self {
+        self.jwt_secret = Some(secret.into());
+        self
+    }
+
+    /// Sets the audience every token must name.
+    pub fn jwt_audience(mut self, audience: impl Into<String>) -> Self {
+        self.jwt_audience = Some(audience.into());
+        self
+    }
+
+    /// Sets whether `POST /dev/token` issues tokens (development only).
+    pub fn dev_issue_tokens(mut self, on: bool) -> Self {
+        self.dev_issue_tokens = on;
+        self
+    }
+
+    /// Makes the server a node of the cluster on the Redis at `url`.
     pub fn redis(mut self, url: impl Into<String>) -> Self {
         self.redis = Some(url.into());
         self

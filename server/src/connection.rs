@@ -45,6 +45,8 @@ pub enum Ending {
     Replaced,
     /// Reading or writing failed at the transport level.
     Broken,
+    /// The connection's token expired with no `refresh` (closed with 4419).
+    TokenExpired,
 }
 
 /// Runs one connection until it ends, then closes it with the code the ending calls for.
@@ -143,6 +145,9 @@ where
                 if !alive {
                     break Ending::HeartbeatTimeout;
                 }
+                if session.token_expired() {
+                    break Ending::TokenExpired;
+                }
                 alive = false;
                 let ping = timeout(config.write_timeout, socket.send(Message::Ping(Default::default())));
                 match Box::pin(ping).await {
@@ -209,6 +214,10 @@ async fn finish<T>(
             writing.keep_partial_frame();
             (CloseCode::REPLACED, "replaced by a newer connection")
         }
+        Ending::TokenExpired => {
+            writing.keep_partial_frame();
+            (CloseCode::TOKEN_EXPIRED, "token expired")
+        }
         Ending::TooBig => (CloseCode::MESSAGE_TOO_BIG, "message too big"),
         Ending::InvalidUtf8 => (CloseCode::INVALID_PAYLOAD, "invalid UTF-8"),
         Ending::ProtocolError => (CloseCode::PROTOCOL_ERROR, "protocol error"),
@@ -222,6 +231,30 @@ async fn finish<T>(
         write_batch(socket, &mut writing).await?;
         socket.send(Message::Close(Some(frame))).await
     })
+    .await;
+    if matches!(sent, Ok(Ok(()))) {
+        hang_up(socket.get_mut()).await;
+    }
+}
+
+/// Closes a connection that is not let in (its token was refused) with `code`, before anything
+/// else is sent.
+pub async fn refuse<T>(
+    socket: &mut WebSocketStream<T>,
+    code: CloseCode,
+    reason: &str,
+    config: &Config,
+) where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let frame = CloseFrame {
+        code: WsCloseCode::from(code.0),
+        reason: reason.into(),
+    };
+    let sent = timeout(
+        config.write_timeout,
+        socket.send(Message::Close(Some(frame))),
+    )
     .await;
     if matches!(sent, Ok(Ok(()))) {
         hang_up(socket.get_mut()).await;

@@ -47,6 +47,7 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod auth;
 pub mod backplane;
 pub mod catch_up;
 pub mod client_id;

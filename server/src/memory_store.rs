@@ -178,6 +178,7 @@ mod tests {
             NewMessage {
                 room: Arc::from(room),
                 from: "c1".into(),
+                sender: crate::ClientId::random(),
                 name: None,
                 text: text.into(),
                 timestamp: at,

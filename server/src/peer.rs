@@ -1,6 +1,6 @@
 //! A connected client, as rooms see it.
 
-use crate::{ClientId, Frame, Outbox, outbox::Push};
+use crate::{ClientId, Frame, Outbox, auth::Identity, outbox::Push};
 use std::sync::{Arc, RwLock};
 
 /// One connected client: its id, its display name and its outbox. Rooms hold an `Arc<Peer>` per
@@ -11,6 +11,8 @@ pub struct Peer {
     // Read on every event the client causes, written only by `identify`.
     name: RwLock<Option<Arc<str>>>,
     outbox: Outbox,
+    // Who the connection is, with token auth on.
+    identity: Option<Arc<Identity>>,
 }
 
 impl Peer {
@@ -20,6 +22,30 @@ impl Peer {
             id,
             name: RwLock::new(None),
             outbox,
+            identity: None,
+        }
+    }
+
+    /// A peer whose token says who it is: its user, and its name if the token gives one.
+    pub fn with_identity(id: ClientId, outbox: Outbox, identity: Arc<Identity>) -> Self {
+        Self {
+            id,
+            name: RwLock::new(identity.name.clone()),
+            outbox,
+            identity: Some(identity),
+        }
+    }
+
+    /// Who the connection is, with token auth on.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_deref()
+    }
+
+    /// The id others see in `from` and `userId`: the token's user, or the client id without auth.
+    pub fn user(&self) -> String {
+        match &self.identity {
+            Some(identity) => identity.user.to_string(),
+            None => self.id.to_string(),
         }
     }
 

@@ -583,7 +583,7 @@ impl Subscriber {
                 if published.s > position + 1 {
                     self.fill(&room, position, published.s - 1).await;
                 }
-                self.deliver(&room, published.entry());
+                self.deliver(&room, published.entry(), published.c.parse().ok());
             }
             "p" => {
                 if let Ok(id) = published.f.parse::<ClientId>() {
@@ -638,19 +638,19 @@ impl Subscriber {
 
     /// Delivers the stored messages `after < seq <= until`.
     async fn fill(&mut self, room: &Arc<str>, after: u64, until: u64) {
-        let limit = (until - after) as usize;
-        match self.store.range(room, after, until, limit).await {
+        match self.store.range_from(room, after, until).await {
             Ok(entries) => {
-                for entry in entries {
-                    self.deliver(room, entry);
+                for (entry, sender) in entries {
+                    self.deliver(room, entry, sender);
                 }
             }
             Err(err) => tracing::debug!(%err, %room, "a gap could not be filled yet"),
         }
     }
 
-    fn deliver(&self, room: &str, entry: Entry) {
-        let (seq, except) = (entry.seq, entry.from.parse::<ClientId>().ok());
+    /// Delivers a stored message to the room's members here but its sender's connection.
+    fn deliver(&self, room: &str, entry: Entry, except: Option<ClientId>) {
+        let seq = entry.seq;
         let frame = Frame::encode(&ServerMessage::Message(chat_message(room, entry))).with_seq(seq);
         self.shared.rooms.deliver(room, &frame, except);
     }

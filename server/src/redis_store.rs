@@ -1,6 +1,7 @@
 //! Room history in Redis, shared by every node on the same Redis (`--redis URL`).
 
 use crate::{
+    ClientId,
     memory_store::Retention,
     store::{AppendDone, Appended, Entry, Head, NewMessage, Reading, Store, StoreError, new_epoch},
 };
@@ -17,7 +18,7 @@ use tokio::sync::mpsc;
 /// KEYS: the room's meta hash (epoch, top), its stream, its cid key (the meta key again when the
 /// message has none). ARGV: a fresh epoch (used only if the room has none: Redis lost it or
 /// never had it), from, name ('' for none), text, at (ms), cid ('' for none), messages kept, age
-/// kept (ms), dedupe window (s), the room's channel, the room's name.
+/// kept (ms), dedupe window (s), the room's channel, the room's name, the sender's client id.
 /// Returns {stored (1) or duplicate (0), seq, epoch}.
 const APPEND: &str = r#"
 local meta, log, cidkey = KEYS[1], KEYS[2], KEYS[3]
@@ -33,7 +34,7 @@ end
 local seq = redis.call('HINCRBY', meta, 'top', 1)
 local at = tonumber(ARGV[5])
 redis.call('XADD', log, 'MAXLEN', tonumber(ARGV[7]), seq .. '-0',
-  'f', ARGV[2], 'n', ARGV[3], 't', ARGV[4], 'a', ARGV[5])
+  'f', ARGV[2], 'n', ARGV[3], 't', ARGV[4], 'a', ARGV[5], 'c', ARGV[12])
 local oldest = at - tonumber(ARGV[8])
 for _ = 1, 16 do
   local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
@@ -46,7 +47,8 @@ if ARGV[6] ~= '' then
   redis.call('SET', cidkey, seq, 'EX', tonumber(ARGV[9]))
 end
 redis.call('PUBLISH', ARGV[10], cjson.encode({
-  k = 'm', r = ARGV[11], s = seq, e = epoch, f = ARGV[2], n = ARGV[3], t = ARGV[4], a = ARGV[5]
+  k = 'm', r = ARGV[11], s = seq, e = epoch, f = ARGV[2], n = ARGV[3], t = ARGV[4], a = ARGV[5],
+  c = ARGV[12]
 }))
 return {1, seq, epoch}
 "#;
@@ -125,6 +127,9 @@ pub struct Published {
     /// A message's time, ms since the Unix epoch, as text; an event's node.
     #[serde(default)]
     pub a: String,
+    /// A message's sender's client id (its connection, not to be sent it back).
+    #[serde(default)]
+    pub c: String,
 }
 
 impl Published {
@@ -200,6 +205,30 @@ impl RedisStore {
         let mut connection = self.connection.clone();
         let _: bool = connection.set_nx(key, candidate).await?;
         connection.get(key).await
+    }
+
+    /// The stored messages `after < seq <= until`, each with its sender's client id: what a
+    /// node delivers when it fills a gap (not back to the sender).
+    pub async fn range_from(
+        &self,
+        room: &str,
+        after: u64,
+        until: u64,
+    ) -> Result<Vec<(Entry, Option<ClientId>)>, StoreError> {
+        if until <= after {
+            return Ok(Vec::new());
+        }
+        let mut connection = self.connection.clone();
+        let reply: Vec<(String, Vec<(String, String)>)> = connection
+            .xrange_count(
+                RoomKeys::new(room).log,
+                format!("{}-0", after + 1),
+                format!("{until}-0"),
+                until - after,
+            )
+            .await
+            .map_err(|err| unavailable(&err))?;
+        Ok(entries_from(reply))
     }
 
     /// A connection for other commands (the backplane's publishes).
@@ -279,7 +308,8 @@ fn append_command(message: &NewMessage, retention: Retention) -> redis::Cmd {
         .arg(retention.age.as_millis() as u64)
         .arg(retention.dedupe_window.as_secs().max(1))
         .arg(&keys.channel)
-        .arg(room);
+        .arg(room)
+        .arg(message.sender.to_string());
     command
 }
 
@@ -311,6 +341,14 @@ fn unavailable(err: &redis::RedisError) -> StoreError {
 }
 
 fn entries(reply: Vec<(String, Vec<(String, String)>)>) -> Vec<Entry> {
+    entries_from(reply)
+        .into_iter()
+        .map(|(entry, _)| entry)
+        .collect()
+}
+
+/// Stream entries with the client id of each one's sender.
+fn entries_from(reply: Vec<(String, Vec<(String, String)>)>) -> Vec<(Entry, Option<ClientId>)> {
     reply
         .into_iter()
         .filter_map(|(id, fields)| {
@@ -322,16 +360,18 @@ fn entries(reply: Vec<(String, Vec<(String, String)>)>) -> Vec<Entry> {
                 text: String::new(),
                 timestamp: 0,
             };
+            let mut sender = None;
             for (field, value) in fields {
                 match field.as_str() {
                     "f" => entry.from = value,
                     "n" if !value.is_empty() => entry.name = Some(value),
                     "t" => entry.text = value,
                     "a" => entry.timestamp = value.parse().unwrap_or(0),
+                    "c" => sender = value.parse().ok(),
                     _ => {}
                 }
             }
-            Some(entry)
+            Some((entry, sender))
         })
         .collect()
 }

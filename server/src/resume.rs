@@ -80,21 +80,24 @@ impl ResumeKeys {
         Ok(Self { key })
     }
 
-    /// A token for `id`, issued at `now`.
-    pub fn issue(&self, id: ClientId, now: SystemTime) -> String {
+    /// A token for `id`, issued at `now` to `user` (the token auth's user, or "" without auth):
+    /// only a connection of the same user gets the id back with it.
+    pub fn issue(&self, id: ClientId, user: &str, now: SystemTime) -> String {
         let mut token = [0u8; 40];
         token[..16].copy_from_slice(id.as_bytes());
         token[16..24].copy_from_slice(&seconds(now).to_be_bytes());
-        let tag = self.tag(&token[..24]);
+        let tag = self.tag(&token[..24], user);
         token[24..].copy_from_slice(&tag[..16]);
         URL_SAFE_NO_PAD.encode(token)
     }
 
-    /// The client id in `token`, if the token is ours and still good at `now`.
-    pub fn verify(&self, token: &str, now: SystemTime) -> Option<ClientId> {
+    /// The client id in `token`, if the token is ours, was issued to `user`, and is still good
+    /// at `now`.
+    pub fn verify(&self, token: &str, user: &str, now: SystemTime) -> Option<ClientId> {
         let bytes: [u8; 40] = URL_SAFE_NO_PAD.decode(token).ok()?.try_into().ok()?;
         let mut mac = self.mac();
         mac.update(&bytes[..24]);
+        mac.update(user.as_bytes());
         mac.verify_truncated_left(&bytes[24..]).ok()?;
         let issued = u64::from_be_bytes(bytes[16..24].try_into().ok()?);
         let age = seconds(now).checked_sub(issued)?;
@@ -108,9 +111,10 @@ impl ResumeKeys {
         <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length")
     }
 
-    fn tag(&self, data: &[u8]) -> [u8; 32] {
+    fn tag(&self, data: &[u8], user: &str) -> [u8; 32] {
         let mut mac = self.mac();
         mac.update(data);
+        mac.update(user.as_bytes());
         mac.finalize().into_bytes().into()
     }
 }
@@ -140,19 +144,27 @@ mod tests {
         let other = ResumeKeys::ephemeral().expect("a key");
         let id = ClientId::random();
         let now = SystemTime::now();
-        let token = keys.issue(id, now);
+        let token = keys.issue(id, "", now);
         assert_eq!(token.len(), 54);
-        assert_eq!(keys.verify(&token, now), Some(id));
-        assert_eq!(other.verify(&token, now), None, "another key");
+        assert_eq!(keys.verify(&token, "", now), Some(id));
+        let ada = keys.issue(id, "ada", now);
         assert_eq!(
-            keys.verify(&token, now + TOKEN_LIFETIME + Duration::from_secs(1)),
+            keys.verify(&ada, "ada", now),
+            Some(id),
+            "the user it was issued to"
+        );
+        assert_eq!(keys.verify(&ada, "bo", now), None, "another user");
+        assert_eq!(keys.verify(&ada, "", now), None, "without auth");
+        assert_eq!(other.verify(&token, "", now), None, "another key");
+        assert_eq!(
+            keys.verify(&token, "", now + TOKEN_LIFETIME + Duration::from_secs(1)),
             None
         );
-        assert_eq!(keys.verify("not a token", now), None);
+        assert_eq!(keys.verify("not a token", "", now), None);
         // One bit changed anywhere breaks it.
         let mut bytes = URL_SAFE_NO_PAD.decode(&token).expect("base64");
         bytes[3] ^= 1;
-        assert_eq!(keys.verify(&URL_SAFE_NO_PAD.encode(bytes), now), None);
+        assert_eq!(keys.verify(&URL_SAFE_NO_PAD.encode(bytes), "", now), None);
     }
 
     #[test]
@@ -162,7 +174,7 @@ mod tests {
         let again = ResumeKeys::load_or_create(dir.path()).expect("read");
         let id = ClientId::random();
         let now = SystemTime::now();
-        assert_eq!(again.verify(&first.issue(id, now), now), Some(id));
+        assert_eq!(again.verify(&first.issue(id, "", now), "", now), Some(id));
         use std::os::unix::fs::PermissionsExt;
         let mode = fs::metadata(dir.path().join(KEY_FILE))
             .expect("the file")

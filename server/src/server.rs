@@ -7,7 +7,7 @@ use crate::{
     admission::{self, Admission, Refused, Ticket},
     backplane::{Backplane, LocalBackplane},
     config::StoreKind,
-    connection, proxy_header,
+    connection, display_name, proxy_header,
     rates::AddressRates,
     redis_backplane::RedisBackplane,
     redis_store::RedisStore,
@@ -170,6 +170,7 @@ pub async fn run_with(
         config.max_connections_per_ip,
         metrics.tcp_connections.clone(),
     );
+    let auth = crate::auth::Auth::from_config(&config)?;
     let state = AppState {
         origins: Arc::new(OriginPolicy::new(
             &config.allowed_origins,
@@ -182,6 +183,7 @@ pub async fn run_with(
             backplane,
             store,
             metrics,
+            auth,
         }),
         resume: Arc::new(resume),
         shutdown: CancellationToken::new(),
@@ -467,6 +469,11 @@ fn router(state: AppState) -> Router {
         .route("/ws", get(upgrade))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics));
+    let app = if state.shared.auth.as_ref().is_some_and(|a| a.issues()) {
+        app.route("/dev/token", axum::routing::post(dev_token))
+    } else {
+        app
+    };
     let dir = &state.shared.config.static_dir;
     let app = if dir.is_dir() {
         app.fallback_service(static_files::router(dir))
@@ -506,12 +513,27 @@ async fn upgrade(
     else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    // `?resume=<token>` from the client's last `connected`: its id back, if the token is good.
-    let id = request
-        .uri()
-        .query()
-        .and_then(resume_token)
-        .and_then(|token| state.resume.verify(token, std::time::SystemTime::now()))
+    let query = request.uri().query().unwrap_or_default();
+    let now = std::time::SystemTime::now();
+    // With token auth, `?token=<JWT>` says who the client is. A browser cannot read an HTTP
+    // status on a failed WebSocket handshake, so a bad token is answered after the upgrade,
+    // with a close code (4401, 4419).
+    let identity = match &state.shared.auth {
+        None => Ok(None),
+        Some(auth) => match param(query, "token") {
+            Some(token) => auth.verify(token, now).map(|i| Some(Arc::new(i))),
+            None => Err(crate::auth::Refused::Invalid),
+        },
+    };
+    // `?resume=<token>` from the client's last `connected`: its id back, if the token is good
+    // and was issued to the same user.
+    let user = identity
+        .as_ref()
+        .ok()
+        .and_then(|i| i.as_ref())
+        .map_or("", |i| &*i.user);
+    let id = param(query, "resume")
+        .and_then(|token| state.resume.verify(token, user, now))
         .unwrap_or_else(ClientId::random);
     let response = handshake.response();
     let websocket = WebSocketConfig::default()
@@ -529,7 +551,7 @@ async fn upgrade(
         .max_write_buffer_size(config.max_control_bytes.max(1));
     let connections = state.connections.clone();
     connections.spawn(serve_socket(
-        handshake, websocket, remote, state, ticket, id,
+        handshake, websocket, remote, state, ticket, id, identity,
     ));
     response
 }
@@ -546,6 +568,7 @@ async fn serve_socket(
     state: AppState,
     ticket: Ticket,
     id: ClientId,
+    identity: Result<Option<Arc<crate::auth::Identity>>, crate::auth::Refused>,
 ) {
     // Boxed: the upgrade's future is needed once, and would otherwise reserve its room in this
     // task for the connection's whole life.
@@ -556,12 +579,33 @@ async fn serve_socket(
             return;
         }
     };
+    let identity = match identity {
+        Ok(identity) => identity,
+        Err(refused) => {
+            let (code, reason) = match refused {
+                crate::auth::Refused::Invalid => {
+                    (tether_protocol::CloseCode::TOKEN_INVALID, "invalid token")
+                }
+                crate::auth::Refused::Expired => {
+                    (tether_protocol::CloseCode::TOKEN_EXPIRED, "token expired")
+                }
+            };
+            tracing::info!(%remote, reason, "refused a token");
+            connection::refuse(&mut socket, code, reason, &state.shared.config).await;
+            drop(ticket);
+            return;
+        }
+    };
     let outbox = Outbox::new(
         state.shared.config.max_queue_bytes,
         state.shutdown.child_token(),
     );
-    let peer = Arc::new(Peer::new(id, outbox));
-    let token = state.resume.issue(id, std::time::SystemTime::now());
+    let user = identity.as_ref().map_or("", |i| &*i.user).to_owned();
+    let peer = Arc::new(match identity {
+        Some(identity) => Peer::with_identity(id, outbox, identity),
+        None => Peer::new(id, outbox),
+    });
+    let token = state.resume.issue(id, &user, std::time::SystemTime::now());
     let session = Session::start(peer, &state.shared, remote.ip(), Some(token));
     tracing::info!(client = %id, %remote, "connected");
     let started = Instant::now();
@@ -576,11 +620,53 @@ async fn serve_socket(
     drop(ticket);
 }
 
-/// The `resume` parameter of a query string.
-fn resume_token(query: &str) -> Option<&str> {
-    query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("resume="))
+/// The parameter `name` of a query string (tokens are URL-safe: taken as they are).
+fn param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    query.split('&').find_map(|pair| {
+        pair.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('='))
+    })
+}
+
+/// What `POST /dev/token` takes: the name to put in the token, the user (a new one if absent)
+/// and the lifetime in seconds (an hour if absent, at most a day).
+#[derive(Debug, serde::Deserialize)]
+struct DevTokenRequest {
+    name: Option<String>,
+    user: Option<String>,
+    ttl: Option<u64>,
+}
+
+/// `POST /dev/token` (`--dev-issue-tokens`, development only): a token for anyone who asks.
+async fn dev_token(
+    State(state): State<AppState>,
+    axum::Json(request): axum::Json<DevTokenRequest>,
+) -> Response {
+    let Some(auth) = &state.shared.auth else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let name = match request.name.as_deref().map(|name| {
+        display_name::check(name, state.shared.config.max_name_bytes).map(str::to_owned)
+    }) {
+        Some(Ok(name)) => Some(name),
+        Some(Err(refusal)) => {
+            return (StatusCode::BAD_REQUEST, format!("{}\n", refusal.message)).into_response();
+        }
+        None => None,
+    };
+    let user = match request.user {
+        Some(user) if !user.is_empty() && user.len() <= 256 => user,
+        Some(_) => return (StatusCode::BAD_REQUEST, "bad user\n").into_response(),
+        None => format!("dev-{}", ClientId::random()),
+    };
+    let lifetime = Duration::from_secs(request.ttl.unwrap_or(3600));
+    let now = std::time::SystemTime::now();
+    match auth.issue(&user, name.as_deref(), lifetime, now) {
+        Some(token) => {
+            axum::Json(serde_json::json!({"token": token, "userId": user})).into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

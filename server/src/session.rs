@@ -15,6 +15,7 @@ use futures_util::FutureExt;
 use std::{
     net::IpAddr,
     sync::Arc,
+    sync::atomic::Ordering,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 use tether_protocol::{
@@ -110,6 +111,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// The budgets every connection from one IP address shares.
     pub addresses: AddressRates,
+    /// Token auth, when configured.
+    pub auth: Option<crate::auth::Auth>,
 }
 
 impl Session {
@@ -135,9 +138,12 @@ impl Session {
             ip,
             waiting: None,
         };
+        let identity = session.peer.identity();
         session.reply(&ServerMessage::Connected(Connected {
             client_id: session.id().to_string(),
             resume_token,
+            user_id: identity.map(|i| i.user.to_string()),
+            name: identity.and_then(|i| i.name.as_deref().map(str::to_owned)),
         }));
         session
     }
@@ -336,6 +342,7 @@ impl Session {
                 self.reply(&ServerMessage::Pong);
                 Ok(())
             }
+            ClientMessage::Refresh(refresh) => self.refresh(&refresh.token),
             // `ClientMessage` is non-exhaustive for other crates only; this arm keeps the match
             // honest if a variant is added without a handler.
             #[allow(unreachable_patterns)]
@@ -349,6 +356,19 @@ impl Session {
     fn join(&mut self, join: JoinRoom, id: Option<RequestId>) -> Option<Result<(), Refusal>> {
         if let Err(refusal) = self.check_room_id(&join.room_id) {
             return Some(Err(refusal));
+        }
+        if self
+            .peer
+            .identity()
+            .is_some_and(|i| !i.may_join(&join.room_id))
+        {
+            return Some(Err(Refusal::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "the token does not allow room \"{}\"",
+                    truncate(&join.room_id, 64)
+                ),
+            )));
         }
         if !self.in_room(&join.room_id)
             && self.joined.len() >= self.shared.config.max_rooms_per_client
@@ -473,7 +493,8 @@ impl Session {
         }
         let message = NewMessage {
             room: Arc::from(send.room_id),
-            from: self.id().to_string(),
+            from: self.peer.user(),
+            sender: self.id(),
             name: self.name(),
             text: send.text,
             timestamp: now_millis(),
@@ -580,7 +601,7 @@ impl Session {
     fn typing(&self, room_id: &str) -> Result<(), Refusal> {
         self.check_member(room_id)?;
         let typing = ServerMessage::Typing(Typing {
-            user_id: self.id().to_string(),
+            user_id: self.peer.user(),
             room_id: room_id.to_owned(),
             name: self.name(),
         });
@@ -606,6 +627,7 @@ impl Session {
             text,
             timestamp: now_millis(),
             name: self.name(),
+            user_id: self.peer.identity().map(|i| i.user.to_string()),
         }));
         if let Some(push) = self.shared.rooms.send_to(recipient, frame.clone()) {
             let mut delivery = Delivery::default();
@@ -676,9 +698,42 @@ impl Session {
     }
 
     fn identify(&self, name: &str) -> Result<(), Refusal> {
+        if self.peer.identity().is_some_and(|i| i.name.is_some()) {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "the name comes from the token and cannot be changed",
+            ));
+        }
         let name = display_name::check(name, self.shared.config.max_name_bytes)?;
         self.peer.set_name(Arc::from(name));
         Ok(())
+    }
+
+    /// Takes a fresh token for this connection: the same user, a later expiry.
+    fn refresh(&self, token: &str) -> Result<(), Refusal> {
+        let (Some(auth), Some(identity)) = (&self.shared.auth, self.peer.identity()) else {
+            // Nothing expires without auth.
+            return Ok(());
+        };
+        let fresh = auth
+            .verify(token, SystemTime::now())
+            .map_err(|_| Refusal::new(ErrorCode::InvalidToken, "the token is not valid"))?;
+        if fresh.user != identity.user {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "the token is another user's",
+            ));
+        }
+        let expires = fresh.expires.load(Ordering::Relaxed);
+        identity.expires.fetch_max(expires, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether the connection's token has expired (it is then closed with 4419).
+    pub fn token_expired(&self) -> bool {
+        self.peer
+            .identity()
+            .is_some_and(|i| i.expired(SystemTime::now()))
     }
 
     fn check_room_id(&self, room_id: &str) -> Result<(), Refusal> {
@@ -711,7 +766,7 @@ impl Session {
 
     fn user_event(&self, room_id: String) -> UserEvent {
         UserEvent {
-            user_id: self.id().to_string(),
+            user_id: self.peer.user(),
             room_id,
             name: self.name(),
         }
@@ -790,7 +845,7 @@ fn leave(
         return;
     };
     let event = ServerMessage::UserLeft(UserEvent {
-        user_id: peer.id().to_string(),
+        user_id: peer.user(),
         room_id: room_id.to_owned(),
         name: peer.name().map(|n| n.to_string()),
     });

@@ -8,7 +8,7 @@ use thiserror::Error;
 pub struct Entry {
     /// Its position in the room's history: 1, 2, 3… with no gaps.
     pub seq: u64,
-    /// The sender's client id.
+    /// The sender as others see it (its user id with token auth, else its client id).
     pub from: String,
     /// The sender's display name when it was sent.
     pub name: Option<String>,
@@ -23,8 +23,11 @@ pub struct Entry {
 pub struct NewMessage {
     /// The room.
     pub room: Arc<str>,
-    /// The sender's client id.
+    /// The sender as others see it: its user id with token auth, else its client id.
     pub from: String,
+    /// The sender's connection's client id (for a backplane that must not send the message
+    /// back to it); not kept in the history.
+    pub sender: crate::ClientId,
     /// The sender's display name.
     pub name: Option<String>,
     /// The text.

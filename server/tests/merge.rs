@@ -48,6 +48,7 @@ fn publish(store: &MemoryStore, rooms: &Arc<MemoryRooms>, sent: &mut Vec<Frame>)
         NewMessage {
             room: Arc::from("r"),
             from: "writer".into(),
+            sender: tether_server::ClientId::random(),
             name: None,
             text: "t".into(),
             timestamp: 0,

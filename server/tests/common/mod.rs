@@ -159,6 +159,29 @@ impl TestServer {
         http_get(self.addr, path, headers).await
     }
 
+    /// `POST path` with a JSON `body`.
+    #[allow(dead_code)]
+    pub(crate) async fn post(&self, path: &str, body: &str) -> HttpResponse {
+        let addr = self.addr;
+        let exchange = async {
+            let mut stream = TcpStream::connect(addr).await?;
+            let request = format!(
+                "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(request.as_bytes()).await?;
+            let mut raw = Vec::new();
+            stream.read_to_end(&mut raw).await?;
+            io::Result::Ok(raw)
+        };
+        let raw = timeout(WAIT, exchange)
+            .await
+            .unwrap_or_else(|_| panic!("POST {path} timed out"))
+            .unwrap_or_else(|err| panic!("POST {path} failed: {err}"));
+        parse_response(&raw)
+    }
+
     /// The `/metrics` text.
     pub(crate) async fn metrics(&self) -> String {
         let response = self.get("/metrics").await;
