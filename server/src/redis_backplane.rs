@@ -2,7 +2,7 @@
 
 use crate::{
     ClientId, Frame, Peer, Rooms,
-    backplane::{Backplane, Roster, member},
+    backplane::{Backplane, Roster, member, roster},
     redis_store::{Published, RedisStore, RoomKeys},
     rooms::Delivery,
     session::chat_message,
@@ -28,15 +28,18 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 const ALIVE_EVERY: Duration = Duration::from_secs(2);
 const ALIVE_FOR: Duration = Duration::from_secs(6);
 
-/// Adds a member to a room's presence. KEYS: the room's presence hash, the node's member set.
-/// ARGV: client, `<node>\t<name>`, the member-set entry. Returns 1 if the client was not in the
-/// room on any node.
+/// Adds a member to a room's presence. KEYS: the room's presence hash (client ->
+/// `<node>\t<user>\t<name>`), the node's member set, the room's user counts (user -> how many of
+/// its connections are in). ARGV: client, `<node>\t<user>\t<name>`, the member-set entry, user.
+/// Returns 1 if the user was not in the room on any node (a client back within the grace, or a
+/// second tab of a user, is not new).
 const JOIN: &str = r#"
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[3])
 if old then return 0 end
-return 1
+if redis.call('HINCRBY', KEYS[3], ARGV[4], 1) == 1 then return 1 end
+return 0
 "#;
 
 /// Takes a member out of a room's presence if `node` holds it there (not if it came back on
@@ -81,6 +84,10 @@ fn node_channel(node: &str) -> String {
 
 fn presence_key(room: &str) -> String {
     format!("tether:{{{room}}}:present")
+}
+
+fn users_key(room: &str) -> String {
+    format!("tether:{{{room}}}:users")
 }
 
 /// Presence entries read per round trip.
@@ -235,16 +242,18 @@ impl Shared {
                 .leave
                 .key(presence_key(&room))
                 .key(members_key(node))
+                .key(users_key(&room))
                 .arg(&client)
                 .arg(node)
                 .arg(&entry)
                 .invoke_async(&mut connection)
                 .await?;
-            if let (Some(held), Ok(id)) = (held, client.parse::<ClientId>()) {
+            let gone = held.as_deref().and_then(member_of);
+            if let (Some(gone), Ok(id)) = (gone, client.parse::<ClientId>()) {
                 let event = ServerMessage::UserLeft(UserEvent {
-                    user_id: client,
+                    user_id: gone.user_id,
                     room_id: room.clone(),
-                    name: name_of(&held),
+                    name: gone.name,
                 });
                 self.broadcast(&room, &Frame::encode(&event), id);
             }
@@ -254,12 +263,14 @@ impl Shared {
     }
 }
 
-/// The name in a presence entry (`<node>\t<name>`).
-fn name_of(held: &str) -> Option<String> {
-    held.split_once('\t')
-        .map(|(_, name)| name)
-        .filter(|name| !name.is_empty())
-        .map(str::to_owned)
+/// The user and name in a presence entry (`<node>\t<user>\t<name>`).
+fn member_of(held: &str) -> Option<Member> {
+    let mut parts = held.splitn(3, '\t');
+    let (_node, user, name) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(Member {
+        user_id: user.to_owned(),
+        name: (!name.is_empty()).then(|| name.to_owned()),
+    })
 }
 
 fn unavailable(err: &redis::RedisError) -> StoreError {
@@ -283,8 +294,9 @@ impl Backplane for RedisBackplane {
         }
         let shared = Arc::clone(&self.shared);
         let (room, id) = (room.to_owned(), peer.id());
+        let user = peer.user();
         let held = format!(
-            "{}\t{}",
+            "{}\t{user}\t{}",
             shared.node,
             peer.name().as_deref().unwrap_or_default()
         );
@@ -295,9 +307,11 @@ impl Backplane for RedisBackplane {
                 .join
                 .key(presence_key(&room))
                 .key(members_key(&shared.node))
+                .key(users_key(&room))
                 .arg(id.to_string())
                 .arg(held)
                 .arg(entry)
+                .arg(user)
                 .invoke_async(&mut connection)
                 .await;
             match new {
@@ -325,6 +339,7 @@ impl Backplane for RedisBackplane {
                 .leave
                 .key(presence_key(&room))
                 .key(members_key(&shared.node))
+                .key(users_key(&room))
                 .arg(id.to_string())
                 .arg(&*shared.node)
                 .arg(entry)
@@ -359,12 +374,12 @@ impl Backplane for RedisBackplane {
             let failed = |err: redis::RedisError| unavailable(&err);
             let held: usize = connection.hlen(&key).await.map_err(failed)?;
             let here = local.len();
-            let mut members = local;
-            members.truncate(limit);
+            let mut seen: HashSet<String> = local.iter().map(|m| m.user_id.clone()).collect();
+            let mut all = local;
             // Members of live nodes only: a crashed node's are not listed, even before a node
             // clears them. Read in pages until the answer is full: a room can be large.
             let mut alive: HashMap<String, bool> = HashMap::new();
-            let (mut elsewhere, mut skipped, mut cursor) = (0, 0, 0u64);
+            let (mut skipped, mut cursor) = (0, 0u64);
             loop {
                 let (next, page): (u64, Vec<(String, String)>) = redis::cmd("HSCAN")
                     .arg(&key)
@@ -374,7 +389,7 @@ impl Backplane for RedisBackplane {
                     .query_async(&mut connection)
                     .await
                     .map_err(failed)?;
-                for (client, value) in page {
+                for (_client, value) in page {
                     let node = value.split_once('\t').map_or("", |(node, _)| node);
                     if node == &*shared.node {
                         skipped += 1;
@@ -388,31 +403,27 @@ impl Backplane for RedisBackplane {
                             live
                         }
                     };
-                    if !live {
-                        skipped += 1;
-                        continue;
-                    }
-                    elsewhere += 1;
-                    if members.len() < limit {
-                        members.push(Member {
-                            user_id: client,
-                            name: name_of(&value),
-                        });
+                    match member_of(&value) {
+                        Some(member) if live => {
+                            seen.insert(member.user_id.clone());
+                            all.push(member);
+                        }
+                        _ => skipped += 1,
                     }
                 }
                 cursor = next;
-                if cursor == 0 || members.len() >= limit {
+                if cursor == 0 || seen.len() >= limit {
                     break;
                 }
             }
-            let total = if cursor == 0 {
-                here + elsewhere
-            } else {
-                // Not all read: what Redis holds for other live nodes is about what was not
-                // skipped (a gone node's members count until a node clears them, within seconds).
-                here + held.saturating_sub(skipped)
-            };
-            Ok(Roster { members, total })
+            // Each user once (several tabs are one member).
+            let mut roster = roster(all.into_iter(), limit);
+            if cursor != 0 {
+                // Not all read: about what Redis holds for other live nodes (a gone node's
+                // members count until a node clears them, within seconds; tabs count apart).
+                roster.total = roster.total.max(here + held.saturating_sub(skipped));
+            }
+            Ok(roster)
         })
     }
 

@@ -591,3 +591,66 @@ async fn one_clients_messages_are_numbered_in_the_order_it_sent_them() {
         }
     }
 }
+
+/// A token for `user` signed with the secret the auth test nodes share.
+fn token(user: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        + 3600;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": user, "exp": exp, "name": user.to_uppercase()}),
+        &jsonwebtoken::EncodingKey::from_secret(b"cluster-secret").expect("a key"),
+    )
+    .expect("signed")
+}
+
+#[tokio::test]
+async fn two_tabs_of_one_user_on_two_nodes_are_one_member() {
+    let redis = Redis::start().await;
+    let auth = config().redis(redis.url()).jwt_secret("cluster-secret");
+    let (one, two) = (
+        TestServer::with(auth.clone()).await,
+        TestServer::with(auth).await,
+    );
+    let mut bo = Client::accept(one.open(&format!("token={}", token("bo"))).await).await;
+    bo.join("r").await;
+    let mut first = Client::accept(one.open(&format!("token={}", token("ada"))).await).await;
+    first.join("r").await;
+    assert_eq!(
+        bo.recv_until("user:joined").await["payload"]["userId"],
+        "ada"
+    );
+    let mut second = Client::accept(two.open(&format!("token={}", token("ada"))).await).await;
+    second.join("r").await;
+    // Give a (wrong) second user:joined time to arrive before asking.
+    sleep(Duration::from_millis(200)).await;
+    bo.send_json(json!({"type": "presence", "payload": {"roomId": "r"}}))
+        .await;
+    let presence = bo.recv().await;
+    assert_eq!(
+        presence["type"], "presence",
+        "no second user:joined: {presence}"
+    );
+    let mut users: Vec<&str> = presence["payload"]["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["userId"].as_str().expect("an id"))
+        .collect();
+    users.sort_unstable();
+    assert_eq!(users, ["ada", "bo"]);
+    // The tab on node one goes: Ada is still in the room, on node two.
+    first.close().await;
+    say_acked(&mut second, "r", "still here").await;
+    let next = bo.recv().await;
+    assert_eq!(
+        next["type"], "message",
+        "no user:left while a tab stays: {next}"
+    );
+    assert_eq!(next["payload"]["from"], "ada");
+    second.close().await;
+    assert_eq!(bo.recv_until("user:left").await["payload"]["userId"], "ada");
+}
