@@ -99,12 +99,17 @@ impl ReconnectOptions {
     }
 }
 
+/// How many renewals ([`Backoff::renew`]) in a row go at once.
+pub const RENEWALS: u8 = 3;
+
 /// The reconnect state of one socket: which attempt is next, and whether the last connection
 /// lived long enough to start over.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     options: ReconnectOptions,
     attempt: u32,
+    // Renewals since the count last started over.
+    renewals: u8,
     // When the current connection opened (wall-clock milliseconds), if it is open.
     opened_at: Option<f64>,
 }
@@ -115,6 +120,7 @@ impl Backoff {
         Self {
             options,
             attempt: 0,
+            renewals: 0,
             opened_at: None,
         }
     }
@@ -134,18 +140,32 @@ impl Backoff {
         self.opened_at = Some(now);
     }
 
-    /// The connection closed at `now`: resets the counter if it stayed open long enough.
+    /// The connection closed at `now`: resets the counters if it stayed open long enough.
     pub fn closed(&mut self, now: f64) {
         if let Some(opened) = self.opened_at.take()
             && now - opened >= self.options.min_uptime.as_secs_f64() * 1000.0
         {
-            self.attempt = 0;
+            self.reset();
         }
     }
 
     /// Starts over, as after the user asked to reconnect.
     pub fn reset(&mut self) {
         self.attempt = 0;
+        self.renewals = 0;
+    }
+
+    /// Whether a reconnect for fresh credentials (the token expired) may go at once, with no
+    /// delay: yes for the first [`RENEWALS`] since the counters last started over (a connection
+    /// that lived `min_uptime`, or [`reset`](Self::reset)); after them, a provider that keeps
+    /// handing out expired tokens backs off with [`next`](Self::next) like any other failure.
+    /// Never when reconnecting is disabled.
+    pub fn renew(&mut self) -> bool {
+        let renew = self.options.enabled && self.renewals < RENEWALS;
+        if renew {
+            self.renewals += 1;
+        }
+        renew
     }
 
     /// The next attempt's number (1-based) and delay, or `None` when out of attempts (or
@@ -227,6 +247,25 @@ mod tests {
         backoff.closed(25_000.0);
         assert_eq!(backoff.attempts(), 0);
         assert_eq!(secs(backoff.next(0.5).map(|(_, d)| d).unwrap()), 1.0);
+    }
+
+    #[test]
+    fn renewals_go_at_once_a_few_times_until_a_connection_lives() {
+        let mut backoff = Backoff::new(ReconnectOptions::default());
+        let quick: Vec<bool> = (0..5).map(|_| backoff.renew()).collect();
+        assert_eq!(quick, [true, true, true, false, false]);
+        assert_eq!(backoff.attempts(), 0, "a renewal is no attempt");
+        // Open for 4.9 s: not long enough to start over.
+        backoff.opened(0.0);
+        backoff.closed(4_900.0);
+        assert!(!backoff.renew());
+        backoff.opened(10_000.0);
+        backoff.closed(15_000.0);
+        assert!(backoff.renew(), "a connection that lived starts over");
+        backoff.reset();
+        assert_eq!((0..4).filter(|_| backoff.renew()).count(), 3);
+        let mut off = Backoff::new(ReconnectOptions::default().enabled(false));
+        assert!(!off.renew());
     }
 
     #[test]

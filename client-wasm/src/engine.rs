@@ -6,7 +6,8 @@
 //! events into inputs of the [`Machine`], which decides everything else, and carries out the
 //! machine's [`Command`]s: connect, send, ping, join, detach, emit. It also keeps what the
 //! machine only numbers: the rooms' names and the epochs' texts (under the machine's keys), and
-//! the message and caller of every pending request. It reads the few fields the machine needs
+//! the message and caller of every pending request, and asks the token provider, if any, before
+//! every attempt (the token goes into the URL, and nowhere else). It reads the few fields the machine needs
 //! out of the server's frames (`ack`, `message`, `joined`, `history`) with [`JsonValue`]. How
 //! events are delivered is left to a [`Host`].
 //!
@@ -15,12 +16,14 @@
 
 use crate::{
     ConnectError, ConnectionState, HeartbeatOptions, JsonValue, Outgoing, SendError, SocketOptions,
+    TokenProvider,
     envelope::join_frame,
     events::CloseInfo,
     listener::Listener,
     machine::{self, Command, Failure, Kind, Machine, MachineOptions},
     rooms::Position,
-    url::{resolve_url, with_resume},
+    token::Answer,
+    url::{resolve_url, with_param},
 };
 use gloo_timers::callback::Timeout;
 use std::{
@@ -165,6 +168,8 @@ struct State<H: Host> {
     epochs: Vec<String>,
     // The resume token to present on the next connection: the latest `connected` gave it.
     resume: Option<String>,
+    // Asked before every attempt, once its URL is known.
+    token: Option<TokenProvider>,
     // online, offline, pageshow, visibilitychange: kept for the engine's whole life.
     page_listeners: Vec<Listener>,
 }
@@ -279,6 +284,7 @@ impl<H: Host> Engine<H> {
                 rooms: Vec::new(),
                 epochs: Vec::new(),
                 resume: options.resume_token,
+                token: options.token,
                 page_listeners: Vec::new(),
             }),
             host,
@@ -440,34 +446,47 @@ impl<H: Host> Engine<H> {
         self.input(|machine, _| machine.reconnect(is_online()));
     }
 
-    /// Creates the browser socket for attempt `attempt` once its URL is known. Answers for an
-    /// attempt that was since abandoned (a newer one started, or the socket was closed while the
-    /// provider was still answering) are ignored.
+    /// Attempt `attempt`'s URL is known: resolves it and adds the resume token, then asks the
+    /// token provider, if there is one, for the token to add too, then creates the browser
+    /// socket. Answers for an attempt that was since abandoned (a newer one started, or the
+    /// socket was closed while a provider was still answering) are ignored.
     pub(crate) fn open(self: &Rc<Self>, attempt: u32, url: Result<String, String>) {
+        let url = url.and_then(|url| {
+            let url =
+                resolve_url(&url, page_url().as_deref()).map_err(ConnectError::into_reason)?;
+            Ok(match &self.state().resume {
+                Some(token) => with_param(&url, "resume=", token),
+                None => url,
+            })
+        });
+        let token = self.state().token.clone();
+        match (token, url) {
+            (Some(provider), Ok(url)) => {
+                let to: Weak<dyn Answer> = Rc::downgrade(self) as Weak<Self>;
+                provider.ask(url, attempt, to);
+            }
+            (_, url) => self.create(attempt, url),
+        }
+    }
+
+    /// Creates the browser socket for attempt `attempt` at `url`, or reports why there is none.
+    fn create(self: &Rc<Self>, attempt: u32, url: Result<String, String>) {
         if !self.state_mut().machine.opening(attempt, now()) {
             return;
         }
-        let created = url
-            .and_then(|url| {
-                resolve_url(&url, page_url().as_deref()).map_err(ConnectError::into_reason)
-            })
-            .map(|url| match &self.state().resume {
-                Some(token) => with_resume(&url, token),
-                None => url,
-            })
-            .and_then(|url| {
-                let protocols = &self.state().protocols;
-                let ws = if protocols.is_empty() {
-                    WebSocket::new(&url)
-                } else {
-                    let list = js_sys::Array::new();
-                    for p in protocols {
-                        list.push(&JsValue::from_str(p));
-                    }
-                    WebSocket::new_with_str_sequence(&url, &list)
-                };
-                ws.map_err(|e| js_text(&e))
-            });
+        let created = url.and_then(|url| {
+            let protocols = &self.state().protocols;
+            let ws = if protocols.is_empty() {
+                WebSocket::new(&url)
+            } else {
+                let list = js_sys::Array::new();
+                for p in protocols {
+                    list.push(&JsValue::from_str(p));
+                }
+                WebSocket::new_with_str_sequence(&url, &list)
+            };
+            ws.map_err(|e| js_text(&e))
+        });
         match created {
             Ok(ws) => {
                 ws.set_binary_type(BinaryType::Arraybuffer);
@@ -726,6 +745,12 @@ impl<H: Host> Engine<H> {
             });
             (at, timeout)
         });
+    }
+}
+
+impl<H: Host> Answer for Engine<H> {
+    fn answer(self: Rc<Self>, attempt: u32, url: Result<String, String>) {
+        self.create(attempt, url);
     }
 }
 

@@ -9,6 +9,8 @@
 //! - **reconnect** with exponential backoff (1 s × 1.5 up to 30 s), jitter applied after the cap,
 //!   10 attempts, the counter reset only after a connection stayed up 5 s, a close-code policy
 //!   that never retries what the server refused for good, and no futile attempts while offline;
+//! - **tokens**: [`SocketOptions::token`] is asked before every attempt (`?token=`); an expired
+//!   token (close 4419) reconnects at once with a fresh one, an invalid one (4401) is final;
 //! - a **send queue** bounded by count and bytes: sends while not open wait for the next open,
 //!   and one that does not fit is an `Err`, never a silent drop;
 //! - **request/ack**: [`Socket::request`] resolves with the server's `ack`, or fails on timeout or
@@ -62,6 +64,8 @@
 //!   [`send_queue`] (the bounded queue).
 //! - [`options`] ([`SocketOptions`]), [`events`] ([`SocketEvent`]), [`state`] ([`ConnectionState`],
 //!   [`ReadyState`]), [`error`].
+//! - [`token`] ([`TokenProvider`]): the token asked for before every attempt
+//!   ([`SocketOptions::token`]).
 //! - [`url`]: relative and `http(s):` URLs to `ws(s):`; [`listener`]: self-counting DOM listeners;
 //!   [`json_value`] ([`JsonValue`]): JSON read with the browser's parser, no serde decoder.
 //!
@@ -121,6 +125,8 @@ pub mod send_queue;
 pub mod socket;
 pub mod state;
 #[cfg(feature = "socket")]
+pub mod token;
+#[cfg(feature = "socket")]
 pub mod url;
 
 pub use backoff::{Backoff, ReconnectOptions};
@@ -140,6 +146,8 @@ pub use send_queue::{Outgoing, Payload, QueueOptions, SendQueue};
 #[cfg(feature = "socket")]
 pub use socket::{Posted, Socket, Subscription, WeakSocket};
 pub use state::{ConnectionState, ReadyState};
+#[cfg(feature = "socket")]
+pub use token::TokenProvider;
 
 /// The wire types shared with the server (`tether-protocol`).
 #[cfg(feature = "socket")]

@@ -34,6 +34,17 @@
 //! connection ends. Every request, sent again or not, fails with [`Failure::Timeout`] once its
 //! timeout has passed since it was made; the driver's `close` fails them all at once.
 //!
+//! # Tokens
+//! A driver with a token provider asks it before every attempt ([`Command::Connect`]) and puts
+//! the token in the URL (`token=`); a provider that fails fails the attempt like any other
+//! ([`Machine::failed`]), which backs off. Which closes are about the token is the close policy's
+//! say: 4401 (no valid token) is final, and 4419 (the token expired) is
+//! [`CloseAction::Renew`]: the machine connects again at once, so the provider is asked for a
+//! fresh token with no delay. Only [`RENEWALS`](crate::backoff::RENEWALS) renewals may be that
+//! quick until a connection lives `min_uptime` ([`Backoff::renew`]): past them (a provider
+//! handing out expired tokens, a clock that is off), a 4419 backs off like any other reconnect,
+//! and so can run out of attempts.
+//!
 //! Why a machine and not an engine that calls the browser itself: the JavaScript build then holds
 //! no JavaScript value and no closure (no closure table, no `JsValue` plumbing, no `core::fmt`
 //! behind them), and the browser plumbing costs fewer bytes as JavaScript than as wasm-bindgen
@@ -760,8 +771,15 @@ impl<M: Payload> Machine<M> {
             clean,
             reason,
         });
-        if by_user || self.options.close_policy.action(code) == CloseAction::Stop {
+        let action = self.options.close_policy.action(code);
+        if by_user || action == CloseAction::Stop {
             self.set_status(ConnectionState::Closed);
+            return;
+        }
+        // An expired token: straight back, with a fresh one (the driver asks its provider before
+        // every attempt); the backoff says how often in a row.
+        if action == CloseAction::Renew && self.backoff.renew() {
+            self.connect();
             return;
         }
         let random = self.random();
@@ -1454,5 +1472,214 @@ mod tests {
         assert_eq!(check_close(4999, 123), Ok(()));
         assert_eq!(check_close(1001, 0), Err(BadClose::Code));
         assert_eq!(check_close(3000, 124), Err(BadClose::Reason));
+    }
+
+    // ---- Tokens: the driver asks its token provider at every `Connect`.
+
+    /// The attempt of the `Connect` among `commands`, if one is there.
+    fn connect_of(commands: &[Command<Outgoing>]) -> Option<u32> {
+        commands.iter().find_map(|c| match c {
+            Command::Connect(n) => Some(*n),
+            _ => None,
+        })
+    }
+
+    /// The delay of the `Reconnecting` among `commands`, if one is there.
+    fn delay_of(commands: &[Command<Outgoing>]) -> Option<u128> {
+        commands.iter().find_map(|c| match c {
+            Command::Emit(Event::Reconnecting { delay, .. }) => Some(delay.as_millis()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn every_attempt_starts_with_a_connect_for_the_driver_to_ask_its_provider() {
+        let mut m = machine(fast());
+        let mut now = 0.0;
+        let mut asked = vec![];
+        // The first connect, a reconnect after a drop, one after an expired token, and the
+        // user's reconnect after a final close: each attempt is a `Connect` first, and none
+        // opens without one.
+        for code in [1006, 4419, 4401] {
+            let attempt = connect_of(&drain(&mut m)).expect("a Connect");
+            asked.push(attempt);
+            assert!(m.opening(attempt, now));
+            assert!(!m.opening(attempt, now), "one socket per Connect");
+            m.opened(now + 1.0, 0);
+            drain(&mut m);
+            m.closed(now + 10.0, code, true);
+            now += 10.0;
+            if let Some(at) = m.deadline() {
+                now = at;
+                m.tick(now, 0);
+            }
+        }
+        assert_eq!(m.status(), ConnectionState::Closed, "4401 is final");
+        assert_eq!(connect_of(&drain(&mut m)), None);
+        m.reconnect(true);
+        asked.push(connect_of(&drain(&mut m)).expect("a Connect"));
+        assert_eq!(asked, [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_token_provider_that_fails_backs_off_within_the_attempts() {
+        let mut m = machine(fast());
+        let mut now = 0.0;
+        let mut delays = vec![];
+        loop {
+            let attempt = connect_of(&drain(&mut m)).expect("a Connect");
+            // The provider rejected: the driver reports it instead of opening.
+            m.failed(attempt, now);
+            let commands = drain(&mut m);
+            assert_eq!(
+                commands[..2],
+                [
+                    Command::Emit(Event::Error),
+                    Command::Emit(Event::Close {
+                        code: 1006,
+                        clean: false,
+                        reason: Reason::Failed
+                    }),
+                ]
+            );
+            assert_eq!(connect_of(&commands), None, "no tight loop");
+            let Some(delay) = delay_of(&commands) else {
+                assert!(commands.contains(&Command::Emit(Event::GaveUp)));
+                break;
+            };
+            delays.push(delay);
+            now += delay as f64;
+            m.tick(now - 1.0, 0);
+            assert!(drain(&mut m).is_empty(), "not before its delay");
+            m.tick(now, 0);
+        }
+        assert_eq!(delays, [100, 200, 400], "the backoff, then out of attempts");
+        assert_eq!(m.status(), ConnectionState::Closed);
+    }
+
+    #[test]
+    fn an_invalid_token_is_final() {
+        let mut m = open(fast(), 0.0);
+        m.closed(10.0, 4401, true);
+        assert_eq!(
+            drain(&mut m),
+            [
+                Command::Detach { dead: false },
+                Command::Emit(Event::Close {
+                    code: 4401,
+                    clean: true,
+                    reason: Reason::Browser
+                }),
+                state(ConnectionState::Closed),
+            ]
+        );
+        assert_eq!(m.deadline(), None);
+        assert_eq!(m.send(20.0, text("x"), 0), Err(SendError::Closed));
+    }
+
+    #[test]
+    fn an_expired_token_reconnects_at_once_and_resumes() {
+        let mut m = open(fast(), 0.0);
+        let room = m.join(None).unwrap();
+        m.joined(room, Some((1, 5)), None);
+        let chat = request(&mut m, 0.0, Kind::Chat(Some(room)), 600_000);
+        drain(&mut m);
+        // Mid-session, long after the open: the token expired.
+        m.closed(60_000.0, 4419, true);
+        assert_eq!(
+            drain(&mut m),
+            [
+                Command::Detach { dead: false },
+                Command::Emit(Event::Close {
+                    code: 4419,
+                    clean: true,
+                    reason: Reason::Browser
+                }),
+                state(ConnectionState::Connecting),
+                Command::Connect(2),
+            ],
+            "no delay, no reconnecting event"
+        );
+        assert_eq!(m.attempts(), 0, "the backoff did not grow");
+        assert!(m.opening(2, 60_050.0));
+        m.opened(60_060.0, 0);
+        let commands = drain(&mut m);
+        assert_eq!(
+            commands[..2],
+            [Command::Join(room), Command::Request(chat)],
+            "rejoined and sent again as after any reconnect"
+        );
+        assert!(commands.contains(&Command::Emit(Event::Open { reconnected: true })));
+        assert_eq!(m.join_of(room).since, Some((1, 5)));
+    }
+
+    #[test]
+    fn expired_tokens_in_a_row_fall_back_to_the_backoff() {
+        let mut m = open(
+            fast().reconnect(fast().reconnect.max_attempts(Some(2))),
+            0.0,
+        );
+        let mut now = 0.0;
+        let mut delays = vec![];
+        // A provider that hands out expired tokens: every connection ends with 4419 at once.
+        for _ in 0..6 {
+            m.closed(now + 10.0, 4419, true);
+            let commands = drain(&mut m);
+            if commands.contains(&Command::Emit(Event::GaveUp)) {
+                break;
+            }
+            let delay = delay_of(&commands);
+            delays.push(delay.unwrap_or(0));
+            now += 10.0 + delay.unwrap_or(0) as f64;
+            if delay.is_some() {
+                m.tick(now, 0);
+            }
+            let attempt = connect_of(&commands)
+                .or_else(|| connect_of(&drain(&mut m)))
+                .expect("a Connect");
+            assert!(m.opening(attempt, now));
+            m.opened(now, 0);
+            drain(&mut m);
+        }
+        assert_eq!(
+            delays,
+            [0, 0, 0, 100, 200],
+            "three at once, then the backoff, which runs out"
+        );
+        assert_eq!(m.status(), ConnectionState::Closed);
+
+        // A connection that lived `min_uptime` starts the count over.
+        let mut m = open(fast(), 0.0);
+        for at in [10.0, 20.0, 30.0] {
+            m.closed(at, 4419, true);
+            let attempt = connect_of(&drain(&mut m)).expect("at once");
+            assert!(m.opening(attempt, at));
+            m.opened(at, 0);
+            drain(&mut m);
+        }
+        m.closed(30.0 + 5_000.0, 4419, true);
+        assert!(connect_of(&drain(&mut m)).is_some(), "at once again");
+    }
+
+    #[test]
+    fn the_policy_can_make_an_expired_token_final_and_no_reconnect_means_none() {
+        let mut m = open(
+            fast().close_policy(ClosePolicy::default().stop_on(4419)),
+            0.0,
+        );
+        m.closed(10.0, 4419, true);
+        assert_eq!(drain(&mut m).last(), Some(&state(ConnectionState::Closed)));
+        let mut m = open(fast(), 0.0);
+        m.close_policy(4419, false);
+        m.closed(10.0, 4419, true);
+        assert_eq!(
+            m.status(),
+            ConnectionState::Closed,
+            "stopOn, from JavaScript"
+        );
+        let mut m = open(fast().reconnect(fast().reconnect.enabled(false)), 0.0);
+        m.closed(10.0, 4419, true);
+        assert_eq!(connect_of(&drain(&mut m)), None);
+        assert_eq!(m.status(), ConnectionState::Closed);
     }
 }

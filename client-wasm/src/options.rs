@@ -1,5 +1,7 @@
 //! Everything a [`Socket`](crate::Socket) can be told, with the guide's defaults.
 
+#[cfg(feature = "socket")]
+use crate::TokenProvider;
 use crate::prelude::*;
 use crate::{ClosePolicy, HeartbeatOptions, QueueOptions, ReconnectOptions};
 use core::time::Duration;
@@ -48,6 +50,14 @@ pub struct SocketOptions {
     /// the same `clientId`. After that the socket presents the token of its latest `connected`
     /// by itself. Default: `None`.
     pub resume_token: Option<String>,
+    /// Asked for a token before every connection attempt, the first and every reconnect: the
+    /// token goes into the URL's query as `token=<token>` (encoded; browsers cannot set headers
+    /// on a WebSocket). A provider that fails fails the attempt, which is retried with backoff
+    /// like any other. A server that closes with 4419 (the token expired) gets a new attempt at
+    /// once, with a fresh token; 4401 (no valid token) is final. See [`ClosePolicy`] and
+    /// [`CloseAction::Renew`](crate::CloseAction::Renew). Default: `None`, no token.
+    #[cfg(feature = "socket")]
+    pub token: Option<TokenProvider>,
     /// Whether to connect as soon as the socket is created. Default: true; with false, call
     /// [`Socket::reconnect`](crate::Socket::reconnect) to connect.
     pub immediate: bool,
@@ -71,6 +81,8 @@ impl Default for SocketOptions {
             rejoin: true,
             recent: 0,
             resume_token: None,
+            #[cfg(feature = "socket")]
+            token: None,
             immediate: true,
         }
     }
@@ -138,6 +150,26 @@ impl SocketOptions {
     /// Sets the resume token to present on the first connection.
     pub fn resume_token(mut self, token: Option<String>) -> Self {
         self.resume_token = token;
+        self
+    }
+
+    /// Sets the token provider: an async function asked before every connection attempt.
+    ///
+    /// ```no_run
+    /// use tether_client::{Socket, SocketOptions};
+    ///
+    /// # async fn fetch_token() -> Result<String, String> { Ok(String::new()) }
+    /// let options = SocketOptions::default().token(|| async { fetch_token().await });
+    /// let socket = Socket::with_options("/ws", options)?; // /ws?token=…
+    /// # Ok::<(), tether_client::ConnectError>(())
+    /// ```
+    #[cfg(feature = "socket")]
+    pub fn token<F, Fut>(mut self, provider: F) -> Self
+    where
+        F: Fn() -> Fut + 'static,
+        Fut: core::future::Future<Output = Result<String, String>> + 'static,
+    {
+        self.token = Some(TokenProvider::new(provider));
         self
     }
 

@@ -26,9 +26,10 @@ pub fn resolve_url(url: &str, base: Option<&str>) -> Result<String, ConnectError
     Ok(parsed.href())
 }
 
-/// `url` (resolved by [`resolve_url`]: no fragment) with the query parameter `resume=<token>`
-/// (encoded), which gives a client its id back; one the URL has already is replaced.
-pub(crate) fn with_resume(url: &str, token: &str) -> String {
+/// `url` (resolved by [`resolve_url`]: no fragment) with the query parameter `key` (its name and
+/// `=`) and `value` (encoded): `resume=<token>`, which gives a client its id back, or
+/// `token=<token>`. One the URL has already is replaced.
+pub(crate) fn with_param(url: &str, key: &str, value: &str) -> String {
     // Byte scans and `get` rather than `split` and indexing: the char searchers and the
     // slicing panic's formatting cost the app's first page bytes.
     let at = |text: &str, byte: u8| text.bytes().position(|b| b == byte);
@@ -39,7 +40,7 @@ pub(crate) fn with_resume(url: &str, token: &str) -> String {
     while !rest.is_empty() {
         let end = at(rest, b'&').unwrap_or(rest.len());
         let pair = rest.get(..end).unwrap_or(rest);
-        if !pair.is_empty() && !pair.starts_with("resume=") {
+        if !pair.is_empty() && !pair.starts_with(key) {
             out.push(separator);
             out.push_str(pair);
             separator = '&';
@@ -47,7 +48,7 @@ pub(crate) fn with_resume(url: &str, token: &str) -> String {
         rest = rest.get(end + 1..).unwrap_or("");
     }
     out.push(separator);
-    out.push_str("resume=");
-    out.push_str(&String::from(js_sys::encode_uri_component(token)));
+    out.push_str(key);
+    out.push_str(&String::from(js_sys::encode_uri_component(value)));
     out
 }

@@ -961,6 +961,142 @@ async fn closing_while_the_url_provider_answers_abandons_the_attempt() {
     assert_eq!(socket.ready_state(), ReadyState::Closed);
 }
 
+/// A token provider that counts its calls and hands out `tok/<n>=` (characters the query must
+/// encode), or fails with "no token" when `fail`.
+fn counting_tokens(fail: bool) -> (Rc<RefCell<u32>>, SocketOptions) {
+    let calls = Rc::new(RefCell::new(0));
+    let counted = Rc::clone(&calls);
+    let options = SocketOptions::default()
+        .reconnect(fast_reconnect())
+        .token(move || {
+            *counted.borrow_mut() += 1;
+            let n = *counted.borrow();
+            async move {
+                if fail {
+                    Err("no token".to_owned())
+                } else {
+                    Ok(format!("tok/{n}="))
+                }
+            }
+        });
+    (calls, options)
+}
+
+/// The server without auth ignores the token: what it shows is that the provider is asked before
+/// every attempt and its token is in that attempt's URL, next to `resume=`.
+#[wasm_bindgen_test]
+async fn a_token_provider_is_asked_before_every_attempt_and_its_token_is_in_the_query() {
+    let (calls, options) = counting_tokens(false);
+    let (socket, recorder) = open(server_url(), options).await;
+    assert_eq!(*calls.borrow(), 1);
+    let url = socket.url().expect("a connection");
+    assert!(url.ends_with("?token=tok%2F1%3D"), "{url}");
+    let skip = recorder.len();
+    socket.reconnect();
+    recorder
+        .wait_after(skip, "reopen", |e| {
+            *e == SocketEvent::Open { reconnected: true }
+        })
+        .await;
+    assert_eq!(*calls.borrow(), 2);
+    let url = socket.url().expect("a connection");
+    assert!(
+        url.contains("?resume="),
+        "the resume token still goes too: {url}"
+    );
+    assert!(url.ends_with("&token=tok%2F2%3D"), "{url}");
+    for event in recorder.events() {
+        assert!(
+            !format!("{event:?}").contains("tok/"),
+            "a token in {event:?}"
+        );
+    }
+    socket.close(1000, "").expect("valid close");
+}
+
+/// The fault proxy closes every connection with 4419 ("token expired") after `connected`: the
+/// first renewals go at once, each with a fresh token, then the backoff takes over.
+#[wasm_bindgen_test]
+async fn an_expired_token_reconnects_at_once_with_a_fresh_one_then_backs_off() {
+    let (calls, options) = counting_tokens(false);
+    let socket =
+        Socket::with_options(&fault_url("fault=close&code=4419"), options).expect("valid URL");
+    let recorder = Recorder::new(&socket);
+    recorder
+        .wait("reconnecting", |e| {
+            matches!(e, SocketEvent::Reconnecting { .. })
+        })
+        .await;
+    socket.close(1000, "").expect("valid close");
+    let events = recorder.events();
+    let first_delay = events
+        .iter()
+        .position(|e| matches!(e, SocketEvent::Reconnecting { attempt: 1, .. }))
+        .expect("reconnecting");
+    let before: Vec<_> = events[..first_delay]
+        .iter()
+        .filter_map(|e| match e {
+            SocketEvent::Close(c) => Some((c.code, c.reason.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        before,
+        [(4419, "test fault"); 4],
+        "three renewals at once, the fourth 4419 backs off"
+    );
+    assert_eq!(
+        events[..first_delay].iter().filter(|e| is_open(e)).count(),
+        4
+    );
+    assert!(*calls.borrow() >= 4, "asked before every attempt");
+}
+
+#[wasm_bindgen_test]
+async fn an_invalid_token_is_final() {
+    let (calls, options) = counting_tokens(false);
+    let socket =
+        Socket::with_options(&fault_url("fault=close&code=4401"), options).expect("valid URL");
+    let recorder = Recorder::new(&socket);
+    recorder
+        .wait(
+            "close 4401",
+            |e| matches!(e, SocketEvent::Close(c) if c.code == 4401),
+        )
+        .await;
+    sleep(300).await;
+    assert_eq!(socket.ready_state(), ReadyState::Closed);
+    assert_eq!(
+        recorder.count(|e| matches!(e, SocketEvent::Reconnecting { .. })),
+        0
+    );
+    assert_eq!(*calls.borrow(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn a_failing_token_provider_backs_off_and_gives_up() {
+    let (calls, options) = counting_tokens(true);
+    let options = options.reconnect(fast_reconnect().max_attempts(Some(2)));
+    let socket = Socket::with_options(server_url(), options).expect("valid URL");
+    let recorder = Recorder::new(&socket);
+    recorder
+        .wait("gave up", |e| *e == SocketEvent::GaveUp)
+        .await;
+    assert_eq!(*calls.borrow(), 3, "the first attempt and two more");
+    assert_eq!(recorder.count(is_open), 0);
+    assert_eq!(
+        recorder.count(
+            |e| matches!(e, SocketEvent::Close(c) if c.code == 1006 && c.reason == "no token")
+        ),
+        3
+    );
+    assert_eq!(
+        recorder.count(|e| matches!(e, SocketEvent::Reconnecting { .. })),
+        2
+    );
+    assert_eq!(socket.ready_state(), ReadyState::Closed);
+}
+
 /// `JsonValue` reads what `JSON.parse` made, and anything of another kind is `None`.
 #[wasm_bindgen_test]
 fn json_values_read_fields_of_the_right_kind_only() {
