@@ -65,6 +65,14 @@ export interface TetherSocketOptions {
   recent?: number;
   /** The resume token to present on the first connection (`?resume=`), from an earlier socket's `resumeToken`: the server gives this socket the same `clientId`. */
   resumeToken?: string;
+  /**
+   * Asked for a token (a JWT, say) before every connection attempt, the first and every
+   * reconnect; the token goes into the URL's query as `token=` (browsers cannot set headers on a
+   * WebSocket), and nowhere else. A function that throws or rejects fails the attempt, which is
+   * retried with backoff. A close with 4419 (the token expired) reconnects at once, asking again;
+   * 4401 (no valid token) is final.
+   */
+  token?: () => string | PromiseLike<string>;
   /** Whether to connect at once; with false, call `reconnect()` to connect. Default true. */
   immediate?: boolean;
 }

@@ -165,6 +165,8 @@ export class TetherSocket extends EventTarget {
   #cid;
   // The resume token the next connection presents (`?resume=`): the latest `connected` gave it.
   #resume;
+  // The `token` option: asked before every attempt, for the `?token=` of its URL.
+  #token;
   // The text of the event the machine reports next: a close's reason (the browser's, or why an
   // attempt failed), or why a room was not recovered.
   #why = '';
@@ -188,6 +190,7 @@ export class TetherSocket extends EventTarget {
     // A function is asked before every attempt (#connect); a URL is checked now.
     this.#url = typeof url === 'function' ? url : resolve(String(url));
     this.#resume = options.resumeToken ?? undefined;
+    this.#token = options.token;
     const numbers = NUMERIC.map((key) => +(options[key] ?? NaN));
     this.#core = new SocketCore(...numbers, Math.random());
     this.#cid = this.#in(CID) + '-';
@@ -278,26 +281,28 @@ export class TetherSocket extends EventTarget {
     if (op === OP_OPEN && a) this.dispatchEvent(new Event('reconnected'));
   }
 
-  // Starts attempt `attempt`: with a URL function, once it answers (a Promise is awaited, and a
-  // failure fails the attempt, which then backs off like any other).
+  // Starts attempt `attempt`: with a URL function, once it answers, then with a token function,
+  // once that answers (a Promise is awaited, and a failure of either fails the attempt, which
+  // then backs off like any other).
   #connect(attempt) {
     const url = this.#url;
-    if (typeof url !== 'function') return this.#open(attempt, url);
-    Promise.resolve()
-      .then(url)
-      .then(
-        (next) => this.#open(attempt, String(next)),
-        (error) => this.#open(attempt, undefined, String(error?.message ?? error)),
-      );
+    const token = this.#token;
+    if (typeof url !== 'function' && !token) return this.#open(attempt, url);
+    (async () => [String(await (typeof url === 'function' ? url() : url)), token && String(await token())])().then(
+      ([next, value]) => this.#open(attempt, next, undefined, value),
+      (error) => this.#open(attempt, undefined, String(error?.message ?? error)),
+    );
   }
 
-  // Creates attempt `attempt`'s WebSocket, unless the machine gave the attempt up meanwhile.
-  #open(attempt, url, failure) {
+  // Creates attempt `attempt`'s WebSocket, with `token` in its query, unless the machine gave the
+  // attempt up meanwhile. The token goes nowhere else.
+  #open(attempt, url, failure, token) {
     if (!this.#in(OPENING, attempt)) return;
     if (failure === undefined) {
       try {
         const target = new URL(resolve(url));
         if (this.#resume !== undefined) target.searchParams.set('resume', this.#resume);
+        if (token !== undefined) target.searchParams.set('token', token);
         const ws = new WebSocket(target.href, this.#protocols);
         ws.binaryType = this.#binaryType;
         ws.onopen = () => {

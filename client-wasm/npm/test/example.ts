@@ -35,6 +35,7 @@ const options: TetherSocketOptions = {
   highWaterMark: 64 * 1024,
   rejoin: true,
   recent: 20,
+  token: async () => (await fetch('/token')).text(),
   immediate: true,
 };
 
@@ -53,6 +54,7 @@ function useLikeWebSocket(ws: TetherSocket): void {
 const socket = new TetherSocket('/ws', options);
 const withProtocols = new TetherSocket(new URL('wss://chat.example/ws'), 'chat', { heartbeat: false });
 const fromFunction = new TetherSocket(async () => `wss://chat.example/ws?token=${await Promise.resolve('t')}`);
+const withToken = new TetherSocket('/ws', { token: () => 'a token at hand' });
 useLikeWebSocket(socket);
 // Every member of WebSocket is on TetherSocket with a compatible type; only the handlers' `this`
 // differs (a TetherSocket).
@@ -102,3 +104,4 @@ socket.reconnect();
 socket.close(1000, 'bye');
 withProtocols.close();
 fromFunction.close(4000);
+withToken.close();

@@ -465,6 +465,74 @@ tetherTest('a policy close is final: no reconnect, and send throws', async () =>
   eq(error?.name, 'InvalidStateError', 'send after a final close');
 });
 
+// A token function that counts its calls and hands out `tok/<n>=` (characters the query must
+// encode), or throws when `fail`.
+const tokens = (fail) => {
+  const counter = { calls: 0 };
+  counter.token = () => {
+    counter.calls++;
+    if (fail) throw new Error('no token');
+    return Promise.resolve(`tok/${counter.calls}=`);
+  };
+  return counter;
+};
+
+// The server without auth ignores the token: what this shows is that the function is asked before
+// every attempt, and its token is in that attempt's URL (with a URL function, `url` is the
+// connection's), next to `resume=`.
+tetherTest('token: asked before every attempt, and sent as ?token=', async () => {
+  const counter = tokens(false);
+  const { socket, events } = await connected(() => SERVER, { ...fast, token: counter.token });
+  eq(counter.calls, 1, 'calls');
+  assert(socket.url.endsWith('?token=tok%2F1%3D'), socket.url);
+  const from = events.events.length;
+  socket.reconnect();
+  await events.wait('reconnected', (e) => e.type === 'reconnected', { from });
+  eq(counter.calls, 2, 'calls after a reconnect');
+  assert(socket.url.includes('?resume=') && socket.url.endsWith('&token=tok%2F2%3D'), socket.url);
+  socket.close();
+  // A URL given as a string stays what it was: the token is not shown.
+  const fixed = await connected(SERVER, { token: tokens(false).token });
+  eq(fixed.socket.url, SERVER, 'url');
+  fixed.socket.close();
+});
+
+tetherTest('an expired token (4419) reconnects at once with a fresh one, then backs off', async () => {
+  const counter = tokens(false);
+  const socket = new TetherSocket(fault('fault=close&code=4419'), { ...fast, token: counter.token });
+  const events = record(socket);
+  const first = await events.wait('reconnecting', (e) => e.type === 'reconnecting');
+  socket.close();
+  const before = events.events.slice(0, events.events.indexOf(first));
+  const closes = before.filter((e) => e.type === 'close').map((e) => `${e.event.code} ${e.event.reason}`);
+  eq(closes.join(), Array(4).fill('4419 test fault').join(), 'three renewals at once, the fourth 4419 backs off');
+  eq(before.filter((e) => e.type === 'open').length, 4, 'opens before the first delay');
+  assert(counter.calls >= 4, `asked before every attempt: ${counter.calls}`);
+});
+
+tetherTest('an invalid token (4401) is final', async () => {
+  const counter = tokens(false);
+  const socket = new TetherSocket(fault('fault=close&code=4401'), { ...fast, token: counter.token });
+  const events = record(socket);
+  await events.wait('close 4401', (e) => e.type === 'close' && e.event.code === 4401);
+  await sleep(300);
+  eq(events.count('reconnecting'), 0, 'reconnecting events');
+  eq(socket.state, 'closed', 'state');
+  eq(counter.calls, 1, 'calls');
+});
+
+tetherTest('a token function that throws fails the attempt, which backs off and gives up', async () => {
+  const counter = tokens(true);
+  const socket = new TetherSocket(SERVER, { ...fast, maxReconnectAttempts: 2, token: counter.token });
+  const events = record(socket);
+  await events.wait('closed', (e) => e.type === 'statechange' && e.event.state === 'closed');
+  eq(counter.calls, 3, 'the first attempt and two more');
+  eq(events.count('open'), 0, 'opens');
+  eq(events.count('reconnecting'), 2, 'reconnecting events');
+  const reasons = events.events.filter((e) => e.type === 'close').map((e) => `${e.event.code} ${e.event.reason}`);
+  eq(reasons.join(), Array(3).fill('1006 no token').join(), 'closes');
+});
+
 tetherTest('reconnect() brings a closed socket back, and statechange tells each step', async () => {
   const { socket, events } = await connected(SERVER, fast);
   socket.close();

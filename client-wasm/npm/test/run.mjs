@@ -24,7 +24,7 @@ const dir = path.resolve(env('TETHER_NPM_TEST_DIR'));
 const PAGE_TIMEOUT_MS = 180_000;
 
 // The page's own tests: the plain-WebSocket part runs in both passes, the rest only in Tether's.
-const EXPECTED = { websocket: 12, tether: 25 };
+const EXPECTED = { websocket: 12, tether: 29 };
 
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 
