@@ -103,10 +103,14 @@ mod tests {
 
     #[test]
     fn an_expired_token_renews_and_a_missing_or_invalid_one_stops() {
-        // PROTOCOL.md, Close codes: 4419 "token expired", 4401 "invalid token".
+        use tether_protocol::CloseCode;
         let policy = ClosePolicy::default();
-        assert_eq!(policy.action(4419), CloseAction::Renew);
-        assert_eq!(policy.action(4401), CloseAction::Stop);
+        assert_eq!(
+            policy.action(CloseCode::TOKEN_EXPIRED.0),
+            CloseAction::Renew
+        );
+        assert_eq!(policy.action(CloseCode::TOKEN_INVALID.0), CloseAction::Stop);
+        assert_eq!(policy.action(CloseCode::REPLACED.0), CloseAction::Stop);
     }
 
     #[test]
