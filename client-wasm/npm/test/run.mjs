@@ -24,7 +24,7 @@ const dir = path.resolve(env('TETHER_NPM_TEST_DIR'));
 const PAGE_TIMEOUT_MS = 180_000;
 
 // The page's own tests: the plain-WebSocket part runs in both passes, the rest only in Tether's.
-const EXPECTED = { websocket: 12, tether: 29 };
+const EXPECTED = { websocket: 12, tether: 30 };
 
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 
@@ -53,6 +53,8 @@ const pageUrl = (impl, page = 'page.html') => {
     url: env('TETHER_TEST_URL'),
     fault: env('TETHER_TEST_FAULT_URL'),
     control: env('TETHER_TEST_CONTROL'),
+    // A server with token auth on (`--jwt-secret tether-browser-tests`), when one runs.
+    auth: process.env.TETHER_TEST_AUTH_URL ?? '',
   });
   return `http://127.0.0.1:${server.address().port}/${page}?${query}`;
 };
