@@ -4,7 +4,8 @@
 //! (`NaN` for an option not given; `true` and `false` as 1 and 0). The close codes of
 //! `reconnectOn` and `stopOn` follow one by one (`SocketCore::policy`). The rest stays in
 //! JavaScript, which uses it: `protocols`, `pingMessage` and `pongMessage` (the wrapper sends and
-//! matches the heartbeat's texts; the machine says when), and `immediate`.
+//! matches the heartbeat's texts; the machine says when), `resumeToken` and `token` (the wrapper
+//! builds the URLs; the machine says when to connect), and `immediate`.
 //!
 //! Names are camelCase and mirror the Rust options; where the guide's `WebSocketClient` has an
 //! option, its name is kept (`heartbeatInterval`, `heartbeatTimeout`, `reconnectInterval`,
@@ -33,6 +34,8 @@
 //! | `highWaterMark` | [`SocketOptions::high_water_mark`] | none |
 //! | `rejoin` | [`SocketOptions::rejoin`] | true |
 //! | `recent` | [`SocketOptions::recent`] | 0 |
+//! | `resumeToken` | `SocketOptions::resume_token` | none |
+//! | `token` (a function returning a string or a Promise of one) | `SocketOptions::token` | none |
 //! | `immediate` | [`SocketOptions::immediate`] | true |
 //!
 //! [`SocketOptions::protocols`]: crate::SocketOptions::protocols
