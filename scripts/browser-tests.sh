@@ -13,6 +13,7 @@ ensure_cargo
 # budget of new connections per address (20/s, burst 200) the tests after it would start with
 # 429s and a reconnect, and its own run would be paced by the budget.
 start_test_server --address-connect-rate 0
+start_auth_test_server
 
 # Each browser test waits for real reconnects; the runner's default 20 s per-run limit is too
 # short for the whole file.

@@ -180,8 +180,41 @@ start_test_server() {
   log "test server at $TETHER_TEST_URL, fault proxy at $TETHER_TEST_FAULT_URL, supervisor at $TETHER_TEST_CONTROL"
 }
 
+# start_auth_test_server: starts a second tether-server (debug) with token auth on
+# (`--jwt-secret tether-browser-tests`, the secret the client's browser tests sign their tokens
+# with), on a free port and its own data folder, and exports TETHER_TEST_AUTH_URL. Call it after
+# start_test_server: it stops with it.
+start_auth_test_server() {
+  TETHER_AUTH_DIR="$(mktemp -d)"
+  NO_COLOR=1 ./target/debug/tether-server --addr 127.0.0.1:0 --jwt-secret tether-browser-tests \
+    --data-dir "$TETHER_AUTH_DIR/data" --static-dir /nonexistent --address-connect-rate 0 \
+    2>"$TETHER_AUTH_DIR/log" &
+  TETHER_AUTH_SERVER=$!
+  local _ address=""
+  for _ in $(seq 1 300); do
+    address="$(grep -o 'listening on http://[0-9.:]*' "$TETHER_AUTH_DIR/log" | head -1 | cut -d/ -f3 || true)"
+    [ -n "$address" ] && break
+    kill -0 "$TETHER_AUTH_SERVER" 2>/dev/null || {
+      echo "the auth test server exited: $(cat "$TETHER_AUTH_DIR/log")" >&2
+      exit 1
+    }
+    sleep 0.1
+  done
+  [ -n "$address" ] || {
+    echo "the auth test server did not start in 30 s" >&2
+    exit 1
+  }
+  export TETHER_TEST_AUTH_URL="ws://$address/ws"
+  log "test server with token auth at $TETHER_TEST_AUTH_URL"
+}
+
 stop_test_server() {
   kill "$TETHER_SUPERVISOR" 2>/dev/null || true
   wait "$TETHER_SUPERVISOR" 2>/dev/null || true
   rm -f "$TETHER_READY_FILE"
+  if [ -n "${TETHER_AUTH_SERVER:-}" ]; then
+    kill "$TETHER_AUTH_SERVER" 2>/dev/null || true
+    wait "$TETHER_AUTH_SERVER" 2>/dev/null || true
+    rm -rf "$TETHER_AUTH_DIR"
+  fi
 }

@@ -58,6 +58,7 @@ grep -q 'type="module"' "$test_dir/vite-dist/index.html"
 ls "$test_dir"/vite-dist/assets/*.wasm >/dev/null
 
 start_test_server
+start_auth_test_server
 
 # WebKit's MiniBrowser has no headless mode: xvfb-run gives the run a display.
 log "tether-ws in a plain page, headless Chromium, headless Firefox and WebKit"
