@@ -98,7 +98,7 @@ impl Default for ClusterBench {
 }
 
 impl ClusterBench {
-    /// A smoke run: small rooms, one second measured, the curve at 2 nodes only.
+    /// A smoke run: small rooms, half a second measured, the curve at 2 nodes only.
     pub fn quick() -> Self {
         Self {
             fan_out_members: 20,
@@ -108,7 +108,7 @@ impl ClusterBench {
             idle_connections: 300,
             node_counts: vec![2],
             warmup: Duration::from_millis(200),
-            measure: Duration::from_secs(1),
+            measure: Duration::from_millis(500),
             idle_settle: Duration::from_millis(300),
             ..Self::default()
         }

@@ -132,6 +132,9 @@ enum Command {
         /// Members per room.
         #[arg(long, default_value_t = 10)]
         room_size: usize,
+        /// Handshakes in flight at once.
+        #[arg(long, default_value_t = 500)]
+        concurrency: usize,
     },
     /// Clients connect and join one room at once; time until all are in.
     Join {
@@ -431,8 +434,11 @@ async fn main() -> Result<()> {
             pid,
             connections,
             room_size,
+            concurrency,
         } => {
-            let run = Idle::new(connections).room_size(room_size);
+            let run = Idle::new(connections)
+                .room_size(room_size)
+                .concurrency(concurrency);
             let endpoint = target.endpoint()?;
             let result = bounded("idle", target.timeout, run.run(&endpoint, pid, "idle")).await?;
             println!("{}", serde_json::to_string_pretty(&result)?);
