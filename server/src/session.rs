@@ -158,13 +158,15 @@ impl Session {
         &self.peer
     }
 
-    /// Whether a join is waiting for the store ([`settle`](Self::settle) before reading more).
+    /// Whether a request is waiting for the store or the backplane ([`settle`](Self::settle)
+    /// before reading more).
     pub fn waiting(&self) -> bool {
         self.waiting.is_some()
     }
 
-    /// Finishes a join that waited for its room's head: the client's next message is handled
-    /// only after it, as with a join answered at once.
+    /// Finishes a request that waited (a join for its room's head, a presence list, a private
+    /// message to another node): the client's next message is handled only after it, as with a
+    /// request answered at once.
     pub async fn settle(&mut self) {
         let Some(waiting) = self.waiting.take() else {
             return;
