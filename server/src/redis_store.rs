@@ -215,20 +215,8 @@ impl RedisStore {
         after: u64,
         until: u64,
     ) -> Result<Vec<(Entry, Option<ClientId>)>, StoreError> {
-        if until <= after {
-            return Ok(Vec::new());
-        }
-        let mut connection = self.connection.clone();
-        let reply: Vec<(String, Vec<(String, String)>)> = connection
-            .xrange_count(
-                RoomKeys::new(room).log,
-                format!("{}-0", after + 1),
-                format!("{until}-0"),
-                until - after,
-            )
-            .await
-            .map_err(|err| unavailable(&err))?;
-        Ok(entries_from(reply))
+        let limit = usize::try_from(until.saturating_sub(after)).unwrap_or(usize::MAX);
+        read_range(self.connection.clone(), room, after, until, limit).await
     }
 
     /// A connection for other commands (the backplane's publishes).
@@ -336,6 +324,28 @@ fn settled(
     }
 }
 
+/// The stored messages `after < seq <= until` of `room`, at most `limit`, each with its
+/// sender's client id.
+fn read_range(
+    mut connection: ConnectionManager,
+    room: &str,
+    after: u64,
+    until: u64,
+    limit: usize,
+) -> impl std::future::Future<Output = Result<Vec<(Entry, Option<ClientId>)>, StoreError>> + use<> {
+    let log = RoomKeys::new(room).log;
+    async move {
+        if until <= after || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let reply: Vec<(String, Vec<(String, String)>)> = connection
+            .xrange_count(log, format!("{}-0", after + 1), format!("{until}-0"), limit)
+            .await
+            .map_err(|err| unavailable(&err))?;
+        Ok(entries_from(reply))
+    }
+}
+
 fn unavailable(err: &redis::RedisError) -> StoreError {
     StoreError::Unavailable(format!("Redis: {err}"))
 }
@@ -403,17 +413,10 @@ impl Store for RedisStore {
     }
 
     fn range(&self, room: &str, after: u64, until: u64, limit: usize) -> Reading<Vec<Entry>> {
-        let mut connection = self.connection.clone();
-        let log = RoomKeys::new(room).log;
+        let read = read_range(self.connection.clone(), room, after, until, limit);
         Box::pin(async move {
-            if until <= after || limit == 0 {
-                return Ok(Vec::new());
-            }
-            let reply: Vec<(String, Vec<(String, String)>)> = connection
-                .xrange_count(log, format!("{}-0", after + 1), format!("{until}-0"), limit)
-                .await
-                .map_err(|err| unavailable(&err))?;
-            Ok(entries(reply))
+            let entries = read.await?;
+            Ok(entries.into_iter().map(|(entry, _)| entry).collect())
         })
     }
 
