@@ -12,6 +12,8 @@
 
 mod common;
 
+use common::{free_port, redis::Redis};
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::{
@@ -51,13 +53,6 @@ trait Target: Send + 'static {
     fn stop(&mut self);
     /// The room's whole stored history.
     fn history(&self, room: &str) -> BTreeMap<u64, String>;
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// The server binary, killed and restarted on the same port and data folder.
@@ -178,8 +173,7 @@ impl Target for Alone {
 /// Three nodes on one Redis behind HAProxy (round robin, health-checked on /healthz); a fault
 /// kills one node and starts it again a second later.
 struct Cluster {
-    redis: Child,
-    redis_url: String,
+    redis: Redis,
     nodes: Vec<Server>,
     haproxy: Child,
     port: u16,
@@ -189,25 +183,8 @@ struct Cluster {
 impl Cluster {
     async fn start() -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let redis_port = free_port();
-        let redis = Command::new("redis-server")
-            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server runs (scripts/setup.sh test installs it)");
-        let redis_url = format!("redis://127.0.0.1:{redis_port}/");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", redis_port))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            sleep(Duration::from_millis(20)).await;
-        }
-        let nodes: Vec<Server> = (0..3).map(|_| Server::node(&redis_url)).collect();
+        let redis = Redis::start_volatile().await;
+        let nodes: Vec<Server> = (0..3).map(|_| Server::node(&redis.url())).collect();
         let port = free_port();
         let servers: String = nodes
             .iter()
@@ -239,7 +216,6 @@ impl Cluster {
             .expect("haproxy runs (scripts/setup.sh test installs it)");
         let cluster = Self {
             redis,
-            redis_url,
             nodes,
             haproxy,
             port,
@@ -280,7 +256,7 @@ impl Target for Cluster {
     /// Read from the room's stream in Redis.
     fn history(&self, room: &str) -> BTreeMap<u64, String> {
         use redis::Commands;
-        let mut redis = redis::Client::open(self.redis_url.as_str())
+        let mut redis = redis::Client::open(self.redis.url())
             .and_then(|c| c.get_connection())
             .expect("Redis");
         let entries: Vec<(String, Vec<(String, String)>)> = redis
@@ -300,8 +276,6 @@ impl Target for Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop();
-        let _ = self.redis.kill();
-        let _ = self.redis.wait();
     }
 }
 

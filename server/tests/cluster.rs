@@ -3,99 +3,13 @@
 
 mod common;
 
-use common::{Client, TestServer, config};
+use common::{Client, TestServer, config, free_port, redis::Redis};
 use serde_json::{Value, json};
 use std::{
-    net::TcpListener,
-    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
 };
 use tokio::time::{Instant, sleep};
-
-/// A `redis-server` of the test's own, with its files in a temporary folder.
-struct Redis {
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-    _folder: tempfile::TempDir,
-}
-
-impl Redis {
-    /// Starts Redis with the append-only file on (every write on disk before it answers).
-    async fn start() -> Self {
-        let folder = tempfile::tempdir().expect("a temporary folder");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut redis = Self {
-            port,
-            dir: folder.path().to_owned(),
-            child: None,
-            _folder: folder,
-        };
-        redis.restart().await;
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    async fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server runs (scripts/setup.sh test installs it)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.cli(&["PING"]) != "PONG" {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// `kill -9`.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let output = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output();
-        output
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default()
-    }
-
-    fn data(&self) -> &Path {
-        &self.dir
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 async fn node(redis: &Redis) -> TestServer {
     TestServer::with(config().redis(redis.url())).await
@@ -418,10 +332,7 @@ struct Node {
 
 impl Node {
     async fn spawn(redis: &Redis) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_tether-server"))
             .args(["--addr", &format!("127.0.0.1:{port}")])
             .args(["--redis", &redis.url()])

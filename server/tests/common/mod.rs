@@ -33,6 +33,16 @@ use tokio_tungstenite::{
 /// may share the machine; a passing test never comes near it.
 pub(crate) const WAIT: Duration = Duration::from_secs(5);
 
+pub(crate) mod redis;
+
+/// A TCP port free on 127.0.0.1 now.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// A WebSocket client connection.
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -163,23 +173,12 @@ impl TestServer {
     #[allow(dead_code)]
     pub(crate) async fn post(&self, path: &str, body: &str) -> HttpResponse {
         let addr = self.addr;
-        let exchange = async {
-            let mut stream = TcpStream::connect(addr).await?;
-            let request = format!(
-                "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            stream.write_all(request.as_bytes()).await?;
-            let mut raw = Vec::new();
-            stream.read_to_end(&mut raw).await?;
-            io::Result::Ok(raw)
-        };
-        let raw = timeout(WAIT, exchange)
-            .await
-            .unwrap_or_else(|_| panic!("POST {path} timed out"))
-            .unwrap_or_else(|err| panic!("POST {path} failed: {err}"));
-        parse_response(&raw)
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        http_exchange(addr, &request, &format!("POST {path}")).await
     }
 
     /// The `/metrics` text.
@@ -450,13 +449,18 @@ pub(crate) async fn http_get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> HttpResponse {
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    http_exchange(addr, &request, &format!("GET {path}")).await
+}
+
+/// Sends a whole HTTP/1.1 request on a new connection and reads the response to its end.
+async fn http_exchange(addr: SocketAddr, request: &str, what: &str) -> HttpResponse {
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await?;
-        let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
         stream.write_all(request.as_bytes()).await?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await?;
@@ -464,8 +468,8 @@ pub(crate) async fn http_get(
     };
     let raw = timeout(WAIT, exchange)
         .await
-        .unwrap_or_else(|_| panic!("GET {path} timed out"))
-        .unwrap_or_else(|err| panic!("GET {path} failed: {err}"));
+        .unwrap_or_else(|_| panic!("{what} timed out"))
+        .unwrap_or_else(|err| panic!("{what} failed: {err}"));
     parse_response(&raw)
 }
 
