@@ -67,6 +67,12 @@ pub struct Config {
     #[arg(long, env = "TETHER_DEV_ISSUE_TOKENS", default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", conflicts_with = "jwt_public_key")]
     pub dev_issue_tokens: bool,
 
+    /// DEVELOPMENT ONLY, with `--dev-issue-tokens`: how long a token from `POST /dev/token` lasts
+    /// when the request names no `ttl` (at most a day). Short ones show a client renewing its
+    /// token: the server closes a connection whose token expired with 4419 at its next heartbeat.
+    #[arg(long, env = "TETHER_DEV_TOKEN_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub dev_token_ttl: Duration,
+
     /// Every connection starts with a PROXY protocol header (version 1 or 2) from a load
     /// balancer (HAProxy: `send-proxy-v2`), which says who the client is: the per-address
     /// limits and the logs then see each client, not the balancer. A connection without one is
@@ -314,6 +320,8 @@ impl Config {
         rejoin_grace: Duration;
         /// Sets how often the server pings each client.
         heartbeat_interval: Duration;
+        /// Sets how long a token from `POST /dev/token` lasts unless the request says.
+        dev_token_ttl: Duration;
         /// Sets the largest message a client may send, in bytes.
         max_message_bytes: usize;
         /// Sets the longest chat text, in bytes.

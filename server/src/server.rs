@@ -629,7 +629,7 @@ fn param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
 }
 
 /// What `POST /dev/token` takes: the name to put in the token, the user (a new one if absent)
-/// and the lifetime in seconds (an hour if absent, at most a day).
+/// and the lifetime in seconds (`--dev-token-ttl` if absent, at most a day).
 #[derive(Debug, serde::Deserialize)]
 struct DevTokenRequest {
     name: Option<String>,
@@ -659,7 +659,9 @@ async fn dev_token(
         Some(_) => return (StatusCode::BAD_REQUEST, "bad user\n").into_response(),
         None => format!("dev-{}", ClientId::random()),
     };
-    let lifetime = Duration::from_secs(request.ttl.unwrap_or(3600));
+    let lifetime = request
+        .ttl
+        .map_or(state.shared.config.dev_token_ttl, Duration::from_secs);
     let now = std::time::SystemTime::now();
     match auth.issue(&user, name.as_deref(), lifetime, now) {
         Some(token) => {

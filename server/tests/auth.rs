@@ -274,6 +274,65 @@ async fn the_dev_issuer_gives_tokens_that_work() {
     assert_eq!(plain.post("/dev/token", "{}").await.status, 404);
 }
 
+/// The claims of a token, read without checking its signature (the test trusts its server).
+fn claims_of(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&json).expect("JSON")
+}
+
+#[tokio::test]
+async fn dev_tokens_last_the_dev_token_ttl_unless_asked_otherwise() {
+    let short = config()
+        .dev_issue_tokens(true)
+        .dev_token_ttl(Duration::from_secs(2))
+        .heartbeat_interval(Duration::from_millis(200));
+    let server = TestServer::with(short).await;
+    // The same user again keeps its id, with the name it asks for.
+    let first = reqwest_post(&server, r#"{"name":"Ada"}"#).await;
+    let user = first["userId"].as_str().expect("a user").to_owned();
+    let again = reqwest_post(
+        &server,
+        &json!({"name": "Ada L.", "user": user}).to_string(),
+    )
+    .await;
+    assert_eq!(again["userId"], user.as_str());
+    let claims = claims_of(again["token"].as_str().expect("a token"));
+    assert_eq!(
+        (&claims["sub"], &claims["name"]),
+        (&json!(user), &json!("Ada L."))
+    );
+    let lifetime = claims["exp"].as_u64().expect("exp") - now();
+    assert!(
+        (1..=2).contains(&lifetime),
+        "--dev-token-ttl 2s: {lifetime} s"
+    );
+    let asked = reqwest_post(&server, r#"{"name":"Bo","ttl":600}"#).await;
+    let lifetime = claims_of(asked["token"].as_str().expect("a token"))["exp"]
+        .as_u64()
+        .expect("exp")
+        - now();
+    assert!((599..=600).contains(&lifetime), "ttl 600: {lifetime} s");
+    // A connection on the short token is closed with 4419 once it expires (and the leeway is
+    // over), at a heartbeat.
+    let (mut client, _) = connect_as(&server, first["token"].as_str().expect("a token")).await;
+    let closed = timeout(Duration::from_secs(15), async {
+        loop {
+            match client.ws.next().await {
+                Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("closed in time");
+    assert_eq!(closed, 4419);
+}
+
 async fn reqwest_post(server: &TestServer, body: &str) -> Value {
     let response = server.post("/dev/token", body).await;
     assert_eq!(response.status, 200, "{}", response.text());
