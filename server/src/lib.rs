@@ -67,6 +67,7 @@ pub mod peer;
 pub mod proxy_header;
 pub mod rates;
 pub mod redis_backplane;
+pub mod redis_pipeline;
 pub mod redis_store;
 pub mod refusal;
 pub mod resume;

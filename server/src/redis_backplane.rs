@@ -3,6 +3,7 @@
 use crate::{
     ClientId, Frame, Peer, Rooms,
     backplane::{Backplane, Roster, member, roster},
+    redis_pipeline::send_in_order,
     redis_store::{Published, RedisStore, RoomKeys},
     rooms::Delivery,
     session::chat_message,
@@ -43,16 +44,20 @@ return 0
 "#;
 
 /// Takes a member out of a room's presence if `node` holds it there (not if it came back on
-/// another node). KEYS: the presence hash, the node's member set. ARGV: client, node, the
-/// member-set entry. Returns the removed `<node>\t<name>`, or nil.
+/// another node). KEYS: the presence hash, the node's member set, the room's user counts. ARGV:
+/// client, node, the member-set entry. Returns the removed `<node>\t<user>\t<name>` if that
+/// was the user's last connection in the room on any node, else nil (another tab stays).
 const LEAVE: &str = r#"
 redis.call('SREM', KEYS[2], ARGV[3])
 local held = redis.call('HGET', KEYS[1], ARGV[1])
-if held and string.sub(held, 1, #ARGV[2] + 1) == ARGV[2] .. '	' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  return held
+if not held or string.sub(held, 1, #ARGV[2] + 1) ~= ARGV[2] .. '\t' then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local user = string.match(held, '^[^\t]*\t([^\t]*)')
+if user then
+  if redis.call('HINCRBY', KEYS[3], user, -1) > 0 then return false end
+  redis.call('HDEL', KEYS[3], user)
 end
-return false
+return held
 "#;
 
 /// Forgets a client's directory entry if it still names `node`. KEYS: the directory. ARGV:
@@ -90,6 +95,14 @@ fn users_key(room: &str) -> String {
     format!("tether:{{{room}}}:users")
 }
 
+/// The entry of a client in `room` in its node's member set.
+fn member_entry(room: &str, id: ClientId) -> String {
+    serde_json::to_string(&(room, id.to_string())).unwrap_or_default()
+}
+
+/// At most this many presence and directory changes go to Redis in one pipeline.
+const MAX_CHANGES: usize = 512;
+
 /// Presence entries read per round trip.
 const PRESENCE_PAGE: usize = 500;
 
@@ -112,6 +125,29 @@ const MAX_RETRY: Duration = Duration::from_secs(2);
 pub struct RedisBackplane {
     shared: Arc<Shared>,
     watch: mpsc::UnboundedSender<Arc<str>>,
+    changes: mpsc::UnboundedSender<Change>,
+}
+
+/// A change to presence or the client directory, for [`Shared::write_changes`] to write.
+enum Change {
+    Connected(ClientId),
+    Disconnected(ClientId),
+    /// A new member here: `event` (its `user:joined`) goes to the room if it is new to the
+    /// room on every node.
+    Joined {
+        room: String,
+        id: ClientId,
+        user: String,
+        name: String,
+        event: Frame,
+    },
+    /// A member left here: `event` (its `user:left`) goes to the room if it is not in the room
+    /// on another node now.
+    Left {
+        room: String,
+        id: ClientId,
+        event: Frame,
+    },
 }
 
 /// What the backplane and its tasks share.
@@ -159,7 +195,13 @@ impl RedisBackplane {
         };
         tokio::spawn(subscriber.run(changes));
         tokio::spawn(Arc::clone(&shared).keep_alive());
-        Ok(Self { shared, watch })
+        let (changes, written) = mpsc::unbounded_channel();
+        tokio::spawn(Arc::clone(&shared).write_changes(written));
+        Ok(Self {
+            shared,
+            watch,
+            changes,
+        })
     }
 
     /// This node's id in the cluster.
@@ -193,6 +235,83 @@ impl Shared {
                 tracing::debug!(%err, "not passed on to the other nodes");
             }
         });
+    }
+
+    /// Writes presence and directory changes in the order they were made: whatever is waiting
+    /// (up to [`MAX_CHANGES`]) as one pipeline, one pipeline at a time, and tells a room of
+    /// the joins and leaves Redis found new to it. One task for all, rather than a task and a
+    /// round trip per change: a burst of joins costs one pipeline per batch, not thousands of
+    /// futures in flight.
+    async fn write_changes(self: Arc<Self>, mut changes: mpsc::UnboundedReceiver<Change>) {
+        let mut connection = self.connection.clone();
+        let mut batch = Vec::with_capacity(MAX_CHANGES);
+        while changes.recv_many(&mut batch, MAX_CHANGES).await > 0 {
+            let scripts = [&self.join, &self.leave, &self.forget];
+            let answers = send_in_order(&mut connection, &scripts, |pipe| {
+                for change in &batch {
+                    self.add_change(pipe, change);
+                }
+            })
+            .await;
+            for (change, answer) in batch.drain(..).zip(answers) {
+                match (change, answer) {
+                    // New to the room on every node, or held here and now gone from it.
+                    (
+                        Change::Joined {
+                            room, id, event, ..
+                        },
+                        Ok(redis::Value::Int(1)),
+                    )
+                    | (Change::Left { room, id, event }, Ok(redis::Value::BulkString(_))) => {
+                        self.broadcast(&room, &event, id);
+                    }
+                    (_, Ok(_)) => {}
+                    (_, Err(err)) => tracing::debug!(%err, "presence not updated"),
+                }
+            }
+        }
+    }
+
+    /// Adds the command that writes `change` to `pipe`.
+    fn add_change(&self, pipe: &mut redis::Pipeline, change: &Change) {
+        let node = &*self.node;
+        match change {
+            Change::Connected(id) => {
+                pipe.hset(CLIENTS, id.to_string(), node);
+            }
+            Change::Disconnected(id) => {
+                pipe.invoke_script(self.forget.key(CLIENTS).arg(id.to_string()).arg(node));
+            }
+            Change::Joined {
+                room,
+                id,
+                user,
+                name,
+                ..
+            } => {
+                pipe.invoke_script(
+                    self.join
+                        .key(presence_key(room))
+                        .key(members_key(node))
+                        .key(users_key(room))
+                        .arg(id.to_string())
+                        .arg(format!("{node}\t{user}\t{name}"))
+                        .arg(member_entry(room, *id))
+                        .arg(user),
+                );
+            }
+            Change::Left { room, id, .. } => {
+                pipe.invoke_script(
+                    self.leave
+                        .key(presence_key(room))
+                        .key(members_key(node))
+                        .key(users_key(room))
+                        .arg(id.to_string())
+                        .arg(node)
+                        .arg(member_entry(room, *id)),
+                );
+            }
+        }
     }
 
     /// Says every [`ALIVE_EVERY`] that this node is alive, and takes the members of nodes gone
@@ -289,40 +408,15 @@ impl Backplane for RedisBackplane {
 
     fn joined(&self, room: &str, peer: &Arc<Peer>, new_member: bool, event: Frame) -> Delivery {
         let _ = self.watch.send(Arc::from(room));
-        if !new_member {
-            return Delivery::default();
+        if new_member {
+            let _ = self.changes.send(Change::Joined {
+                room: room.to_owned(),
+                id: peer.id(),
+                user: peer.user(),
+                name: peer.name().as_deref().unwrap_or_default().to_owned(),
+                event,
+            });
         }
-        let shared = Arc::clone(&self.shared);
-        let (room, id) = (room.to_owned(), peer.id());
-        let user = peer.user();
-        let held = format!(
-            "{}\t{user}\t{}",
-            shared.node,
-            peer.name().as_deref().unwrap_or_default()
-        );
-        tokio::spawn(async move {
-            let mut connection = shared.connection.clone();
-            let entry = serde_json::to_string(&(&room, id.to_string())).unwrap_or_default();
-            let new: redis::RedisResult<u32> = shared
-                .join
-                .key(presence_key(&room))
-                .key(members_key(&shared.node))
-                .key(users_key(&room))
-                .arg(id.to_string())
-                .arg(held)
-                .arg(entry)
-                .arg(user)
-                .invoke_async(&mut connection)
-                .await;
-            match new {
-                // New to the room on every node: tell it.
-                Ok(1) => {
-                    shared.broadcast(&room, &event, id);
-                }
-                Ok(_) => {}
-                Err(err) => tracing::debug!(%err, %room, "presence not updated"),
-            }
-        });
         Delivery::default()
     }
 
@@ -330,29 +424,10 @@ impl Backplane for RedisBackplane {
         if remaining == 0 {
             let _ = self.watch.send(Arc::from(room));
         }
-        let shared = Arc::clone(&self.shared);
-        let (room, id) = (room.to_owned(), peer.id());
-        tokio::spawn(async move {
-            let mut connection = shared.connection.clone();
-            let entry = serde_json::to_string(&(&room, id.to_string())).unwrap_or_default();
-            let held: redis::RedisResult<Option<String>> = shared
-                .leave
-                .key(presence_key(&room))
-                .key(members_key(&shared.node))
-                .key(users_key(&room))
-                .arg(id.to_string())
-                .arg(&*shared.node)
-                .arg(entry)
-                .invoke_async(&mut connection)
-                .await;
-            match held {
-                // Held here, now gone from the room: tell it.
-                Ok(Some(_)) => {
-                    shared.broadcast(&room, &event, id);
-                }
-                Ok(None) => {}
-                Err(err) => tracing::debug!(%err, %room, "presence not updated"),
-            }
+        let _ = self.changes.send(Change::Left {
+            room: room.to_owned(),
+            id: peer.id(),
+            event,
         });
         Delivery::default()
     }
@@ -428,33 +503,11 @@ impl Backplane for RedisBackplane {
     }
 
     fn connected(&self, peer: &Arc<Peer>) {
-        let (shared, id) = (Arc::clone(&self.shared), peer.id().to_string());
-        tokio::spawn(async move {
-            let mut connection = shared.connection.clone();
-            if let Err(err) = connection
-                .hset::<_, _, _, ()>(CLIENTS, id, &*shared.node)
-                .await
-            {
-                tracing::debug!(%err, "the client directory was not updated");
-            }
-        });
+        let _ = self.changes.send(Change::Connected(peer.id()));
     }
 
     fn disconnected(&self, peer: &Arc<Peer>) {
-        let (shared, id) = (Arc::clone(&self.shared), peer.id().to_string());
-        tokio::spawn(async move {
-            let mut connection = shared.connection.clone();
-            let forgot: redis::RedisResult<u32> = shared
-                .forget
-                .key(CLIENTS)
-                .arg(id)
-                .arg(&*shared.node)
-                .invoke_async(&mut connection)
-                .await;
-            if let Err(err) = forgot {
-                tracing::debug!(%err, "the client directory was not updated");
-            }
-        });
+        let _ = self.changes.send(Change::Disconnected(peer.id()));
     }
 
     fn send_to(&self, id: ClientId, frame: &Frame) -> Reading<bool> {
