@@ -465,15 +465,14 @@ async fn accept_failed(err: &io::Error) {
 }
 
 fn router(state: AppState) -> Router {
+    // `/dev/token` is routed even without `--dev-issue-tokens`, to answer 404 there: the built
+    // app's file service would answer a POST with 405, and the chat app tells "this server
+    // issues no tokens" by the 404.
     let app = Router::new()
         .route("/ws", get(upgrade))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics));
-    let app = if state.shared.auth.as_ref().is_some_and(|a| a.issues()) {
-        app.route("/dev/token", axum::routing::post(dev_token))
-    } else {
-        app
-    };
+        .route("/metrics", get(metrics))
+        .route("/dev/token", axum::routing::post(dev_token));
     let dir = &state.shared.config.static_dir;
     let app = if dir.is_dir() {
         app.fallback_service(static_files::router(dir))
@@ -550,18 +549,22 @@ async fn upgrade(
         // this much at most.
         .max_write_buffer_size(config.max_control_bytes.max(1));
     let connections = state.connections.clone();
-    connections.spawn(serve_socket(
-        handshake, websocket, remote, state, ticket, id, identity,
-    ));
+    connections.spawn(serve_socket(Box::new(Accepted {
+        handshake,
+        websocket,
+        remote,
+        state,
+        ticket,
+        id,
+        identity,
+    })));
     response
 }
 
-/// Tungstenite's read buffer per connection. Client messages are small (a chat line, a join);
-/// 512 bytes reads most in one call without holding kilobytes per idle connection.
-const READ_BUFFER: usize = 512;
-
-/// Completes the upgrade and serves the connection until it ends: the task of one WebSocket.
-async fn serve_socket(
+/// An accepted upgrade, for its task to serve. Handed over boxed: an async fn keeps its
+/// arguments for its whole life, beside the locals they are moved into, and every idle
+/// connection would pay for the upgrade's parts long after they are used.
+struct Accepted {
     handshake: Handshake,
     websocket: WebSocketConfig,
     remote: SocketAddr,
@@ -569,7 +572,23 @@ async fn serve_socket(
     ticket: Ticket,
     id: ClientId,
     identity: Result<Option<Arc<crate::auth::Identity>>, crate::auth::Refused>,
-) {
+}
+
+/// Tungstenite's read buffer per connection. Client messages are small (a chat line, a join);
+/// 512 bytes reads most in one call without holding kilobytes per idle connection.
+const READ_BUFFER: usize = 256;
+
+/// Completes the upgrade and serves the connection until it ends: the task of one WebSocket.
+async fn serve_socket(accepted: Box<Accepted>) {
+    let Accepted {
+        handshake,
+        websocket,
+        remote,
+        state,
+        ticket,
+        id,
+        identity,
+    } = *accepted;
     // Boxed: the upgrade's future is needed once, and would otherwise reserve its room in this
     // task for the connection's whole life.
     let mut socket = match Box::pin(handshake.into_socket(websocket)).await {
@@ -591,7 +610,14 @@ async fn serve_socket(
                 }
             };
             tracing::info!(%remote, reason, "refused a token");
-            connection::refuse(&mut socket, code, reason, &state.shared.config).await;
+            // Boxed: rare, and kept out of every connection's task.
+            Box::pin(connection::refuse(
+                &mut socket,
+                code,
+                reason,
+                &state.shared.config,
+            ))
+            .await;
             drop(ticket);
             return;
         }
@@ -638,12 +664,17 @@ struct DevTokenRequest {
 }
 
 /// `POST /dev/token` (`--dev-issue-tokens`, development only): a token for anyone who asks.
+/// Without the flag: 404, whatever the request.
 async fn dev_token(
     State(state): State<AppState>,
-    axum::Json(request): axum::Json<DevTokenRequest>,
+    request: Result<axum::Json<DevTokenRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let Some(auth) = &state.shared.auth else {
+    let Some(auth) = state.shared.auth.as_ref().filter(|auth| auth.issues()) else {
         return StatusCode::NOT_FOUND.into_response();
+    };
+    let request = match request {
+        Ok(axum::Json(request)) => request,
+        Err(rejection) => return rejection.into_response(),
     };
     let name = match request.name.as_deref().map(|name| {
         display_name::check(name, state.shared.config.max_name_bytes).map(str::to_owned)

@@ -269,9 +269,18 @@ async fn the_dev_issuer_gives_tokens_that_work() {
     assert_eq!(connected["name"], "Cy");
     assert_eq!(connected["userId"], response["userId"]);
     assert_eq!(refused(&server, "").await, 4401, "auth is on");
-    // Without the flag there is no issuer.
+    // Without the flag there is no issuer: 404, also where the built app is served (whose file
+    // service would answer a POST with 405).
     let plain = TestServer::with(config()).await;
     assert_eq!(plain.post("/dev/token", "{}").await.status, 404);
+    let dist = tempfile::tempdir().expect("a folder");
+    std::fs::write(dist.path().join("index.html"), "<!doctype html>").expect("written");
+    let served = TestServer::with(config().static_dir(dist.path())).await;
+    assert_eq!(served.post("/dev/token", "{}").await.status, 404);
+    assert_eq!(
+        served.post("/dev/token", r#"{"name":"Cy"}"#).await.status,
+        404
+    );
 }
 
 /// The claims of a token, read without checking its signature (the test trusts its server).
