@@ -100,16 +100,25 @@ where
                 // first, without arming a timer (each costs a trip through tokio's timer wheel).
                 // Only a write that has to wait gets the write timeout and the kill token; what
                 // the first attempt wrote is already out of `writing`.
-                let written = match write_batch(socket, &mut writing).now_or_never() {
+                // (A statement of its own: as a `match` scrutinee, the write's future would
+                // live to the end of the match, across the wait below, in every connection's
+                // future.)
+                let first = write_batch(socket, &mut writing).now_or_never();
+                let written = match first {
                     Some(written) => written.map_err(|_| Ending::Broken),
-                    None => tokio::select! {
-                        biased;
-                        () = kill.cancelled() => Err(killed(outbox)),
-                        written = timeout(config.write_timeout, write_batch(socket, &mut writing)) => match written {
-                            Ok(written) => written.map_err(|_| Ending::Broken),
-                            Err(_) => Err(Ending::SlowConsumer),
-                        },
-                    },
+                    // Boxed: a full socket is rare, and its timer and write are kept out of
+                    // every connection's future.
+                    None => Box::pin(async {
+                        tokio::select! {
+                            biased;
+                            () = kill.cancelled() => Err(killed(outbox)),
+                            written = timeout(config.write_timeout, write_batch(socket, &mut writing)) => match written {
+                                Ok(written) => written.map_err(|_| Ending::Broken),
+                                Err(_) => Err(Ending::SlowConsumer),
+                            },
+                        }
+                    })
+                    .await,
                 };
                 if let Err(ending) = written {
                     break ending;

@@ -158,6 +158,8 @@ struct Shared {
     join: Script,
     leave: Script,
     forget: Script,
+    // Events for the other nodes (channel, payload), to the task that publishes them in order.
+    events: mpsc::UnboundedSender<(String, String)>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -177,6 +179,8 @@ impl RedisBackplane {
         store: Arc<RedisStore>,
     ) -> redis::RedisResult<Self> {
         let client = Client::open(url)?;
+        let (events, publishing) = mpsc::unbounded_channel();
+        tokio::spawn(publish_events(store.connection(), publishing));
         let shared = Arc::new(Shared {
             rooms,
             connection: store.connection(),
@@ -184,6 +188,7 @@ impl RedisBackplane {
             join: Script::new(JOIN),
             leave: Script::new(LEAVE),
             forget: Script::new(FORGET),
+            events,
         });
         let (watch, changes) = mpsc::unbounded_channel();
         let subscriber = Subscriber {
@@ -229,12 +234,7 @@ impl Shared {
 
     fn publish(&self, channel: String, published: &Published) {
         let payload = serde_json::to_string(published).unwrap_or_default();
-        let mut connection = self.connection.clone();
-        tokio::spawn(async move {
-            if let Err(err) = connection.publish::<_, _, ()>(channel, payload).await {
-                tracing::debug!(%err, "not passed on to the other nodes");
-            }
-        });
+        let _ = self.events.send((channel, payload));
     }
 
     /// Writes presence and directory changes in the order they were made: whatever is waiting
@@ -379,6 +379,25 @@ impl Shared {
         }
         let () = connection.del(members_key(node)).await?;
         Ok(())
+    }
+}
+
+/// Publishes events for the other nodes in the order they were made: whatever is waiting (up to
+/// [`MAX_CHANGES`]) as one pipeline, one pipeline at a time. Events are not stored: one that
+/// Redis refuses is lost, as a dropped publication would be.
+async fn publish_events(
+    mut connection: ConnectionManager,
+    mut events: mpsc::UnboundedReceiver<(String, String)>,
+) {
+    let mut batch = Vec::with_capacity(MAX_CHANGES);
+    while events.recv_many(&mut batch, MAX_CHANGES).await > 0 {
+        let mut pipe = redis::pipe();
+        for (channel, payload) in batch.drain(..) {
+            pipe.publish(channel, payload).ignore();
+        }
+        if let Err(err) = pipe.query_async::<()>(&mut connection).await {
+            tracing::debug!(%err, "events not passed on to the other nodes");
+        }
     }
 }
 

@@ -576,7 +576,7 @@ struct Accepted {
 
 /// Tungstenite's read buffer per connection. Client messages are small (a chat line, a join);
 /// 512 bytes reads most in one call without holding kilobytes per idle connection.
-const READ_BUFFER: usize = 256;
+const READ_BUFFER: usize = 512;
 
 /// Completes the upgrade and serves the connection until it ends: the task of one WebSocket.
 async fn serve_socket(accepted: Box<Accepted>) {
