@@ -4,8 +4,10 @@
 # runs e2e/chat.e2e.mjs: playwright-core drives Debian's chromium against the real tether-server
 # serving the built app, run by tether-supervisor so the test can restart it mid-chat, and
 # e2e/outage.e2e.mjs: a chat through a kill -9 of the server in Chromium and Firefox (WebDriver),
-# and e2e/cluster.e2e.mjs: the same through HAProxy in front of three nodes on one Redis, one of
-# them killed (the test starts redis-server, the nodes and haproxy itself, on free ports).
+# e2e/auth.e2e.mjs: a chat with token auth whose 2 s tokens expire mid-chat, renewed by the pages
+# (the test starts that server itself), and e2e/cluster.e2e.mjs: the same through HAProxy in
+# front of three nodes on one Redis, one of them killed (the test starts redis-server, the nodes
+# and haproxy itself, on free ports).
 # Screenshots and timings land in e2e/screenshots/. Called by scripts/test.sh after setup;
 # assumes the tools are installed.
 set -euo pipefail
@@ -61,6 +63,9 @@ e2e_started=$SECONDS
 CHROMIUM="$(command -v chromium)" node --test --test-concurrency=1 e2e/chat.e2e.mjs
 log "end to end: a chat through a kill -9 of the server, in Chromium and Firefox (e2e/outage.e2e.mjs)"
 node --test --test-concurrency=1 e2e/outage.e2e.mjs
+log "end to end: token auth, tokens expiring mid-chat, in Chromium and Firefox (e2e/auth.e2e.mjs)"
+TETHER_SERVER=target/debug/tether-server TETHER_STATIC_DIR=dist \
+  node --test --test-concurrency=1 e2e/auth.e2e.mjs
 log "end to end: a chat through HAProxy and three nodes on Redis, one killed, in Chromium and Firefox (e2e/cluster.e2e.mjs)"
 TETHER_SERVER=target/debug/tether-server TETHER_STATIC_DIR=dist \
   node --test --test-concurrency=1 e2e/cluster.e2e.mjs

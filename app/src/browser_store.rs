@@ -1,5 +1,6 @@
 //! What the browser keeps for the chat: the nickname in `localStorage` between visits ([`load`],
-//! [`save`]), and in `sessionStorage`, for the tab's next reload, its resume token and its rooms
+//! [`save`]), with token auth the user id the server's dev issuer gave ([`user`], [`save_user`]),
+//! and in `sessionStorage`, for the tab's next reload, its resume token and its rooms
 //! ([`Session`]).
 //!
 //! Read and written as properties of the storage objects through `Reflect` rather than with
@@ -26,10 +27,26 @@ pub fn save(name: &str) {
     set("localStorage", KEY, name);
 }
 
+/// The `localStorage` key of the user id that `POST /dev/token` gave (token auth).
+pub const USER_KEY: &str = "tether:user";
+
+/// The user id an earlier sign-in got from the server's dev issuer, if any: asked for again, so
+/// that the same person is the same user across reloads and visits (every tab of this browser
+/// too).
+pub fn user() -> Option<String> {
+    get("localStorage", USER_KEY)
+}
+
+/// Remembers the user id the dev issuer gave.
+pub fn save_user(user: &str) {
+    set("localStorage", USER_KEY, user);
+}
+
 /// What a tab keeps in `sessionStorage` so that a reload shows the chat as it was: the resume
 /// token (the server gives the same client id back, so one's own messages stay one's own and the
 /// rooms see nobody leave and come back) and the rooms open, the one shown first.
-/// `sessionStorage` belongs to one tab: two tabs are two members.
+/// `sessionStorage` belongs to one tab: without token auth, two tabs are two members (with it,
+/// two tabs of one user are one member, their connections apart).
 #[derive(Debug, Clone, Copy)]
 pub struct Session;
 

@@ -6,7 +6,7 @@ use crate::{
     chat_line::Delivery,
     chat_state::{ChatState, Followup, PRESENCE_RETRY},
     clock::now_ms,
-    decode::{decode_connection, decode_room},
+    decode::{decode_connection, decode_identity, decode_room},
     room::PAGE,
     throttle::Throttle,
     use_socket::UseSocket,
@@ -45,6 +45,9 @@ pub struct RoomEvents {
     pub reconnected: fn(ChatClient),
     /// A room's missed messages could not be recovered: [`ChatClient::not_recovered`].
     pub not_recovered: fn(ChatClient, &str, &str),
+    /// The server said `connected`: [`ChatClient::identified`], true if a token names this
+    /// client (then no `identify`).
+    pub connected: fn(ChatClient, &JsonValue) -> bool,
 }
 
 impl RoomEvents {
@@ -53,6 +56,7 @@ impl RoomEvents {
         receive: ChatClient::receive_room,
         reconnected: ChatClient::resend_failed,
         not_recovered: ChatClient::not_recovered,
+        connected: ChatClient::identified,
     };
 }
 
@@ -85,10 +89,9 @@ impl ChatClient {
         };
         socket.on_event(move |event| match event {
             SocketEvent::Message(message) => client.receive(message),
-            // tether-client rejoins the rooms by itself before this event; the server forgot the
-            // nickname with the old connection, so say it again.
+            // tether-client rejoins the rooms by itself before this event. (The nickname is said
+            // again when the server says `connected`.)
             SocketEvent::Open { reconnected: true } => {
-                client.identify();
                 if let Some(rooms) = client.room_events.try_get_value().flatten() {
                     (rooms.reconnected)(client);
                 }
@@ -98,7 +101,9 @@ impl ChatClient {
                     (rooms.not_recovered)(client, room, reason);
                 }
             }
-            SocketEvent::Close(_) => client.state.update(ChatState::disconnected),
+            // A function rather than a closure with the code: one `update` fewer to compile
+            // into the first page.
+            SocketEvent::Close(close) => client.state.update(ChatState::on_close(close.code)),
             _ => {}
         });
         client
@@ -111,6 +116,7 @@ impl ChatClient {
         };
         match decode_connection(&message) {
             Some(connection) => {
+                let connected = matches!(connection, ServerMessage::Connected(_));
                 if let ServerMessage::Connected(connected) = &connection {
                     mark_connected();
                     // For a reload of this tab: the socket presents the token on its own
@@ -123,6 +129,12 @@ impl ChatClient {
                 let _ = self
                     .state
                     .try_update(|state| state.apply_connection(connection));
+                // The server forgot the nickname with the last connection: say it again, unless
+                // a token names this client (only the chat screen, which signs in, can tell).
+                let rooms = self.room_events.try_get_value().flatten();
+                if connected && !rooms.is_some_and(|rooms| (rooms.connected)(*self, &message)) {
+                    self.identify();
+                }
             }
             // Before the chat screen there are no rooms, and `apply_room` would ignore an event
             // for a room it does not have anyway.
@@ -172,25 +184,44 @@ impl ChatClient {
         }
     }
 
+    /// With token auth, takes in who `connected` says this client is
+    /// ([`ChatState::apply_identity`]) and says true: the name is the token's, and `identify` may
+    /// not be sent. False without a token. Reached through [`RoomEvents`] only: a client signs
+    /// in from the chat screen, so the screen's module is there for every `connected` that
+    /// carries a token.
+    pub fn identified(self, message: &JsonValue) -> bool {
+        let Some((user, name)) = decode_identity(message) else {
+            return false;
+        };
+        let named = name.is_some();
+        let _ = self
+            .state
+            .try_update(|state| state.apply_identity(user, name));
+        named
+    }
+
     /// Takes in room events from now on, with the room half of the client ([`RoomEvents`]).
     /// Until then only connection messages are: the first page does not carry the room logic.
     pub fn handle_room_events(&self, rooms: RoomEvents) {
         self.room_events.set_value(Some(rooms));
     }
 
-    /// Sets the nickname and tells the server (`identify`). It is sent again after every
-    /// reconnect.
+    /// Sets the nickname, and tells the server (`identify`) now if connected; otherwise, and
+    /// after every reconnect, it goes when the server says `connected`. With token auth the
+    /// token's name replaces it ([`ChatState::nickname`]), and the chat screen signs in with it.
     pub fn set_nickname(&self, name: String) -> Result<(), String> {
-        self.socket
-            .send("identify", &Identify { name: name.clone() })
-            .map_err(|e| format!("Could not set the nickname: {}", send_failure_text(&e)))?;
+        if self.state.with_untracked(|state| state.me.is_some()) {
+            self.socket
+                .send("identify", &Identify { name: name.clone() })
+                .map_err(|e| format!("Could not set the nickname: {}", send_failure_text(&e)))?;
+        }
         self.state.update(|state| state.nickname = Some(name));
         Ok(())
     }
 
     fn identify(&self) {
         if let Some(name) = self.state.with_untracked(|state| state.nickname.clone()) {
-            // A failure here means the socket closed again; the next open sends it once more.
+            // A failure here means the socket closed again; the next `connected` sends it again.
             let _ = self.socket.send("identify", &Identify { name });
         }
     }

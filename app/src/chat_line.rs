@@ -78,7 +78,8 @@ pub struct ChatLine {
     pub kind: LineKind,
     /// Unique within the app's life: the list's key, and how an ack finds its line.
     pub key: u64,
-    /// The sender's client id (one's own while connected, or empty before the first connect).
+    /// The sender's id: its client id, or with token auth the token's user (one's own while
+    /// connected, or empty before the first connect).
     pub from: String,
     /// The sender's display name.
     pub name: String,

@@ -24,6 +24,7 @@ use crate::{
     room::{DEFAULT_ROOM, Room},
     room_list::{RoomList, RoomSummary},
     room_view::RoomView,
+    sign_in,
     typing::typing_text,
 };
 use leptos::{prelude::*, wasm_split::SplitLoaderError};
@@ -143,6 +144,8 @@ fn render(client: ChatClient, now: Signal<u64>) -> AnyView {
     if let Some(name) = state.with_untracked(|s| s.nickname.clone()) {
         browser_store::save(&name);
     }
+    // With token auth, a token for that name (before the rooms are joined again below).
+    sign_in::use_sign_in(client);
     // After a reload, the rooms this tab had open, in their order, the one shown last shown
     // again.
     if state.with_untracked(|s| s.rooms.is_empty()) {
@@ -229,7 +232,7 @@ fn room_pane(client: ChatClient, room: String, now: Signal<u64>) -> impl IntoVie
     let name = room.clone();
     let members = Signal::derive(move || {
         state.with(|s| {
-            let me = s.client_id.as_deref();
+            let me = s.me.as_deref();
             s.room(&name)
                 .map(|r| {
                     r.members

@@ -5,7 +5,7 @@ use crate::{
     chat_line::{ChatLine, Delivery, LineKind, guest_name},
     room::{Older, Room},
 };
-use tether_client::protocol::{ChatMessage, History, ServerMessage};
+use tether_client::protocol::{ChatMessage, CloseCode, History, ServerMessage};
 
 /// Something the state asks its owner to send after taking in a server message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,10 +41,16 @@ pub const PRESENCE_RETRY: std::time::Duration = std::time::Duration::from_millis
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChatState {
-    /// The nickname picked, sent to the server as `identify`.
+    /// The nickname picked, sent to the server as `identify`; with token auth, the name the
+    /// token gives (`connected`'s `name`), which `identify` cannot change.
     pub nickname: Option<String>,
-    /// This connection's client id (it changes with every reconnect).
-    pub client_id: Option<String>,
+    /// Who this page is to others while connected: the id in `from` and `userId`, which is the
+    /// token's user with token auth, else the connection's client id (the same across
+    /// reconnects and reloads, with the resume token).
+    pub me: Option<String>,
+    /// The server wants a token this page has not presented: it closed the connection with 4401.
+    /// The chat screen signs in with the nickname (`sign_in`) and clears it.
+    pub needs_sign_in: bool,
     /// The rooms, in the order they were joined.
     pub rooms: Vec<Room>,
     /// The room shown.
@@ -107,7 +113,7 @@ impl ChatState {
     /// room.
     pub fn add_own(&mut self, room: &str, text: &str, cid: String, now_ms: u64) -> Option<u64> {
         let key = self.take_key();
-        let from = self.client_id.clone().unwrap_or_default();
+        let from = self.me.clone().unwrap_or_default();
         let name = self.nickname.clone().unwrap_or_else(|| "me".to_owned());
         self.room_mut(room)?.push(ChatLine {
             kind: LineKind::Message,
@@ -200,7 +206,7 @@ impl ChatState {
     /// [`start_reload`]: Self::start_reload
     pub fn apply_history(&mut self, page: History) {
         let keys: Vec<u64> = page.messages.iter().map(|_| self.take_key()).collect();
-        let me = self.client_id.clone();
+        let me = self.me.clone();
         let nickname = self.nickname.clone();
         let Some(room) = self.room_mut(&page.room_id) else {
             return;
@@ -264,10 +270,28 @@ impl ChatState {
             .unwrap_or_default()
     }
 
-    /// The connection dropped: no room is joined until the rejoin is confirmed, and member lists
+    /// What to do with the state when the connection closes with `code`:
+    /// [`refused`](Self::refused) for 4401 (no valid token), else
+    /// [`disconnected`](Self::disconnected).
+    pub fn on_close(code: u16) -> fn(&mut Self) {
+        if code == CloseCode::TOKEN_INVALID.0 {
+            Self::refused
+        } else {
+            Self::disconnected
+        }
+    }
+
+    /// The server closed the connection for want of a valid token (4401): disconnected, and it
+    /// wants a sign-in ([`needs_sign_in`](Self::needs_sign_in)).
+    pub fn refused(&mut self) {
+        self.disconnected();
+        self.needs_sign_in = true;
+    }
+
+    /// The connection closed: no room is joined until the rejoin is confirmed, and member lists
     /// and typing notices are stale.
     pub fn disconnected(&mut self) {
-        self.client_id = None;
+        self.me = None;
         for room in &mut self.rooms {
             room.joined = false;
             room.members.clear();
@@ -291,11 +315,25 @@ impl ChatState {
     /// screen (`chat_screen`): room events only come for rooms joined there.
     pub fn apply_connection(&mut self, message: ServerMessage) -> Option<ServerMessage> {
         match message {
-            ServerMessage::Connected(connected) => self.client_id = Some(connected.client_id),
+            ServerMessage::Connected(connected) => {
+                self.me = Some(connected.client_id);
+                self.needs_sign_in = false;
+            }
             ServerMessage::Error(error) => self.notice = Some(error.message),
             other => return Some(other),
         }
         None
+    }
+
+    /// With token auth, `connected` said who the token makes this client: `user`, which others
+    /// see instead of the client id, named `name`, which replaces the nickname typed (and which
+    /// `identify` cannot change). Run by the chat screen's module, after
+    /// [`apply_connection`](Self::apply_connection).
+    pub fn apply_identity(&mut self, user: String, name: Option<String>) {
+        self.me = Some(user);
+        if name.is_some() {
+            self.nickname = name;
+        }
     }
 
     /// Takes in a message about rooms (joins, members, typing, chat messages), received at
@@ -305,7 +343,7 @@ impl ChatState {
     pub fn apply_room(&mut self, message: ServerMessage, now_ms: u64) -> Vec<Followup> {
         match message {
             ServerMessage::Joined(joined) => {
-                let me = self.client_id.clone();
+                let me = self.me.clone();
                 let nickname = self.nickname.clone();
                 if let Some(room) = self.room_mut(&joined.room_id) {
                     room.joined = true;
@@ -375,7 +413,7 @@ impl ChatState {
             ServerMessage::Message(chat) => {
                 let key = self.take_key();
                 let shown = self.current.as_deref() == Some(chat.room_id.as_str());
-                let me = self.client_id.clone();
+                let me = self.me.clone();
                 let nickname = self.nickname.clone();
                 let Some(room) = self.room_mut(&chat.room_id) else {
                     return Vec::new();
@@ -716,7 +754,7 @@ mod tests {
         let pending = chat
             .add_own("lobby", "waiting", "c1".into(), 0)
             .expect("room");
-        chat.disconnected();
+        ChatState::on_close(1006)(&mut chat);
         // The server came back with a new epoch: the old positions mean nothing any more.
         chat.apply(joined_at("lobby", "e2", 0), 0);
         chat.not_recovered("lobby", "epoch_changed");
@@ -1076,14 +1114,67 @@ mod tests {
         let mut chat = in_lobby();
         chat.apply(user_joined("lobby", "b", Some("Bob")), 0);
         chat.add_own("lobby", "kept", "c-kept".into(), 0);
-        chat.disconnected();
+        ChatState::on_close(1006)(&mut chat);
         let room = chat.room("lobby").expect("room");
         assert!(!room.joined);
         assert!(room.members.is_empty());
         assert_eq!(texts(&chat, "lobby"), ["kept"]);
-        assert_eq!(chat.client_id, None);
+        assert_eq!(chat.me, None);
+        assert!(!chat.needs_sign_in);
         chat.apply(joined("lobby"), 0);
         assert!(chat.room("lobby").is_some_and(|r| r.joined));
+    }
+
+    /// `connected` with token auth, as the app takes it in: both halves.
+    fn connected_with_token(chat: &mut ChatState, user: &str, name: &str) {
+        chat.apply(
+            ServerMessage::Connected(Connected {
+                client_id: "conn-1".into(),
+                resume_token: None,
+                user_id: Some(user.into()),
+                name: Some(name.into()),
+            }),
+            0,
+        );
+        chat.apply_identity(user.into(), Some(name.into()));
+    }
+
+    #[test]
+    fn a_close_for_want_of_a_token_asks_for_a_sign_in_until_connected() {
+        let mut chat = ChatState {
+            nickname: Some("typed".into()),
+            ..ChatState::default()
+        };
+        ChatState::on_close(4401)(&mut chat);
+        assert!(chat.needs_sign_in);
+        ChatState::on_close(1006)(&mut chat);
+        assert!(chat.needs_sign_in, "still wanted after another close");
+        connected_with_token(&mut chat, "dev-7a", "Ada");
+        assert!(!chat.needs_sign_in);
+    }
+
+    #[test]
+    fn with_a_token_one_is_the_token_s_user_by_the_token_s_name() {
+        let mut chat = ChatState {
+            nickname: Some("typed".into()),
+            ..ChatState::default()
+        };
+        connected_with_token(&mut chat, "dev-7a", "Ada");
+        assert_eq!(chat.me.as_deref(), Some("dev-7a"), "not the client id");
+        assert_eq!(chat.nickname.as_deref(), Some("Ada"));
+        chat.open_room("lobby");
+        chat.apply(joined("lobby"), 0);
+        // Another tab of the same user wrote this: it is one's own, under the token's name.
+        chat.apply(
+            message("lobby", "dev-7a", Some("Ada"), "from my other tab"),
+            0,
+        );
+        chat.apply(message("lobby", "dev-b", Some("Bo"), "hi"), 0);
+        let lines = &chat.room("lobby").expect("room").lines;
+        let shown: Vec<_> = lines.iter().map(|l| (l.mine, l.name.as_str())).collect();
+        assert_eq!(shown, [(true, "Ada"), (false, "Bo")]);
+        let members = &chat.room("lobby").expect("room").members;
+        assert!(members.iter().any(|m| m.user_id == "dev-7a"));
     }
 
     #[test]
@@ -1128,7 +1219,7 @@ mod tests {
             name: None,
         });
         assert_eq!(chat.apply_connection(connected), None);
-        assert_eq!(chat.client_id.as_deref(), Some("me-id"));
+        assert_eq!(chat.me.as_deref(), Some("me-id"));
         let error = ServerMessage::Error(ErrorPayload {
             message: "refused".into(),
             code: None,

@@ -11,7 +11,8 @@ use tether_client::{
 /// Decodes a server message the chat uses: `connected`, `joined`, `user:joined`, `user:left`,
 /// `message`, `typing`, `presence` and `error`. Anything else, unknown types included, is `None`
 /// (acks are resolved inside tether-client), and so is a message missing a field the chat needs.
-/// [`decode_connection`] and [`decode_room`] are its two halves, for the app's two modules.
+/// [`decode_connection`] and [`decode_room`] are its two halves, for the app's two modules (and
+/// [`decode_identity`] the token's part of `connected`).
 ///
 /// Why not `serde_json::from_str::<ServerMessage>`: the browser has parsed JSON all along, and
 /// serde_json's deserializer with a generated decoder per payload costs about 30 KB of the .wasm
@@ -27,7 +28,25 @@ use tether_client::{
 /// ```
 pub fn decode(text: &str) -> Option<ServerMessage> {
     let message = JsonValue::parse(text)?;
-    decode_connection(&message).or_else(|| decode_room(&message))
+    let mut decoded = decode_connection(&message).or_else(|| decode_room(&message))?;
+    if let ServerMessage::Connected(connected) = &mut decoded
+        && let Some((user, name)) = decode_identity(&message)
+    {
+        connected.user_id = Some(user);
+        connected.name = name;
+    }
+    Some(decoded)
+}
+
+/// With token auth, who `connected` says this client is: the token's user (`userId`) and the
+/// name it gives (`name`); `None` for any other message, and for `connected` without auth. Read
+/// by the chat screen's module, which signs in, rather than on the first page.
+pub fn decode_identity(message: &JsonValue) -> Option<(String, Option<String>)> {
+    if message.string("type")? != "connected" {
+        return None;
+    }
+    let p = message.get("payload")?;
+    Some((p.string("userId")?, p.string("name")))
 }
 
 /// Decodes the messages about the connection itself, `connected` and `error`, from what
@@ -41,7 +60,8 @@ pub fn decode_connection(message: &JsonValue) -> Option<ServerMessage> {
         "connected" => ServerMessage::Connected(Connected {
             client_id: p.string("clientId")?,
             resume_token: p.string("resumeToken"),
-            // The app takes its name from its own nickname: what a token says is not read here.
+            // Read by the chat screen's module (`decode_identity`): the first page does not
+            // need them, and pays for every byte.
             user_id: None,
             name: None,
         }),

@@ -57,8 +57,10 @@
 //!   [`autoscroll`], [`nickname`], [`text_length`] (a message against the server's limit).
 //! - [`probe`]: while a reconnect is far off, asks the server's `/healthz` every second and
 //!   connects as soon as it answers (the decision, [`probe::due`], is tested natively).
-//! - [`browser_store`]: the nickname remembered between visits (`localStorage`), and the tab's
-//!   resume token and rooms across a reload (`sessionStorage`).
+//! - [`browser_store`]: the nickname (and with token auth the user id) remembered between visits
+//!   (`localStorage`), and the tab's resume token and rooms across a reload (`sessionStorage`).
+//! - [`sign_in`]: with token auth, which the server shows by closing a tokenless connection with
+//!   4401, a token for the nickname from the server's dev issuer before every attempt.
 //! - Components: [`App`] (here), [`status_bar`], [`nickname_form`], [`room_list`],
 //!   [`room_view`], [`message_list`], [`member_list`], [`composer`]. Each takes signals and
 //!   callbacks, so `tests/components.rs` mounts them alone.
@@ -85,6 +87,7 @@ pub mod probe;
 pub mod room;
 pub mod room_list;
 pub mod room_view;
+pub mod sign_in;
 pub mod status;
 pub mod status_bar;
 pub mod text_length;

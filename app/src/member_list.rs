@@ -7,7 +7,7 @@ use web_sys::{Element, Node};
 /// One member as the list shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MemberEntry {
-    /// The member's client id (the list's key).
+    /// The member's id (the list's key): its client id, or with token auth the token's user.
     pub user_id: String,
     /// The name shown.
     pub name: String,

@@ -46,9 +46,9 @@ pub const DEFAULT_ROOM: &str = "lobby";
 /// A member of a room, as `presence` and `user:joined` describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    /// The member's client id.
+    /// The member's id: its client id, or with token auth the token's user.
     pub user_id: String,
-    /// Its display name, once it has sent `identify`.
+    /// Its display name, once it has sent `identify` (or its token gave one).
     pub name: Option<String>,
 }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 use std::{future::Future, pin::Pin, time::Duration};
 use tether_client::{
     ConnectError, ConnectionState, Incoming, Posted, ReadyState, RequestError, SendError, Socket,
-    SocketEvent, SocketOptions, Subscription, protocol::History,
+    SocketEvent, SocketOptions, Subscription, TokenProvider, protocol::History,
 };
 
 /// What [`use_socket`] returns: signals that follow the connection, and methods to use it.
@@ -168,6 +168,12 @@ impl UseSocket {
     /// wait before the next reconnect ("reconnect now").
     pub fn open(&self) {
         self.with_socket(Socket::reconnect);
+    }
+
+    /// Asks `provider` for a token before every connection attempt from now on
+    /// ([`Socket::set_token`]); [`open`](Self::open) to connect with one now.
+    pub fn set_token(&self, provider: TokenProvider) {
+        self.with_socket(|socket| socket.set_token(Some(provider)));
     }
 
     /// Closes the connection (code 1000) and stops reconnecting until [`open`](Self::open).

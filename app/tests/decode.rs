@@ -25,6 +25,13 @@ fn agrees_with_the_protocol_types() {
             user_id: None,
             name: None,
         }),
+        // With token auth: the token's user and name.
+        ServerMessage::Connected(Connected {
+            client_id: "5b1f".into(),
+            resume_token: Some("r".into()),
+            user_id: Some("dev-7a".into()),
+            name: Some("Ada".into()),
+        }),
         ServerMessage::Joined(Joined::new("lobby", 2)),
         ServerMessage::UserJoined(UserEvent {
             user_id: "9d2c".into(),

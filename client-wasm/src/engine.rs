@@ -23,7 +23,7 @@ use crate::{
     machine::{self, Command, Failure, Kind, Machine, MachineOptions},
     rooms::Position,
     token::Answer,
-    url::{resolve_url, with_param},
+    url::{resolve_url, with_param, without_param},
 };
 use gloo_timers::callback::Timeout;
 use std::{
@@ -310,9 +310,14 @@ impl<H: Host> Engine<H> {
         self.state().conn.as_ref().map(|c| f(&c.ws))
     }
 
-    /// The URL of the current connection, if there is one.
+    /// The URL of the current connection, if there is one, without its token.
     pub(crate) fn url(&self) -> Option<String> {
-        self.with_ws(WebSocket::url)
+        self.with_ws(|ws| without_param(&ws.url(), "token="))
+    }
+
+    /// Asks `token` before every attempt from now on (none: no token).
+    pub(crate) fn set_token(&self, token: Option<TokenProvider>) {
+        self.state_mut().token = token;
     }
 
     /// The subprotocol the server chose, or `""`.

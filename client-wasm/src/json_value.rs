@@ -73,3 +73,17 @@ impl JsonValue {
         Array::is_array(&self.0).then(|| Array::from(&self.0).into_iter().map(Self))
     }
 }
+
+/// Any JavaScript value, read the same way: the fields of a `fetch` response, say.
+impl From<JsValue> for JsonValue {
+    fn from(value: JsValue) -> Self {
+        Self(value)
+    }
+}
+
+/// The JavaScript value itself, to hand it back to the browser: a parsed `fetch` init, say.
+impl AsRef<JsValue> for JsonValue {
+    fn as_ref(&self) -> &JsValue {
+        &self.0
+    }
+}

@@ -2,7 +2,7 @@
 
 use crate::{
     ConnectError, ConnectionState, Incoming, JsonValue, Outgoing, ReadyState, RequestError,
-    SendError, SocketEvent, SocketOptions,
+    SendError, SocketEvent, SocketOptions, TokenProvider,
     engine::{self, Engine, Event, Host, Reply, Settled, Target, UrlSource},
     envelope::{Envelope, encode, request_frame, room_frame},
     machine::{self, BadClose},
@@ -264,9 +264,20 @@ impl Socket {
         self.state().ready_state()
     }
 
-    /// The URL of the current connection, if there is one.
+    /// The URL of the current connection, if there is one. Its `token=` is left out: a bearer
+    /// token has no place in what an app may show or log (the `resume=` token, which only gives
+    /// the same user its client id back, stays).
     pub fn url(&self) -> Option<String> {
         self.inner.url()
+    }
+
+    /// Asks `provider` for a token before every attempt from now on, as
+    /// [`SocketOptions::token`](crate::SocketOptions::token) does from the start; `None` stops
+    /// presenting one. For a token that can only be had after the socket exists: a user who
+    /// signs in once the server has closed with 4401, say. The current connection is left as it
+    /// is: [`reconnect`](Self::reconnect) to connect with the token now.
+    pub fn set_token(&self, provider: Option<TokenProvider>) {
+        self.inner.set_token(provider);
     }
 
     /// The subprotocol the server chose, or `""` (also while not connected).

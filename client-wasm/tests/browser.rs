@@ -983,14 +983,15 @@ fn counting_tokens(fail: bool) -> (Rc<RefCell<u32>>, SocketOptions) {
 }
 
 /// The server without auth ignores the token: what it shows is that the provider is asked before
-/// every attempt and its token is in that attempt's URL, next to `resume=`.
+/// every attempt, and that its token shows nowhere: not in `url()`, not in an event. (That the
+/// token reaches the server is the test with auth below.)
 #[wasm_bindgen_test]
-async fn a_token_provider_is_asked_before_every_attempt_and_its_token_is_in_the_query() {
+async fn a_token_provider_is_asked_before_every_attempt_and_its_token_is_not_shown() {
     let (calls, options) = counting_tokens(false);
     let (socket, recorder) = open(server_url(), options).await;
     assert_eq!(*calls.borrow(), 1);
     let url = socket.url().expect("a connection");
-    assert!(url.ends_with("?token=tok%2F1%3D"), "{url}");
+    assert_eq!(url, server_url(), "url() without the token");
     let skip = recorder.len();
     socket.reconnect();
     recorder
@@ -1001,10 +1002,10 @@ async fn a_token_provider_is_asked_before_every_attempt_and_its_token_is_in_the_
     assert_eq!(*calls.borrow(), 2);
     let url = socket.url().expect("a connection");
     assert!(
-        url.contains("?resume="),
-        "the resume token still goes too: {url}"
+        url.starts_with(&format!("{}?resume=", server_url())),
+        "the resume token still shows: {url}"
     );
-    assert!(url.ends_with("&token=tok%2F2%3D"), "{url}");
+    assert!(!url.contains("tok"), "no token in {url}");
     for event in recorder.events() {
         assert!(
             !format!("{event:?}").contains("tok/"),
@@ -1188,6 +1189,38 @@ async fn with_auth_an_expired_token_is_renewed_at_once_and_a_bad_or_missing_one_
             0
         );
     }
+}
+
+/// A socket that learns it needs a token after it exists: closed with 4401 for want of one, it
+/// is given a provider and told to reconnect, and is in as the token's user.
+#[wasm_bindgen_test]
+async fn with_auth_a_token_provider_set_after_a_4401_gets_in() {
+    let Some(url) = auth_url() else {
+        web_sys::console::log_1(&"skipped: TETHER_TEST_AUTH_URL is not set".into());
+        return;
+    };
+    let socket = Socket::with_options(url, SocketOptions::default()).expect("valid URL");
+    let recorder = Recorder::new(&socket);
+    recorder
+        .wait(
+            "close 4401",
+            |e| matches!(e, SocketEvent::Close(c) if c.code == 4401),
+        )
+        .await;
+    let (calls, options) = handing_out(&[VALID_TOKEN]);
+    socket.set_token(options.token);
+    socket.reconnect();
+    let connected = recorder
+        .message("connected", |m| matches!(m, ServerMessage::Connected(_)))
+        .await;
+    let ServerMessage::Connected(connected) = connected else {
+        unreachable!()
+    };
+    assert_eq!(connected.user_id.as_deref(), Some("ada"));
+    assert_eq!(*calls.borrow(), 1);
+    let shown = socket.url().expect("a connection");
+    assert!(!shown.contains("token="), "url() hides the token: {shown}");
+    socket.close(1000, "").expect("valid close");
 }
 
 /// `JsonValue` reads what `JSON.parse` made, and anything of another kind is `None`.
