@@ -155,35 +155,14 @@ class Cluster {
     this.port = await freePort();
     this.socket = joinPath(this.dir, 'haproxy.sock');
     const servers = [...this.nodes].map(([name, node]) => `    server ${name} 127.0.0.1:${node.port}`);
-    // scripts/cluster.sh's configuration (its comment says why each line), with the admin socket.
+    // scripts/cluster.sh's configuration, with this test's port and nodes.
     const config = joinPath(this.dir, 'haproxy.cfg');
     writeFileSync(
       config,
-      `global
-    stats socket ${this.socket} level admin
-
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 75s
-    timeout server 75s
-    timeout http-request 10s
-    timeout tunnel 1h
-    retries 2
-    option redispatch 1
-
-frontend chat
-    bind 127.0.0.1:${this.port}
-    default_backend nodes
-
-backend nodes
-    balance roundrobin
-    option httpchk
-    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host 127.0.0.1
-    http-check expect status 200
-    default-server check inter 1s fall 2 rise 2 send-proxy-v2 check-send-proxy
-${servers.join('\n')}
-`,
+      readFileSync(resolve('scripts/haproxy.cfg.in'), 'utf8')
+        .replace('@SOCKET@', this.socket)
+        .replace('@PORT@', String(this.port))
+        .replace('@SERVERS@', servers.join('\n')),
     );
     this.haproxy = start(HAPROXY, ['-db', '-f', config], this.log('haproxy'));
     await waitFor('haproxy', this.haproxy, async () => {

@@ -186,26 +186,22 @@ impl Cluster {
         let redis = Redis::start_volatile().await;
         let nodes: Vec<Server> = (0..3).map(|_| Server::node(&redis.url())).collect();
         let port = free_port();
-        let servers: String = nodes
+        let servers: Vec<String> = nodes
             .iter()
             .enumerate()
-            .map(|(i, n)| {
-                format!(
-                    "  server n{i} 127.0.0.1:{} check send-proxy-v2 check-send-proxy\n",
-                    n.port
-                )
-            })
+            .map(|(i, n)| format!("    server n{i} 127.0.0.1:{}", n.port))
             .collect();
+        // scripts/cluster.sh's configuration, with this test's port and nodes.
         let config = dir.path().join("haproxy.cfg");
         std::fs::write(
             &config,
-            format!(
-                "defaults\n  mode http\n  timeout connect 1s\n  timeout client 60s\n  \
-                 timeout server 60s\n  timeout tunnel 1h\n  retries 3\n  option redispatch\n\
-                 listen tether\n  bind 127.0.0.1:{port}\n  balance roundrobin\n  \
-                 option httpchk GET /healthz\n  default-server inter 200ms fall 1 rise 1\n\
-                 {servers}"
-            ),
+            include_str!("../../scripts/haproxy.cfg.in")
+                .replace(
+                    "@SOCKET@",
+                    &dir.path().join("haproxy.sock").display().to_string(),
+                )
+                .replace("@PORT@", &port.to_string())
+                .replace("@SERVERS@", &servers.join("\n")),
         )
         .expect("the HAProxy config");
         let haproxy = Command::new("haproxy")
