@@ -77,6 +77,13 @@ pub enum Refused {
     Expired,
 }
 
+/// 32 random bytes: a signing secret for development tokens.
+pub fn random_secret() -> io::Result<Vec<u8>> {
+    let mut secret = vec![0u8; 32];
+    getrandom::fill(&mut secret).map_err(io::Error::other)?;
+    Ok(secret)
+}
+
 /// The server's token check: a key and what a token must satisfy.
 pub struct Auth {
     key: DecodingKey,
@@ -95,19 +102,23 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
-    /// The token auth `config` asks for, if any.
-    pub fn from_config(config: &crate::Config) -> io::Result<Option<Self>> {
+    /// The token auth `config` asks for, if any. `dev_secret` is what `--dev-issue-tokens`
+    /// signs with when no `--jwt-secret` is given (the cluster's shared one); without it, a
+    /// random one for this process.
+    pub fn from_config(
+        config: &crate::Config,
+        dev_secret: Option<Vec<u8>>,
+    ) -> io::Result<Option<Self>> {
         let audience = config.jwt_audience.as_deref();
         if let Some(path) = &config.jwt_public_key {
             return Self::with_public_key(path, audience).map(Some);
         }
         let secret = match (&config.jwt_secret, config.dev_issue_tokens) {
             (Some(secret), _) => secret.as_bytes().to_vec(),
-            (None, true) => {
-                let mut secret = vec![0u8; 32];
-                getrandom::fill(&mut secret).map_err(io::Error::other)?;
-                secret
-            }
+            (None, true) => match dev_secret {
+                Some(secret) => secret,
+                None => random_secret()?,
+            },
             (None, false) => return Ok(None),
         };
         let auth = Self::with_secret(&secret, audience)?;

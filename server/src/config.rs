@@ -63,7 +63,8 @@ pub struct Config {
     pub jwt_audience: Option<String>,
 
     /// DEVELOPMENT ONLY: serve `POST /dev/token`, which gives anyone a token for any name. Turns
-    /// token auth on with `--jwt-secret` or, without one, a random secret for this process.
+    /// token auth on with `--jwt-secret` or, without one, a random secret for this process (with
+    /// `--redis`, one that every node on that Redis shares, so a token works on all).
     #[arg(long, env = "TETHER_DEV_ISSUE_TOKENS", default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", conflicts_with = "jwt_public_key")]
     pub dev_issue_tokens: bool,
 

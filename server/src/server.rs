@@ -100,6 +100,10 @@ pub struct Node {
     pub backplane: Arc<dyn Backplane>,
     /// Signs and checks resume tokens.
     pub resume: ResumeKeys,
+    /// What `--dev-issue-tokens` signs with when no `--jwt-secret` is given: with `--redis`, a
+    /// secret every node on that Redis shares, so that a token from one works on all; alone,
+    /// none (a random one for this process).
+    pub dev_token_secret: Option<Vec<u8>>,
 }
 
 /// Opens what `config` names: alone, in-memory rooms with the history in SQLite (or memory);
@@ -114,6 +118,15 @@ pub async fn open_node(config: &Config) -> io::Result<Node> {
                 .map_err(io::Error::other)?,
         );
         let resume = ResumeKeys::shared(&store).await?;
+        let dev_token_secret = match config.dev_issue_tokens && config.jwt_secret.is_none() {
+            true => Some(
+                store
+                    .shared_secret("tether:dev-token-secret", crate::auth::random_secret()?)
+                    .await
+                    .map_err(io::Error::other)?,
+            ),
+            false => None,
+        };
         let backplane = RedisBackplane::start(url, Arc::clone(&rooms), Arc::clone(&store))
             .map_err(io::Error::other)?;
         return Ok(Node {
@@ -121,6 +134,7 @@ pub async fn open_node(config: &Config) -> io::Result<Node> {
             store,
             backplane: Arc::new(backplane),
             resume,
+            dev_token_secret,
         });
     }
     let store = open_store(config)?;
@@ -134,6 +148,7 @@ pub async fn open_node(config: &Config) -> io::Result<Node> {
         rooms,
         store,
         resume,
+        dev_token_secret: None,
     })
 }
 
@@ -159,6 +174,7 @@ pub async fn run_with(
         store,
         backplane,
         resume,
+        dev_token_secret,
     } = node;
     let max_connections = match config.max_connections {
         0 => admission::default_max_connections(),
@@ -170,7 +186,7 @@ pub async fn run_with(
         config.max_connections_per_ip,
         metrics.tcp_connections.clone(),
     );
-    let auth = crate::auth::Auth::from_config(&config)?;
+    let auth = crate::auth::Auth::from_config(&config, dev_token_secret)?;
     let state = AppState {
         origins: Arc::new(OriginPolicy::new(
             &config.allowed_origins,

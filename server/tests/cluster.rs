@@ -554,6 +554,29 @@ fn token(user: &str) -> String {
 }
 
 #[tokio::test]
+async fn a_development_token_from_one_node_is_good_on_every_node() {
+    let redis = Redis::start().await;
+    let dev = config().redis(redis.url()).dev_issue_tokens(true);
+    let (one, two) = (
+        TestServer::with(dev.clone()).await,
+        TestServer::with(dev).await,
+    );
+    let issued = one.post("/dev/token", r#"{"name":"Ada"}"#).await;
+    assert_eq!(issued.status, 200, "{}", issued.text());
+    let issued: Value = serde_json::from_str(&issued.text()).expect("JSON");
+    let token = issued["token"].as_str().expect("a token");
+    // Signed with the secret the nodes share in Redis: node two takes it.
+    let mut ada = Client::accept(two.open(&format!("token={token}")).await).await;
+    ada.join("r").await;
+    let posted = say_acked(&mut ada, "r", "hello").await;
+    assert!(posted["seq"].is_u64(), "{posted}");
+    assert_eq!(
+        presence(&mut ada, "r").await,
+        [issued["userId"].as_str().expect("a user id")]
+    );
+}
+
+#[tokio::test]
 async fn two_tabs_of_one_user_on_two_nodes_are_one_member() {
     let redis = Redis::start().await;
     let auth = config().redis(redis.url()).jwt_secret("cluster-secret");
