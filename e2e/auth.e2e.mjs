@@ -6,7 +6,9 @@
 // around the expiries, arrives exactly once on both pages; the names shown are the tokens'
 // (an `identify`, which the server refuses to a token with a name, would show a notice); a reload
 // comes back as the same user, the author of its messages. The chat without auth is the subject
-// of the other tests (chat, outage, cluster), against a server without it.
+// of the other tests (chat, outage, cluster), against a server without it. And a server with
+// token auth but no dev issuer (`--jwt-secret` alone): the page says it cannot sign in, and
+// stops there.
 //
 // The test starts its own server (on a free port of 127.0.0.1, its data in a temporary folder)
 // and kills it when it ends, passing or not. Run by scripts/e2e.sh for Chromium (Debian's
@@ -23,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { join as joinPath, resolve } from 'node:path';
 import {
   Browser,
+  ENTER,
   freePort,
   join,
   killDrivers,
@@ -54,23 +57,14 @@ after(killChildren);
 process.on('exit', killChildren);
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(1));
 
-/** A server with the dev issuer and 2 s tokens, on a free port, its files in a new folder. */
-async function startServer() {
+/** The server with token auth `flags`, on a free port, its files in a new folder. */
+async function startServer(flags) {
   const dir = mkdtempSync(joinPath(tmpdir(), 'tether-auth-'));
   const port = await freePort();
   const log = joinPath(dir, 'server.log');
   const child = spawn(
     SERVER,
-    [
-      '--addr', `127.0.0.1:${port}`,
-      '--static-dir', STATIC_DIR,
-      '--data-dir', joinPath(dir, 'data'),
-      '--dev-issue-tokens',
-      '--dev-token-ttl', '2s',
-      // The server checks expiry at its heartbeat: an expired token's connection is closed
-      // within a second of its 5 s leeway.
-      '--heartbeat-interval', '1s',
-    ],
+    ['--addr', `127.0.0.1:${port}`, '--static-dir', STATIC_DIR, '--data-dir', joinPath(dir, 'data'), ...flags],
     { stdio: ['ignore', 'ignore', openSync(log, 'w')], env: { ...process.env, NO_COLOR: '1' } },
   );
   children.add(child);
@@ -112,7 +106,9 @@ const expiries = (log) => (log.match(/ending=TokenExpired/g) || []).length;
 
 for (const engine of BROWSERS) {
   test(`${engine}: tokens expire mid-chat and the pages renew them by themselves, losing and doubling nothing`, async () => {
-    const server = await startServer();
+    // 2 s tokens; the server checks expiry at its heartbeat, so an expired token's connection
+    // is closed within a second of its 5 s leeway.
+    const server = await startServer(['--dev-issue-tokens', '--dev-token-ttl', '2s', '--heartbeat-interval', '1s']);
     const room = `auth-${engine}-${Date.now().toString(36)}`;
     const browsers = [];
     try {
@@ -189,6 +185,35 @@ for (const engine of BROWSERS) {
       throw error;
     } finally {
       for (const browser of browsers) await browser.close().catch(() => {});
+      server.stop();
+    }
+    rmSync(server.dir, { recursive: true, force: true });
+  });
+}
+
+for (const engine of BROWSERS) {
+  test(`${engine}: a server that wants tokens and issues none gets a clear notice, not a reconnect loop`, async () => {
+    const server = await startServer(['--jwt-secret', 'tokens-from-elsewhere']);
+    let browser;
+    try {
+      browser = await Browser.open(engine);
+      await browser.goto(server.url);
+      await browser.until('the nickname field', `return document.querySelector('#nickname')`);
+      await browser.type('#nickname', 'Cy' + ENTER);
+      const self = await browser.until(
+        'the notice',
+        `const self = (() => { ${SELF} })(); return self.notice ? self : null;`,
+      );
+      assert.match(self.notice, /hands none out/);
+      await sleep(3_000);
+      const later = await browser.run(SELF);
+      assert.equal(later.status, 'Disconnected');
+      assert.equal(later.connected, 0);
+      // The tokenless first connection, and nothing since.
+      const refused = (server.logText().match(/refused a token/g) || []).length;
+      assert.equal(refused, 1, `one refused connection: ${server.logText()}`);
+    } finally {
+      await browser?.close().catch(() => {});
       server.stop();
     }
     rmSync(server.dir, { recursive: true, force: true });

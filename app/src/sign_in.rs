@@ -19,8 +19,8 @@
 //! new key on every start, and the client takes a 4401 for a token of the old one as final).
 //!
 //! A server that wants tokens but issues none (`--jwt-secret` alone: tokens come from an identity
-//! provider this app does not know) answers 404: the app says so and stays closed, since the
-//! socket does not reconnect after a 4401. The whole module travels in the chat screen's .wasm.
+//! provider this app does not know) answers 404: the app says so in the notice and closes the
+//! socket rather than retry. The whole module travels in the chat screen's .wasm.
 
 use crate::{ChatClient, browser_store};
 use js_sys::{Function, Promise};
@@ -73,7 +73,8 @@ pub enum TokenError {
 pub fn answer(status: u16, body: &str) -> Result<DevToken, TokenError> {
     match status {
         200 => read_dev_token(body).ok_or(TokenError::Unreachable),
-        404 => Err(TokenError::NotIssued),
+        // 405: a server from before the route was always there, whose file service answered.
+        404 | 405 => Err(TokenError::NotIssued),
         // A timeout or a rate limit passes; any other 4xx would be refused again.
         408 | 429 => Err(TokenError::Unreachable),
         400..=499 => Err(TokenError::Refused(body.trim().to_owned())),
