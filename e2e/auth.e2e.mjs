@@ -17,18 +17,16 @@
 //   TETHER_SERVER      the tether-server binary (default target/debug/tether-server)
 //   TETHER_STATIC_DIR  the built app it serves (default dist)
 //   BROWSERS           "chromium,firefox" (default)
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join as joinPath, resolve } from 'node:path';
+import { join as joinPath } from 'node:path';
 import {
   Browser,
   ENTER,
   freePort,
   join,
-  killDrivers,
   LINES,
   mine,
   openChat,
@@ -38,51 +36,22 @@ import {
   sleep,
   STATUS,
 } from './chat-page.mjs';
-
-const SERVER = resolve(process.env.TETHER_SERVER || 'target/debug/tether-server');
-const STATIC_DIR = resolve(process.env.TETHER_STATIC_DIR || 'dist');
-const BROWSERS = (process.env.BROWSERS || 'chromium,firefox').split(',');
-if (!existsSync(SERVER) || !existsSync(joinPath(STATIC_DIR, 'index.html'))) {
-  throw new Error(`${SERVER} and ${STATIC_DIR}/index.html must exist: run scripts/e2e.sh`);
-}
-
-// The server, killed after the tests and on any exit of this process.
-const children = new Set();
-function killChildren() {
-  for (const child of children) child.kill('SIGKILL');
-  children.clear();
-  killDrivers();
-}
-after(killChildren);
-process.on('exit', killChildren);
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(1));
+import { BROWSERS, SERVER, start, STATIC_DIR, waitFor } from './processes.mjs';
 
 /** The server with token auth `flags`, on a free port, its files in a new folder. */
 async function startServer(flags) {
   const dir = mkdtempSync(joinPath(tmpdir(), 'tether-auth-'));
   const port = await freePort();
   const log = joinPath(dir, 'server.log');
-  const child = spawn(
+  const child = start(
     SERVER,
     ['--addr', `127.0.0.1:${port}`, '--static-dir', STATIC_DIR, '--data-dir', joinPath(dir, 'data'), ...flags],
-    { stdio: ['ignore', 'ignore', openSync(log, 'w')], env: { ...process.env, NO_COLOR: '1' } },
+    openSync(log, 'w'),
   );
-  children.add(child);
   const url = `http://127.0.0.1:${port}/`;
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) throw new Error(`the server exited: ${readFileSync(log, 'utf8')}`);
-    try {
-      if ((await fetch(`${url}healthz`)).ok) break;
-    } catch {
-      // Not listening yet.
-    }
-    await sleep(100);
-  }
   const logText = () => readFileSync(log, 'utf8');
-  const stop = () => {
-    child.kill('SIGKILL');
-    children.delete(child);
-  };
+  await waitFor(`the server (its log: ${log})`, child, async () => (await fetch(`${url}healthz`)).ok);
+  const stop = () => child.kill('SIGKILL');
   return { url, dir, logText, stop };
 }
 

@@ -17,9 +17,8 @@
 //   TETHER_SERVER      the tether-server binary (default target/debug/tether-server)
 //   TETHER_STATIC_DIR  the built app the nodes serve (default dist)
 //   BROWSERS           "chromium,firefox" (default)
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -28,7 +27,6 @@ import {
   Browser,
   freePort,
   join,
-  killDrivers,
   LINES,
   mine,
   openChat,
@@ -39,57 +37,11 @@ import {
   STATUS,
   texts,
 } from './chat-page.mjs';
+import { alive, BROWSERS, SERVER, start, STATIC_DIR, waitFor } from './processes.mjs';
 
-const SERVER = resolve(process.env.TETHER_SERVER || 'target/debug/tether-server');
-const STATIC_DIR = resolve(process.env.TETHER_STATIC_DIR || 'dist');
-const BROWSERS = (process.env.BROWSERS || 'chromium,firefox').split(',');
-if (!existsSync(SERVER) || !existsSync(joinPath(STATIC_DIR, 'index.html'))) {
-  throw new Error(`${SERVER} and ${STATIC_DIR}/index.html must exist: run scripts/e2e.sh`);
-}
 // Debian installs haproxy in /usr/sbin, which a user's PATH may lack.
 const HAPROXY = existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : 'haproxy';
 
-
-// Every process this test starts (WebDriver servers, Redis, nodes, HAProxy): killed after the
-// tests, and on any exit of this process, so a failure or an interrupt leaves nothing running.
-const children = new Set();
-function killChildren() {
-  for (const child of children) child.kill('SIGKILL');
-  children.clear();
-  killDrivers();
-}
-after(killChildren);
-process.on('exit', killChildren);
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(1));
-
-function start(command, args, log) {
-  const child = spawn(command, args, {
-    stdio: ['ignore', log ?? 'ignore', log ?? 'ignore'],
-    // Plain text in the nodes' log files.
-    env: { ...process.env, NO_COLOR: '1' },
-  });
-  children.add(child);
-  child.exited = new Promise((resolve) => child.on('exit', resolve));
-  child.exited.then(() => children.delete(child));
-  return child;
-}
-
-const alive = (child) => child.exitCode === null && child.signalCode === null;
-
-/** Waits up to 10 s until `check` resolves to something truthy, failing early if `child` exits. */
-async function waitFor(what, child, check) {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (!alive(child)) throw new Error(`${what} exited`);
-    try {
-      if (await check()) return;
-    } catch {
-      // Not listening yet.
-    }
-    await sleep(100);
-  }
-  throw new Error(`${what} did not start in 10 s`);
-}
 
 /** Sends `text` to a Unix or TCP socket, half-closes it, and returns everything it answers. */
 function ask(address, text) {
