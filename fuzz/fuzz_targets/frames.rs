@@ -40,7 +40,6 @@ use tokio_tungstenite::{
     WebSocketStream,
     tungstenite::protocol::{Role, WebSocketConfig},
 };
-use tokio_util::sync::CancellationToken;
 
 /// How long (on the paused clock) a connection may take to end once its input has ended: less
 /// than [`HEARTBEAT`], so a connection the heartbeat would have to end is a hang.
@@ -124,7 +123,7 @@ fn serve(input: WireInput) -> (Ending, Vec<u8>) {
             Some(websocket_config(config)),
         )
         .await;
-        let outbox = Outbox::new(config.max_queue_bytes, CancellationToken::new());
+        let outbox = Outbox::new(config.max_queue_bytes);
         let peer = Arc::new(Peer::new(ClientId::random(), outbox));
         let session = Session::start(peer, &shared, Ipv4Addr::LOCALHOST.into(), None);
         let (mut from_server, mut to_server) = tokio::io::split(client);

@@ -112,7 +112,7 @@ pub struct Config {
     /// How often the server sends a WebSocket ping. A client that has not answered the previous
     /// ping when the next one is due is disconnected, so a dead client is found within two
     /// intervals.
-    #[arg(long, env = "TETHER_HEARTBEAT_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "TETHER_HEARTBEAT_INTERVAL", default_value = "30s", value_parser = positive_duration)]
     pub heartbeat_interval: Duration,
 
     /// The largest WebSocket message (and frame) a client may send, in bytes. A larger one closes
@@ -448,6 +448,15 @@ impl Config {
     }
 }
 
+/// A duration that is not zero (a heartbeat every 0 s is not a heartbeat).
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(duration) if duration.is_zero() => Err("must be more than zero".into()),
+        Ok(duration) => Ok(duration),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,6 +497,12 @@ mod tests {
             ["https://a.example", "https://b.example"]
         );
         assert!(!config.allow_localhost);
+    }
+
+    #[test]
+    fn a_heartbeat_of_zero_is_refused() {
+        let parsed = Config::try_parse_from(["tether-server", "--heartbeat-interval", "0s"]);
+        assert!(parsed.is_err());
     }
 
     #[test]

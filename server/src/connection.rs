@@ -1,12 +1,16 @@
 //! The task that drives one WebSocket: reads, batched writes, heartbeat and closing.
 
-use crate::{Config, Metrics, Peer, Session, WriteBatch, session::Verdict};
+use crate::{
+    Config, Metrics, Outbox, Peer, Session, WriteBatch,
+    outbox::{Mail, Stop},
+    session::Verdict,
+};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::{sync::Arc, time::Duration};
 use tether_protocol::CloseCode;
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
-    time::{Instant, MissedTickBehavior, interval_at, timeout},
+    time::timeout,
 };
 use tokio_tungstenite::{
     WebSocketStream,
@@ -51,8 +55,10 @@ pub enum Ending {
 
 /// Runs one connection until it ends, then closes it with the code the ending calls for.
 ///
-/// One task does everything, which keeps an idle connection to a single task and no channel:
-/// it waits on the socket, on its outbox, on the heartbeat timer and on its kill token at once.
+/// One task does everything, and waits on two things only: the socket and the peer's outbox,
+/// which brings the frames to write, the server's heartbeat and any order to end (a slow
+/// consumer, a newer connection of the client, shutdown). An idle connection is thus one task,
+/// with no timer and no channel of its own.
 ///
 /// Reading, and the control frames (pongs, pings, closes), go through tungstenite. The chat's
 /// frames do not: everything queued since the last write goes out as one [`WriteBatch`], its
@@ -64,9 +70,9 @@ pub enum Ending {
 /// other byte stream, such as an in-memory pipe in tests.
 ///
 /// The future is kept small, because every idle connection holds one: the socket is borrowed
-/// (its owner holds it once), and what is rare or short-lived (the heartbeat's ping, the closing
-/// sequence) is boxed for as long as it runs instead of reserving room in the state machine
-/// for the connection's whole life.
+/// (its owner holds it once), and what is rare or short-lived (the heartbeat's ping, a write to
+/// a full socket, the closing sequence) is boxed for as long as it runs instead of reserving room
+/// in the state machine for the connection's whole life.
 pub async fn run<T>(
     socket: &mut WebSocketStream<T>,
     mut session: Session,
@@ -78,10 +84,6 @@ where
 {
     let peer = Arc::clone(session.peer());
     let outbox = peer.outbox();
-    let kill = outbox.kill_token().clone();
-    let period = config.heartbeat_interval;
-    let mut heartbeat = interval_at(Instant::now() + period, period);
-    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // The guide's isAlive: set by every pong, cleared by every ping.
     let mut alive = true;
     // The batch being written lives out here, not in the write future: if shutdown interrupts a
@@ -93,13 +95,16 @@ where
         // Not `biased`: in a busy room the outbox is ready on nearly every turn, and polling it
         // first would starve reads, pongs included, until the heartbeat killed a healthy client.
         tokio::select! {
-            () = kill.cancelled() => break killed(outbox),
             () = outbox.ready() => {
-                writing.extend(outbox.take());
+                let Mail { frames, beat, stop } = outbox.collect();
+                writing.extend(frames);
+                if let Some(stop) = stop {
+                    break stopped(stop);
+                }
                 // Most batches fit in the socket's buffer and are written in one go: try that
                 // first, without arming a timer (each costs a trip through tokio's timer wheel).
-                // Only a write that has to wait gets the write timeout and the kill token; what
-                // the first attempt wrote is already out of `writing`.
+                // Only a write that has to wait gets the write timeout and watches for a stop;
+                // what the first attempt wrote is already out of `writing`.
                 // (A statement of its own: as a `match` scrutinee, the write's future would
                 // live to the end of the match, across the wait below, in every connection's
                 // future.)
@@ -108,20 +113,37 @@ where
                     Some(written) => written.map_err(|_| Ending::Broken),
                     // Boxed: a full socket is rare, and its timer and write are kept out of
                     // every connection's future.
-                    None => Box::pin(async {
-                        tokio::select! {
-                            biased;
-                            () = kill.cancelled() => Err(killed(outbox)),
-                            written = timeout(config.write_timeout, write_batch(socket, &mut writing)) => match written {
-                                Ok(written) => written.map_err(|_| Ending::Broken),
-                                Err(_) => Err(Ending::SlowConsumer),
-                            },
-                        }
-                    })
-                    .await,
+                    None => Box::pin(unless_stopped(
+                        outbox,
+                        timeout(config.write_timeout, write_batch(socket, &mut writing)),
+                    ))
+                    .await
+                    .map_err(stopped)
+                    .and_then(|written| match written {
+                        Ok(written) => written.map_err(|_| Ending::Broken),
+                        Err(_) => Err(Ending::SlowConsumer),
+                    }),
                 };
                 if let Err(ending) = written {
                     break ending;
+                }
+                if beat {
+                    if !alive {
+                        break Ending::HeartbeatTimeout;
+                    }
+                    if session.token_expired() {
+                        break Ending::TokenExpired;
+                    }
+                    alive = false;
+                    let ping = timeout(config.write_timeout, socket.send(Message::Ping(Default::default())));
+                    match Box::pin(ping).await {
+                        Ok(Ok(())) => {}
+                        // Control frames are piling up for a client that does not read.
+                        Ok(Err(tungstenite::Error::WriteBufferFull(_))) | Err(_) => {
+                            break Ending::SlowConsumer;
+                        }
+                        Ok(Err(_)) => break Ending::Broken,
+                    }
                 }
             }
             incoming = socket.next() => {
@@ -150,24 +172,6 @@ where
                     Box::pin(session.settle()).await;
                 }
             },
-            _ = heartbeat.tick() => {
-                if !alive {
-                    break Ending::HeartbeatTimeout;
-                }
-                if session.token_expired() {
-                    break Ending::TokenExpired;
-                }
-                alive = false;
-                let ping = timeout(config.write_timeout, socket.send(Message::Ping(Default::default())));
-                match Box::pin(ping).await {
-                    Ok(Ok(())) => {}
-                    // Control frames are piling up for a client that does not read.
-                    Ok(Err(tungstenite::Error::WriteBufferFull(_))) | Err(_) => {
-                        break Ending::SlowConsumer;
-                    }
-                    Ok(Err(_)) => break Ending::Broken,
-                }
-            }
         }
     };
 
@@ -290,15 +294,35 @@ async fn hang_up<T: AsyncRead + AsyncWrite + Unpin>(io: &mut T) {
     .await;
 }
 
-/// Why the kill token was cancelled.
-fn killed(outbox: &crate::Outbox) -> Ending {
-    if outbox.overflowed() {
-        Ending::SlowConsumer
-    } else if outbox.replaced() {
-        Ending::Replaced
-    } else {
-        Ending::Shutdown
+/// The ending an order to stop calls for.
+fn stopped(stop: Stop) -> Ending {
+    match stop {
+        Stop::SlowConsumer => Ending::SlowConsumer,
+        Stop::Replaced => Ending::Replaced,
+        Stop::GoingAway => Ending::Shutdown,
     }
+}
+
+/// Runs `work` (a write waiting on a full socket) unless the outbox is told to stop first. The
+/// outbox's other news (frames queued meanwhile, a beat) is left for the connection's loop, which
+/// is woken for it again once `work` is done.
+async fn unless_stopped<F: Future>(outbox: &Outbox, work: F) -> Result<F::Output, Stop> {
+    let mut work = std::pin::pin!(work);
+    let mut woken = false;
+    let result = loop {
+        tokio::select! {
+            biased;
+            () = outbox.ready() => match outbox.stopped() {
+                Some(stop) => break Err(stop),
+                None => woken = true,
+            },
+            done = &mut work => break Ok(done),
+        }
+    };
+    if woken {
+        outbox.wake();
+    }
+    result
 }
 
 /// Writes a batch of frames and flushes once, after whatever tungstenite still holds (a pong, say),

@@ -69,14 +69,17 @@ impl MemoryRooms {
         then: impl FnOnce(Joined) -> T,
     ) -> (Joined, T) {
         let mut rooms = lock(&self.rooms);
-        let room = rooms.entry(Arc::from(room)).or_insert_with(|| {
-            Arc::new(Room {
+        // Looked up before it is created: a join to an existing room allocates nothing here.
+        if !rooms.contains_key(room) {
+            let created = Room {
                 state: Mutex::new(RoomState {
                     members: HashMap::new(),
                     published: top,
                 }),
-            })
-        });
+            };
+            rooms.insert(Arc::from(room), Arc::new(created));
+        }
+        let room = &rooms[room];
         let mut state = lock(&room.state);
         let member = Member {
             peer: Arc::clone(peer),
@@ -103,6 +106,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Rooms for MemoryRooms {
     fn connect(&self, peer: &Arc<Peer>) -> Option<Arc<Peer>> {
         lock(&self.clients).insert(peer.id(), Arc::clone(peer))
+    }
+
+    fn clients(&self) -> Vec<Arc<Peer>> {
+        lock(&self.clients).values().cloned().collect()
     }
 
     fn disconnect(&self, peer: &Arc<Peer>) -> bool {
@@ -250,13 +257,9 @@ impl MemoryRooms {
 mod tests {
     use super::*;
     use crate::Outbox;
-    use tokio_util::sync::CancellationToken;
 
     fn peer() -> Arc<Peer> {
-        Arc::new(Peer::new(
-            ClientId::random(),
-            Outbox::new(1 << 20, CancellationToken::new()),
-        ))
+        Arc::new(Peer::new(ClientId::random(), Outbox::new(1 << 20)))
     }
 
     fn join(rooms: &MemoryRooms, room: &str, peer: &Arc<Peer>) -> Joined {

@@ -694,7 +694,7 @@ impl Subscriber {
             Some(_) => {
                 tracing::warn!(%room, "the room's history was lost in Redis; its members reconnect");
                 for peer in self.shared.rooms.members(room) {
-                    peer.outbox().kill_token().cancel();
+                    peer.outbox().stop(crate::outbox::Stop::GoingAway);
                 }
                 self.epochs.insert(Arc::clone(room), Arc::from(epoch));
                 false

@@ -15,6 +15,9 @@ pub trait Rooms: Send + Sync + fmt::Debug + 'static {
     /// resume token before the server noticed its old connection was gone).
     fn connect(&self, peer: &Arc<Peer>) -> Option<Arc<Peer>>;
 
+    /// Every connected client.
+    fn clients(&self) -> Vec<Arc<Peer>>;
+
     /// Forgets a connection, unless a newer one of the same client replaced it (then returns
     /// false). Callers leave its rooms first.
     fn disconnect(&self, peer: &Arc<Peer>) -> bool;

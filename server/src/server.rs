@@ -7,7 +7,9 @@ use crate::{
     admission::{self, Admission, Refused, Ticket},
     backplane::{Backplane, LocalBackplane},
     config::StoreKind,
-    connection, display_name, proxy_header,
+    connection, display_name,
+    outbox::Stop,
+    proxy_header,
     rates::AddressRates,
     redis_backplane::RedisBackplane,
     redis_store::RedisStore,
@@ -52,7 +54,7 @@ struct AppState {
     // Signs and checks the resume tokens that give a client its id back.
     resume: Arc<ResumeKeys>,
     origins: Arc<OriginPolicy>,
-    // Cancelled when shutdown begins; every connection's kill token is a child of it.
+    // Cancelled when shutdown begins (and then every connected client's outbox is told to stop).
     shutdown: CancellationToken,
     // Every connection's task, HTTP and upgraded alike, so shutdown can wait for them.
     connections: TaskTracker,
@@ -224,6 +226,30 @@ pub async fn run_with(
             }
         })
     };
+    // The heartbeat: one timer for every connection, as the guide's `setInterval` over its
+    // clients. Each beat reaches every connection through its outbox.
+    let heartbeat = {
+        let (shared, stop) = (Arc::clone(&state.shared), state.shutdown.clone());
+        tokio::spawn(async move {
+            // The flag refuses zero; a library caller's zero would make `interval_at` panic.
+            let period = shared
+                .config
+                .heartbeat_interval
+                .max(Duration::from_millis(1));
+            let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = every.tick() => {
+                        for peer in shared.rooms.clients() {
+                            peer.outbox().beat();
+                        }
+                    }
+                }
+            }
+        })
+    };
     let gate = Gate {
         app: router(state.clone()),
         http,
@@ -273,7 +299,11 @@ pub async fn run_with(
     drop(listener);
     tracing::info!("shutting down");
     state.shutdown.cancel();
+    for peer in state.shared.rooms.clients() {
+        peer.outbox().stop(Stop::GoingAway);
+    }
     forget.abort();
+    heartbeat.abort();
     let grace = state.shared.config.shutdown_grace;
     state.connections.close();
     if timeout(grace, state.connections.wait()).await.is_err() {
@@ -638,10 +668,7 @@ async fn serve_socket(accepted: Box<Accepted>) {
             return;
         }
     };
-    let outbox = Outbox::new(
-        state.shared.config.max_queue_bytes,
-        state.shutdown.child_token(),
-    );
+    let outbox = Outbox::new(state.shared.config.max_queue_bytes);
     let user = identity.as_ref().map_or("", |i| &*i.user).to_owned();
     let peer = Arc::new(match identity {
         Some(identity) => Peer::with_identity(id, outbox, identity),
@@ -649,6 +676,11 @@ async fn serve_socket(accepted: Box<Accepted>) {
     });
     let token = state.resume.issue(id, &user, std::time::SystemTime::now());
     let session = Session::start(peer, &state.shared, remote.ip(), Some(token));
+    // Shutdown tells every connected client (below, in `run_with`); one that connected as it
+    // began may have been missed, and is told here.
+    if state.shutdown.is_cancelled() {
+        session.peer().outbox().stop(Stop::GoingAway);
+    }
     tracing::info!(client = %id, %remote, "connected");
     let started = Instant::now();
     let ending = connection::run(

@@ -452,6 +452,9 @@ impl Session {
     /// Records a room joined and, for a new member, tells the room.
     fn joined_room(&mut self, room_id: &str, new_member: bool) {
         if !self.in_room(room_id) {
+            // Grown one at a time: most clients are in one room, and `push` alone would
+            // reserve four.
+            self.joined.reserve_exact(1);
             self.joined.push(Arc::from(room_id));
         }
         let event = Frame::encode(&ServerMessage::UserJoined(

@@ -9,13 +9,9 @@ use tether_server::{
     ClientId, Frame, MemoryRooms, MemoryStore, Outbox, Peer, Retention, Rooms, Store,
     store::{Appended, NewMessage},
 };
-use tokio_util::sync::CancellationToken;
 
 fn peer() -> Arc<Peer> {
-    Arc::new(Peer::new(
-        ClientId::random(),
-        Outbox::new(64 << 20, CancellationToken::new()),
-    ))
+    Arc::new(Peer::new(ClientId::random(), Outbox::new(64 << 20)))
 }
 
 /// What the test can do next.
