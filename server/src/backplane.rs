@@ -6,7 +6,7 @@ use crate::{
     store::{Reading, ready},
 };
 use std::{fmt, sync::Arc};
-use tether_protocol::Member;
+use tether_protocol::{Member, ServerMessage, UserEvent};
 
 /// Who is in a room, as a `presence` answer lists it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,15 +35,16 @@ pub trait Backplane: Send + Sync + fmt::Debug + 'static {
     /// client, on every node.
     fn event(&self, room: &str, frame: &Frame, sender: &Arc<Peer>) -> Delivery;
 
-    /// `peer` joined `room` here; `new_member` if it was not a member here already. `event`
-    /// (its `user:joined`) goes to the room's other members if it is new to the room on every
-    /// node (a client back within the rejoin grace, here or on another node, is not).
-    fn joined(&self, room: &str, peer: &Arc<Peer>, new_member: bool, event: Frame) -> Delivery;
+    /// `peer` joined `room` here; `new_member` if it was not a member here already. Its
+    /// `user:joined` ([`user_joined`]) goes to the room's other members if it is new to the
+    /// room on every node (a client back within the rejoin grace, here or on another node, is
+    /// not, nor another tab of a user already there); the frame is encoded only then.
+    fn joined(&self, room: &str, peer: &Arc<Peer>, new_member: bool) -> Delivery;
 
-    /// `peer` left `room` here, leaving `remaining` members here. `event` (its `user:left`)
-    /// goes to the room's other members, unless the client is in the room on another node now
-    /// (it came back there within the grace).
-    fn left(&self, room: &str, peer: &Arc<Peer>, remaining: usize, event: Frame) -> Delivery;
+    /// `peer` left `room` here, leaving `remaining` members here. Its `user:left`
+    /// ([`user_left`]) goes to the room's other members, unless the client is in the room on
+    /// another node now (it came back there within the grace) or its user still is.
+    fn left(&self, room: &str, peer: &Arc<Peer>, remaining: usize) -> Delivery;
 
     /// The room's members on every node: the first `limit`, and how many in all.
     fn presence(&self, room: &str, limit: usize) -> Reading<Roster>;
@@ -82,21 +83,22 @@ impl Backplane for LocalBackplane {
         self.rooms.publish(room, frame, Some(sender))
     }
 
-    fn joined(&self, room: &str, peer: &Arc<Peer>, new_member: bool, event: Frame) -> Delivery {
+    fn joined(&self, room: &str, peer: &Arc<Peer>, new_member: bool) -> Delivery {
         // A user already here in another tab is not new to the room.
         if new_member && !self.other_tab(room, peer) {
-            self.rooms.publish(room, &event, Some(peer))
+            self.rooms
+                .publish(room, &user_joined(room, peer), Some(peer))
         } else {
             Delivery::default()
         }
     }
 
-    fn left(&self, room: &str, peer: &Arc<Peer>, _remaining: usize, event: Frame) -> Delivery {
-        if self.other_tab(room, peer) {
+    fn left(&self, room: &str, peer: &Arc<Peer>, remaining: usize) -> Delivery {
+        // An empty room is gone: no one to tell.
+        if remaining == 0 || self.other_tab(room, peer) {
             return Delivery::default();
         }
-        // An empty room is gone: the publish reaches no one.
-        self.rooms.publish(room, &event, Some(peer))
+        self.rooms.publish(room, &user_left(room, peer), Some(peer))
     }
 
     fn presence(&self, room: &str, limit: usize) -> Reading<Roster> {
@@ -124,6 +126,24 @@ impl LocalBackplane {
         self.rooms.members(room).iter().any(|other| {
             !Arc::ptr_eq(other, peer) && other.identity().is_some_and(|o| o.user == identity.user)
         })
+    }
+}
+
+/// `peer`'s `user:joined` for `room`.
+pub fn user_joined(room: &str, peer: &Peer) -> Frame {
+    Frame::encode(&ServerMessage::UserJoined(user_event(room, peer)))
+}
+
+/// `peer`'s `user:left` for `room`.
+pub fn user_left(room: &str, peer: &Peer) -> Frame {
+    Frame::encode(&ServerMessage::UserLeft(user_event(room, peer)))
+}
+
+fn user_event(room: &str, peer: &Peer) -> UserEvent {
+    UserEvent {
+        user_id: peer.user(),
+        room_id: room.to_owned(),
+        name: peer.name().map(|n| n.to_string()),
     }
 }
 

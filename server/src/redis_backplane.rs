@@ -2,7 +2,7 @@
 
 use crate::{
     ClientId, Frame, Peer, Rooms,
-    backplane::{Backplane, Roster, member, roster},
+    backplane::{Backplane, Roster, member, roster, user_joined, user_left},
     redis_pipeline::send_in_order,
     redis_store::{Published, RedisStore, RoomKeys},
     rooms::Delivery,
@@ -132,21 +132,17 @@ pub struct RedisBackplane {
 enum Change {
     Connected(ClientId),
     Disconnected(ClientId),
-    /// A new member here: `event` (its `user:joined`) goes to the room if it is new to the
-    /// room on every node.
+    /// A new member here: its `user:joined` goes to the room if it is new to the room on
+    /// every node.
     Joined {
-        room: String,
-        id: ClientId,
-        user: String,
-        name: String,
-        event: Frame,
+        room: Box<str>,
+        peer: Arc<Peer>,
     },
-    /// A member left here: `event` (its `user:left`) goes to the room if it is not in the room
-    /// on another node now.
+    /// A member left here: its `user:left` goes to the room if it is not in the room on
+    /// another node now.
     Left {
-        room: String,
-        id: ClientId,
-        event: Frame,
+        room: Box<str>,
+        peer: Arc<Peer>,
     },
 }
 
@@ -256,14 +252,11 @@ impl Shared {
             for (change, answer) in batch.drain(..).zip(answers) {
                 match (change, answer) {
                     // New to the room on every node, or held here and now gone from it.
-                    (
-                        Change::Joined {
-                            room, id, event, ..
-                        },
-                        Ok(redis::Value::Int(1)),
-                    )
-                    | (Change::Left { room, id, event }, Ok(redis::Value::BulkString(_))) => {
-                        self.broadcast(&room, &event, id);
+                    (Change::Joined { room, peer }, Ok(redis::Value::Int(1))) => {
+                        self.broadcast(&room, &user_joined(&room, &peer), peer.id());
+                    }
+                    (Change::Left { room, peer }, Ok(redis::Value::BulkString(_))) => {
+                        self.broadcast(&room, &user_left(&room, &peer), peer.id());
                     }
                     (_, Ok(_)) => {}
                     (_, Err(err)) => tracing::debug!(%err, "presence not updated"),
@@ -282,13 +275,10 @@ impl Shared {
             Change::Disconnected(id) => {
                 pipe.invoke_script(self.forget.key(CLIENTS).arg(id.to_string()).arg(node));
             }
-            Change::Joined {
-                room,
-                id,
-                user,
-                name,
-                ..
-            } => {
+            Change::Joined { room, peer } => {
+                let (id, user) = (peer.id(), peer.user());
+                let name = peer.name();
+                let name = name.as_deref().unwrap_or_default();
                 pipe.invoke_script(
                     self.join
                         .key(presence_key(room))
@@ -296,11 +286,12 @@ impl Shared {
                         .key(users_key(room))
                         .arg(id.to_string())
                         .arg(format!("{node}\t{user}\t{name}"))
-                        .arg(member_entry(room, *id))
+                        .arg(member_entry(room, id))
                         .arg(user),
                 );
             }
-            Change::Left { room, id, .. } => {
+            Change::Left { room, peer } => {
+                let id = peer.id();
                 pipe.invoke_script(
                     self.leave
                         .key(presence_key(room))
@@ -308,7 +299,7 @@ impl Shared {
                         .key(users_key(room))
                         .arg(id.to_string())
                         .arg(node)
-                        .arg(member_entry(room, *id)),
+                        .arg(member_entry(room, id)),
                 );
             }
         }
@@ -425,28 +416,24 @@ impl Backplane for RedisBackplane {
         self.shared.broadcast(room, frame, sender.id())
     }
 
-    fn joined(&self, room: &str, peer: &Arc<Peer>, new_member: bool, event: Frame) -> Delivery {
+    fn joined(&self, room: &str, peer: &Arc<Peer>, new_member: bool) -> Delivery {
         let _ = self.watch.send(Arc::from(room));
         if new_member {
             let _ = self.changes.send(Change::Joined {
-                room: room.to_owned(),
-                id: peer.id(),
-                user: peer.user(),
-                name: peer.name().as_deref().unwrap_or_default().to_owned(),
-                event,
+                room: Box::from(room),
+                peer: Arc::clone(peer),
             });
         }
         Delivery::default()
     }
 
-    fn left(&self, room: &str, peer: &Arc<Peer>, remaining: usize, event: Frame) -> Delivery {
+    fn left(&self, room: &str, peer: &Arc<Peer>, remaining: usize) -> Delivery {
         if remaining == 0 {
             let _ = self.watch.send(Arc::from(room));
         }
         let _ = self.changes.send(Change::Left {
-            room: room.to_owned(),
-            id: peer.id(),
-            event,
+            room: Box::from(room),
+            peer: Arc::clone(peer),
         });
         Delivery::default()
     }

@@ -21,7 +21,7 @@ use std::{
 use tether_protocol::{
     Ack, ChatMessage, ClientMessage, Connected, ErrorCode, ErrorPayload, HistoryRequest, JoinRoom,
     Joined, Presence, PrivateMessage, RAW_PING, RAW_PONG, RequestId, SendText, ServerMessage,
-    Typing, UserEvent,
+    Typing,
 };
 
 /// The protocol side of one connection, free of any socket: it turns each incoming text into
@@ -457,13 +457,10 @@ impl Session {
             self.joined.reserve_exact(1);
             self.joined.push(Arc::from(room_id));
         }
-        let event = Frame::encode(&ServerMessage::UserJoined(
-            self.user_event(room_id.to_owned()),
-        ));
         let delivery = self
             .shared
             .backplane
-            .joined(room_id, &self.peer, new_member, event);
+            .joined(room_id, &self.peer, new_member);
         self.count(delivery);
     }
 
@@ -769,14 +766,6 @@ impl Session {
         Ok(())
     }
 
-    fn user_event(&self, room_id: String) -> UserEvent {
-        UserEvent {
-            user_id: self.peer.user(),
-            room_id,
-            name: self.name(),
-        }
-    }
-
     fn name(&self) -> Option<String> {
         self.peer.name().map(|n| n.to_string())
     }
@@ -849,12 +838,7 @@ fn leave(
     let Some(remaining) = rooms.leave(room_id, peer) else {
         return;
     };
-    let event = ServerMessage::UserLeft(UserEvent {
-        user_id: peer.user(),
-        room_id: room_id.to_owned(),
-        name: peer.name().map(|n| n.to_string()),
-    });
-    let delivery = backplane.left(room_id, peer, remaining, Frame::encode(&event));
+    let delivery = backplane.left(room_id, peer, remaining);
     metrics.messages_out.inc_by(delivery.queued);
     metrics.dropped.inc_by(delivery.dropped);
 }
