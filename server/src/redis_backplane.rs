@@ -4,7 +4,7 @@ use crate::{
     ClientId, Frame, Peer, Rooms,
     backplane::{Backplane, Roster, member, roster, user_joined, user_left},
     redis_pipeline::send_in_order,
-    redis_store::{Published, RedisStore, RoomKeys},
+    redis_store::{Published, RedisStore, RoomKeys, room_key},
     rooms::Delivery,
     session::chat_message,
     store::{Entry, Reading, Store, StoreError},
@@ -88,11 +88,11 @@ fn node_channel(node: &str) -> String {
 }
 
 fn presence_key(room: &str) -> String {
-    format!("tether:{{{room}}}:present")
+    format!("{}:present", room_key(room))
 }
 
 fn users_key(room: &str) -> String {
-    format!("tether:{{{room}}}:users")
+    format!("{}:users", room_key(room))
 }
 
 /// The entry of a client in `room` in its node's member set.

@@ -98,16 +98,35 @@ pub struct RoomKeys {
 impl RoomKeys {
     /// The keys of `room`.
     pub fn new(room: &str) -> Self {
+        let channel = room_key(room);
         Self {
-            meta: format!("tether:{{{room}}}:meta"),
-            log: format!("tether:{{{room}}}:log"),
-            channel: format!("tether:{{{room}}}"),
+            meta: format!("{channel}:meta"),
+            log: format!("{channel}:log"),
+            channel,
         }
     }
 
-    fn cid(&self, room: &str, cid: &str) -> String {
-        format!("tether:{{{room}}}:cid:{cid}")
+    fn cid(&self, cid: &str) -> String {
+        format!("{}:cid:{cid}", self.channel)
     }
+}
+
+/// `tether:{room}`: the channel of `room`, and what each of its keys starts with. A room's name
+/// is the client's to choose, so `%` and `}` in it are written `%25` and `%7D`: the first `}`
+/// then ends the name, whatever it holds, and no room's key (nor a `cid` key, whose `cid` the
+/// client chooses too) can be another room's. The braces make the name Redis Cluster's hash tag.
+pub fn room_key(room: &str) -> String {
+    let mut key = String::with_capacity(room.len() + 9);
+    key.push_str("tether:{");
+    for c in room.chars() {
+        match c {
+            '%' => key.push_str("%25"),
+            '}' => key.push_str("%7D"),
+            c => key.push(c),
+        }
+    }
+    key.push('}');
+    key
 }
 
 /// What is published on a room's channel: a stored message (`k: "m"`, from the append script)
@@ -273,7 +292,7 @@ fn append_call<'s>(
     let room = &*message.room;
     let keys = RoomKeys::new(room);
     let cid_key = match &message.cid {
-        Some(cid) => keys.cid(room, cid),
+        Some(cid) => keys.cid(cid),
         None => keys.meta.clone(),
     };
     let mut call = script.key(&keys.meta);
@@ -432,5 +451,22 @@ impl Store for RedisStore {
             entries.reverse();
             Ok(entries)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rooms_name_ends_at_its_keys_first_closing_brace() {
+        assert_eq!(room_key("general"), "tether:{general}");
+        assert_eq!(room_key("x}:cid:q"), "tether:{x%7D:cid:q}");
+        // An escape in the name is not the brace it stands for.
+        assert_ne!(room_key("a%7D"), room_key("a}"));
+        assert_eq!(room_key("a%7D"), "tether:{a%257D}");
+        let keys = RoomKeys::new("x}:cid:q");
+        assert_ne!(keys.meta, RoomKeys::new("x").cid("q}:meta"));
+        assert_eq!(keys.meta, "tether:{x%7D:cid:q}:meta");
     }
 }

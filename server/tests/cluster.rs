@@ -632,3 +632,40 @@ async fn two_tabs_of_one_user_on_two_nodes_are_one_member() {
         "ada"
     );
 }
+
+/// A room's name is the client's to choose, braces and all: no name and no `cid` can make one
+/// room's keys in Redis another's (room `x` with cid `q}:meta` once wrote the meta key of room
+/// `x}:cid:q`, whose messages were then refused).
+#[tokio::test]
+async fn room_names_with_braces_keep_their_rooms_apart() {
+    let redis = Redis::start().await;
+    let server = node(&redis).await;
+    let mut alice = server.connect().await;
+    for room in ["x", "x}:cid:q", "x}:log", "{x}"] {
+        alice.join(room).await;
+    }
+    let sent = |room: &str, cid: &str| json!({"type": "message", "payload": {"roomId": room, "text": cid, "cid": cid}, "id": cid});
+    for (room, cid) in [
+        ("x", "q}:meta"),
+        ("x", "q}:log"),
+        ("x}:cid:q", "a"),
+        ("x}:log", "b"),
+        ("{x}", "c"),
+    ] {
+        alice.send_json(sent(room, cid)).await;
+        let ack = alice.recv_until("ack").await;
+        assert_eq!(ack["payload"]["ok"], true, "{room} {cid}: {ack}");
+        assert_eq!(ack["payload"].get("duplicate"), None, "{room} {cid}: {ack}");
+    }
+    for (room, count) in [("x", 2), ("x}:cid:q", 1), ("x}:log", 1), ("{x}", 1)] {
+        alice
+            .send_json(json!({"type": "history", "payload": {"roomId": room}}))
+            .await;
+        let history = alice.recv_until("history").await;
+        assert_eq!(
+            history["payload"]["messages"].as_array().map(Vec::len),
+            Some(count),
+            "{room}: {history}"
+        );
+    }
+}
