@@ -2,7 +2,7 @@
 
 use crate::{
     ClientId, Frame, Peer,
-    outbox::Push,
+    outbox::{Push, Stop},
     rooms::{Delivery, Joined, Rooms},
 };
 use std::{
@@ -240,7 +240,7 @@ impl MemoryRooms {
                     if held.bytes > member.peer.outbox().limit() {
                         // It cannot catch up: as a slow consumer whose queue overflowed.
                         member.held = None;
-                        member.peer.outbox().give_up();
+                        member.peer.outbox().stop(Stop::SlowConsumer);
                         delivery.overflowed += 1;
                     } else {
                         held.frames.push(frame.clone());

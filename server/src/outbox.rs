@@ -127,12 +127,6 @@ impl Outbox {
         self.limit
     }
 
-    /// Gives up on the client as a slow consumer: what is queued is dropped and the connection
-    /// closes with 1013, as when a push overflows.
-    pub fn give_up(&self) {
-        self.stop(Stop::SlowConsumer);
-    }
-
     /// Tells the connection to end for `stop`, unless it was told already. A stop that gives up
     /// on the client frees the queue at once: it will never be written.
     pub fn stop(&self, stop: Stop) {
@@ -194,12 +188,6 @@ impl Outbox {
     /// drain.
     pub fn close(&self) {
         self.lock().closed = true;
-    }
-
-    /// Ends the connection because a newer one of the same client took over; what is queued is
-    /// dropped (the newer connection catches up by itself).
-    pub fn replace(&self) {
-        self.stop(Stop::Replaced);
     }
 
     /// Bytes currently queued.
@@ -336,7 +324,7 @@ mod tests {
         let mail = outbox.collect();
         assert_eq!((mail.frames.len(), mail.stop), (2, Some(Stop::GoingAway)));
         // The first stop stands.
-        outbox.replace();
+        outbox.stop(Stop::Replaced);
         assert_eq!(outbox.stopped(), Some(Stop::GoingAway));
     }
 
@@ -344,7 +332,7 @@ mod tests {
     fn a_replaced_connection_drops_its_queue_and_takes_nothing_more() {
         let outbox = Outbox::new(1000);
         outbox.push(text(1));
-        outbox.replace();
+        outbox.stop(Stop::Replaced);
         assert_eq!(outbox.queued_bytes(), 0);
         assert_eq!(outbox.push(text(1)), Push::Closed);
         assert_eq!(outbox.collect().stop, Some(Stop::Replaced));

@@ -6,6 +6,7 @@ use crate::{
     catch_up::CatchUp,
     decode::{DecodeError, decode},
     display_name,
+    outbox::Stop,
     rates::{AddressRates, Admit, Kind, Rates},
     refusal::{too_long, truncate},
     rooms::{self, Delivery},
@@ -125,7 +126,7 @@ impl Session {
         resume_token: Option<String>,
     ) -> Self {
         if let Some(older) = shared.rooms.connect(&peer) {
-            older.outbox().replace();
+            older.outbox().stop(Stop::Replaced);
         }
         shared.backplane.connected(&peer);
         shared.metrics.connections.inc();
