@@ -50,8 +50,9 @@ if seq % 64 == 0 then
     redis.call('XDEL', log, first[1])
   end
 end
--- A room nobody writes to for the age kept has nothing left to keep.
+-- A room nobody writes to for the age kept has nothing left to keep: it expires whole.
 redis.call('PEXPIRE', log, tonumber(ARGV[8]))
+redis.call('PEXPIRE', meta, tonumber(ARGV[8]))
 if ARGV[6] ~= '' then
   redis.call('SET', cidkey, seq, 'EX', tonumber(ARGV[9]))
 end
@@ -63,13 +64,27 @@ return {1, seq, epoch}
 "#;
 
 /// The room's epoch (made from ARGV[1] if it has none) and top `seq`.
+///
+/// A room's epoch and top are kept for at least half the age kept (ARGV[2], ms) after it was
+/// last read, and the age after its last message: a room only ever joined (by any name a client
+/// chooses) does not stay in Redis for good, and one whose members are still here (each node
+/// reads the head of its rooms every second) keeps its numbering, as on one server. The expiry
+/// is moved at most once per half the age: a read that writes every time would grow the
+/// append-only file by every node's check of every room every second.
 const HEAD: &str = r#"
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'top', 0)
-  return {ARGV[1], 0}
+local meta, age = KEYS[1], tonumber(ARGV[2])
+local epoch = redis.call('HGET', meta, 'epoch')
+local top = 0
+if epoch then
+  top = tonumber(redis.call('HGET', meta, 'top'))
+else
+  epoch = ARGV[1]
+  redis.call('HSET', meta, 'epoch', epoch, 'top', 0)
 end
-return {epoch, tonumber(redis.call('HGET', KEYS[1], 'top'))}
+if redis.call('PTTL', meta) < age / 2 then
+  redis.call('PEXPIRE', meta, age)
+end
+return {epoch, top}
 "#;
 
 /// How long one Redis command may take before the store answers `unavailable`.
@@ -413,10 +428,12 @@ impl Store for RedisStore {
         let mut connection = self.connection.clone();
         let script = Arc::clone(&self.head);
         let meta = RoomKeys::new(room).meta;
+        let age = self.retention.age.as_millis() as u64;
         Box::pin(async move {
             let (epoch, seq): (String, u64) = script
                 .key(meta)
                 .arg(&*new_epoch())
+                .arg(age)
                 .invoke_async(&mut connection)
                 .await
                 .map_err(|err| unavailable(&err))?;

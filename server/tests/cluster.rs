@@ -669,3 +669,39 @@ async fn room_names_with_braces_keep_their_rooms_apart() {
         );
     }
 }
+
+/// A room is not kept in Redis for good: one only joined is gone the age kept after its last
+/// reader left; one whose member stays keeps its numbering while its messages age out, as on one
+/// server.
+#[tokio::test]
+async fn rooms_nobody_uses_expire_and_rooms_in_use_keep_their_numbering() {
+    let redis = Redis::start().await;
+    let server = TestServer::with(
+        config()
+            .redis(redis.url())
+            .history_age(Duration::from_secs(4)),
+    )
+    .await;
+    let mut alice = server.connect().await;
+    alice.join("ghost").await;
+    alice.join("kept").await;
+    let first = say_acked(&mut alice, "kept", "first").await;
+    assert_eq!(first["seq"], 1, "{first}");
+    let ttl: i64 = redis
+        .cli(&["PTTL", "tether:{ghost}:meta"])
+        .parse()
+        .expect("PTTL");
+    assert!((1..=4000).contains(&ttl), "the room expires: {ttl} ms");
+    alice
+        .send_json(json!({"type": "leave", "payload": {"roomId": "ghost"}}))
+        .await;
+    sleep(Duration::from_millis(5500)).await;
+    assert_eq!(redis.cli(&["EXISTS", "tether:{ghost}:meta"]), "0");
+    assert_eq!(redis.cli(&["EXISTS", "tether:{kept}:log"]), "0", "aged out");
+    let second = say_acked(&mut alice, "kept", "second").await;
+    assert_eq!(
+        (second["seq"].clone(), second["epoch"].clone()),
+        (json!(2), first["epoch"].clone()),
+        "{second}"
+    );
+}
