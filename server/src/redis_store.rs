@@ -4,13 +4,16 @@ use crate::{
     ClientId,
     memory_store::Retention,
     redis_pipeline::send_in_order,
-    store::{AppendDone, Appended, Entry, Head, NewMessage, Reading, Store, StoreError, new_epoch},
+    store::{
+        APPEND_QUEUE, AppendDone, Appended, Entry, Head, NewMessage, Reading, Store, StoreError,
+        new_epoch,
+    },
 };
 use redis::{AsyncCommands, Client, Script, ScriptInvocation, aio::ConnectionManager};
 use serde::{Deserialize, Serialize};
 use std::{sync::Arc, time::Duration};
 use thiserror::Error;
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, error::TrySendError};
 
 /// Appends one message in one atomic step: checks the `cid`, numbers the message with the
 /// room's next `seq`, appends it to the room's stream, trims the stream by count and age, and
@@ -194,13 +197,14 @@ impl Published {
 /// Each append is one script call, sent in the order the appends were made, so one client's
 /// messages are numbered in the order it sent them; `done` (which only acks: the nodes deliver
 /// the message from its publication) may be called out of `seq` order across appends. A failed or
-/// timed-out command is `unavailable`: nothing is acked that Redis did not confirm. The
+/// timed-out command is `unavailable`: nothing is acked that Redis did not confirm; beyond
+/// [`APPEND_QUEUE`] appends waiting (a Redis that stalls), an append is refused as busy. The
 /// connection manager reconnects with backoff.
 #[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
     // Appends, in the order they were made, to the task that sends them.
-    appends: mpsc::UnboundedSender<(NewMessage, AppendDone)>,
+    appends: mpsc::Sender<(NewMessage, AppendDone)>,
     head: Arc<Script>,
     retention: Retention,
 }
@@ -229,7 +233,7 @@ impl RedisStore {
         let connection = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(failed)?;
-        let (appends, jobs) = mpsc::unbounded_channel();
+        let (appends, jobs) = mpsc::channel(APPEND_QUEUE);
         tokio::spawn(send_appends(jobs, connection.clone(), retention));
         Ok(Self {
             connection,
@@ -279,7 +283,7 @@ const MAX_BATCH: usize = 512;
 /// that found its script gone and was retried by itself, which
 /// [`send_in_order`](crate::redis_pipeline::send_in_order) prevents).
 async fn send_appends(
-    mut jobs: mpsc::UnboundedReceiver<(NewMessage, AppendDone)>,
+    mut jobs: mpsc::Receiver<(NewMessage, AppendDone)>,
     mut connection: ConnectionManager,
     retention: Retention,
 ) {
@@ -418,9 +422,13 @@ fn entries_from(reply: Vec<(String, Vec<(String, String)>)>) -> Vec<(Entry, Opti
 
 impl Store for RedisStore {
     fn append(&self, message: NewMessage, done: AppendDone) {
-        if self.appends.send((message, done)).is_err() {
+        match self.appends.try_send((message, done)) {
+            Ok(()) => {}
+            Err(TrySendError::Full((_, done))) => done(Err(StoreError::Busy)),
             // Only while the runtime shuts down.
-            tracing::debug!("an append came after the store stopped");
+            Err(TrySendError::Closed((_, done))) => {
+                done(Err(StoreError::Unavailable("the store is closing".into())))
+            }
         }
     }
 

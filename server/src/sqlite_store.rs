@@ -3,8 +3,8 @@
 use crate::{
     memory_store::Retention,
     store::{
-        AppendDone, Appended, Entry, Head, NewMessage, Reading, Store, StoreError, blocking,
-        new_epoch, ready,
+        APPEND_QUEUE, AppendDone, Appended, Entry, Head, NewMessage, Reading, Store, StoreError,
+        blocking, new_epoch, ready,
     },
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, config::DbConfig, params};
@@ -58,9 +58,6 @@ const MIGRATIONS: [&str; 1] = [
 
 /// At most this many appends share one transaction (group commit).
 const MAX_BATCH: usize = 1024;
-
-/// Appends waiting for the writer beyond this are refused as busy rather than queued.
-const QUEUE: usize = 64 * 1024;
 
 /// Reader connections, for history reads and first looks at a room.
 const READERS: usize = 4;
@@ -200,7 +197,7 @@ impl SqliteStore {
             .collect::<Result<Vec<_>, rusqlite::Error>>()
             .map_err(database)?;
         let rooms = Arc::new(Mutex::new(HashMap::new()));
-        let (queue, jobs) = mpsc::sync_channel(QUEUE);
+        let (queue, jobs) = mpsc::sync_channel(APPEND_QUEUE);
         let mut worker = Writer {
             connection: writer,
             rooms: Arc::clone(&rooms),

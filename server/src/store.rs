@@ -80,6 +80,11 @@ pub enum StoreError {
     Busy,
 }
 
+/// Appends a store holds waiting for its writer (the SQLite writer thread, the Redis pipeline)
+/// beyond which it refuses them as [`StoreError::Busy`] rather than queue them: a stalled
+/// writer costs bounded memory.
+pub const APPEND_QUEUE: usize = 64 * 1024;
+
 /// Called once an append is settled: durable and numbered, a duplicate, or failed.
 pub type AppendDone = Box<dyn FnOnce(Result<Appended, StoreError>) + Send>;
 

@@ -705,3 +705,52 @@ async fn rooms_nobody_uses_expire_and_rooms_in_use_keep_their_numbering() {
         "{second}"
     );
 }
+
+/// A Redis that stalls (stopped, its connections open) costs a node bounded memory: appends
+/// beyond what the node holds waiting are refused as busy at once, and once Redis answers again
+/// every append is answered.
+#[tokio::test]
+async fn a_stalled_redis_refuses_appends_beyond_the_queue_as_busy() {
+    let redis = Redis::start_volatile().await;
+    let server = TestServer::with(config().redis(redis.url()).unlimited_rates()).await;
+    let mut alice = server.connect().await;
+    alice.join("r").await;
+    assert_eq!(say_acked(&mut alice, "r", "before").await["ok"], true);
+
+    redis.pause();
+    let sent = tether_server::store::APPEND_QUEUE + 5_000;
+    for i in 0..sent {
+        alice
+            .send_json(json!({"type": "message", "payload": {"roomId": "r", "text": "x"}, "id": i}))
+            .await;
+    }
+    // The refusals come while Redis is still stopped.
+    let mut busy = 0;
+    let mut acks = 0;
+    while busy == 0 {
+        let ack = alice.recv_until("ack").await;
+        acks += 1;
+        if ack["payload"]["error"] == "the message store is busy" {
+            busy += 1;
+        }
+    }
+    redis.resume();
+    let mut stored = 0;
+    while acks < sent {
+        let ack = alice.recv_until("ack").await;
+        acks += 1;
+        match ack["payload"]["ok"].as_bool() {
+            Some(true) => stored += 1,
+            _ if ack["payload"]["error"] == "the message store is busy" => busy += 1,
+            _ => {}
+        }
+    }
+    // 5,000 more than the queue, less what went to Redis before it stopped answering and what
+    // was answered `unavailable` when a stalled call timed out, each freeing a place.
+    assert!(
+        busy >= 1_000,
+        "{busy} refused as busy, {stored} stored of {sent}"
+    );
+    assert!(stored > 0, "stored once Redis went on");
+    assert_eq!(say_acked(&mut alice, "r", "after").await["ok"], true);
+}

@@ -75,6 +75,25 @@ impl Redis {
         }
     }
 
+    /// Stops it (`SIGSTOP`) without closing anything, as a Redis that stalls; `resume` goes on.
+    pub(crate) fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused Redis go on (`SIGCONT`).
+    pub(crate) fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("Redis runs").id();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
     /// What `redis-cli` prints for `args`, trimmed.
     pub(crate) fn cli(&self, args: &[&str]) -> String {
         let output = Command::new("redis-cli")
