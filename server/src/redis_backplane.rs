@@ -17,7 +17,7 @@ use std::{
     time::Duration,
 };
 use tether_protocol::{Member, ServerMessage, UserEvent};
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, error::TrySendError};
 
 /// How often every room with members here is checked against its stored top, so that a lost
 /// last message (a publication dropped with nothing after it) is delivered anyway.
@@ -103,6 +103,9 @@ fn member_entry(room: &str, id: ClientId) -> String {
 /// At most this many presence and directory changes go to Redis in one pipeline.
 const MAX_CHANGES: usize = 512;
 
+/// Events (typing, joins and leaves) waiting to be published beyond which more are dropped.
+const EVENT_QUEUE: usize = 64 * 1024;
+
 /// Presence entries read per round trip.
 const PRESENCE_PAGE: usize = 500;
 
@@ -154,8 +157,9 @@ struct Shared {
     join: Script,
     leave: Script,
     forget: Script,
-    // Events for the other nodes (channel, payload), to the task that publishes them in order.
-    events: mpsc::UnboundedSender<(String, String)>,
+    // Events for the other nodes (channel, payload), to the task that publishes them in order;
+    // at most `EVENT_QUEUE` waiting.
+    events: mpsc::Sender<(String, String)>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -175,7 +179,7 @@ impl RedisBackplane {
         store: Arc<RedisStore>,
     ) -> redis::RedisResult<Self> {
         let client = Client::open(url)?;
-        let (events, publishing) = mpsc::unbounded_channel();
+        let (events, publishing) = mpsc::channel(EVENT_QUEUE);
         tokio::spawn(publish_events(store.connection(), publishing));
         let shared = Arc::new(Shared {
             rooms,
@@ -230,7 +234,9 @@ impl Shared {
 
     fn publish(&self, channel: String, published: &Published) {
         let payload = serde_json::to_string(published).unwrap_or_default();
-        let _ = self.events.send((channel, payload));
+        if let Err(TrySendError::Full(_)) = self.events.try_send((channel, payload)) {
+            tracing::debug!("an event not passed on: Redis is behind");
+        }
     }
 
     /// Writes presence and directory changes in the order they were made: whatever is waiting
@@ -375,10 +381,11 @@ impl Shared {
 
 /// Publishes events for the other nodes in the order they were made: whatever is waiting (up to
 /// [`MAX_CHANGES`]) as one pipeline, one pipeline at a time. Events are not stored: one that
-/// Redis refuses is lost, as a dropped publication would be.
+/// Redis refuses is lost, as a dropped publication would be, and so is one made while
+/// [`EVENT_QUEUE`] wait (a Redis that stalls costs bounded memory).
 async fn publish_events(
     mut connection: ConnectionManager,
-    mut events: mpsc::UnboundedReceiver<(String, String)>,
+    mut events: mpsc::Receiver<(String, String)>,
 ) {
     let mut batch = Vec::with_capacity(MAX_CHANGES);
     while events.recv_many(&mut batch, MAX_CHANGES).await > 0 {
