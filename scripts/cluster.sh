@@ -8,10 +8,12 @@
 # every node. Ctrl-c (or SIGTERM) stops everything; a second run starts afresh, after stopping
 # what a killed run left behind (the pid files in data/cluster/).
 #
-# Needs redis-server and haproxy: `scripts/setup.sh cluster` installs them.
+# Sets up what is missing first, as scripts/run.sh does, and Debian's redis-server and haproxy
+# (`scripts/setup.sh cluster`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh run
+bash scripts/setup.sh cluster
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 ensure_cargo
