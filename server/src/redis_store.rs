@@ -34,8 +34,10 @@ const APPEND: &str = r#"
 local meta, log, cidkey = KEYS[1], KEYS[2], KEYS[3]
 local epoch = redis.call('HGET', meta, 'epoch')
 if not epoch then
+  -- A new epoch: what is left of the room's messages went with its numbering.
   epoch = ARGV[1]
   redis.call('HSET', meta, 'epoch', epoch, 'top', 0)
+  redis.call('DEL', log)
 end
 if ARGV[6] ~= '' then
   local seen = redis.call('GET', cidkey)
@@ -66,7 +68,10 @@ redis.call('PUBLISH', ARGV[10], cjson.encode({
 return {1, seq, epoch}
 "#;
 
-/// The room's epoch (made from ARGV[1] if it has none) and top `seq`.
+/// The room's epoch and top `seq` (KEYS[1], its meta hash). A room that has none (never had
+/// one, or Redis lost it) gets a new epoch, ARGV[1], and what is left of its stream (KEYS[2])
+/// goes with the numbering it had, as in the append script: numbered from 1 again, new
+/// messages would otherwise come behind the old ones' ids, which Redis refuses.
 ///
 /// A room's epoch and top are kept for at least half the age kept (ARGV[2], ms) after it was
 /// last read, and the age after its last message: a room only ever joined (by any name a client
@@ -75,7 +80,7 @@ return {1, seq, epoch}
 /// is moved at most once per half the age: a read that writes every time would grow the
 /// append-only file by every node's check of every room every second.
 const HEAD: &str = r#"
-local meta, age = KEYS[1], tonumber(ARGV[2])
+local meta, log, age = KEYS[1], KEYS[2], tonumber(ARGV[2])
 local epoch = redis.call('HGET', meta, 'epoch')
 local top = 0
 if epoch then
@@ -83,6 +88,7 @@ if epoch then
 else
   epoch = ARGV[1]
   redis.call('HSET', meta, 'epoch', epoch, 'top', 0)
+  redis.call('DEL', log)
 end
 if redis.call('PTTL', meta) < age / 2 then
   redis.call('PEXPIRE', meta, age)
@@ -435,11 +441,12 @@ impl Store for RedisStore {
     fn head(&self, room: &str) -> Reading<Head> {
         let mut connection = self.connection.clone();
         let script = Arc::clone(&self.head);
-        let meta = RoomKeys::new(room).meta;
+        let keys = RoomKeys::new(room);
         let age = self.retention.age.as_millis() as u64;
         Box::pin(async move {
             let (epoch, seq): (String, u64) = script
-                .key(meta)
+                .key(keys.meta)
+                .key(keys.log)
                 .arg(&*new_epoch())
                 .arg(age)
                 .invoke_async(&mut connection)

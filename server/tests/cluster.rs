@@ -754,3 +754,24 @@ async fn a_stalled_redis_refuses_appends_beyond_the_queue_as_busy() {
     assert!(stored > 0, "stored once Redis went on");
     assert_eq!(say_acked(&mut alice, "r", "after").await["ok"], true);
 }
+
+/// A room whose epoch and top Redis lost while its messages were still there (evicted under
+/// memory pressure, deleted by hand) starts again as a new epoch: its old messages go with it,
+/// and appends go on. Numbering from 1 again behind the old messages' ids refused them all.
+#[tokio::test]
+async fn a_room_whose_head_was_lost_starts_a_new_epoch_without_its_old_messages() {
+    let redis = Redis::start().await;
+    let server = node(&redis).await;
+    let mut alice = server.connect().await;
+    alice.join("r").await;
+    let mut epoch = Value::Null;
+    for text in ["one", "two", "three"] {
+        epoch = say_acked(&mut alice, "r", text).await["epoch"].clone();
+    }
+    assert_eq!(redis.cli(&["DEL", "tether:{r}:meta"]), "1");
+    let ack = say_acked(&mut alice, "r", "after").await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(ack["seq"], 1, "{ack}");
+    assert_ne!(ack["epoch"], epoch, "{ack}");
+    assert_eq!(redis.cli(&["XLEN", "tether:{r}:log"]), "1");
+}
