@@ -191,9 +191,11 @@ fn check_output(ending: Ending, output: &[u8]) {
             let last = frames.last().and_then(ServerFrame::close_code);
             assert_eq!(last, close_code(ending), "the close for {ending:?}");
         }
-        // Nobody shuts down or takes the client's place, the client reads everything, the input
-        // ends long before a heartbeat is due, and there is no token to expire.
+        // Nobody shuts down or takes the client's place, no Redis loses a room, the client reads
+        // everything, the input ends long before a heartbeat is due, and there is no token to
+        // expire.
         Ending::Shutdown
+        | Ending::HistoryLost
         | Ending::SlowConsumer
         | Ending::HeartbeatTimeout
         | Ending::Replaced

@@ -90,8 +90,8 @@ pub struct Config {
     #[arg(long, env = "TETHER_HISTORY_MESSAGES", default_value_t = 10_000)]
     pub history_messages: usize,
 
-    /// How long messages are kept.
-    #[arg(long, env = "TETHER_HISTORY_AGE", default_value = "30days", value_parser = humantime::parse_duration)]
+    /// How long messages are kept (more than zero).
+    #[arg(long, env = "TETHER_HISTORY_AGE", default_value = "30days", value_parser = positive_duration)]
     pub history_age: Duration,
 
     /// How long a message's `cid` is remembered: a message sent again with the same `cid` within
@@ -448,7 +448,8 @@ impl Config {
     }
 }
 
-/// A duration that is not zero (a heartbeat every 0 s is not a heartbeat).
+/// A duration that is not zero (a heartbeat every 0 s is not a heartbeat; history kept for 0 s
+/// is none).
 fn positive_duration(text: &str) -> Result<Duration, String> {
     match humantime::parse_duration(text) {
         Ok(duration) if duration.is_zero() => Err("must be more than zero".into()),
@@ -500,9 +501,11 @@ mod tests {
     }
 
     #[test]
-    fn a_heartbeat_of_zero_is_refused() {
-        let parsed = Config::try_parse_from(["tether-server", "--heartbeat-interval", "0s"]);
-        assert!(parsed.is_err());
+    fn a_heartbeat_or_history_age_of_zero_is_refused() {
+        for flag in ["--heartbeat-interval", "--history-age"] {
+            assert!(Config::try_parse_from(["tether-server", flag, "0s"]).is_err());
+            assert!(Config::try_parse_from(["tether-server", flag, "1s"]).is_ok());
+        }
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub enum Ending {
     ClientClosed,
     /// The server is shutting down (closed with 1001).
     Shutdown,
+    /// A room of the client's lost its history (closed with 1001: it resumes, and is told).
+    HistoryLost,
     /// The client could not keep up with its messages (closed with 1013).
     SlowConsumer,
     /// The client did not answer a ping in time (terminated without a close frame).
@@ -205,11 +207,15 @@ async fn finish<T>(
         }
         // As the guide's `ws.terminate()`: a client that does not answer pings gets no close frame.
         Ending::HeartbeatTimeout | Ending::Broken => return,
-        Ending::Shutdown => {
+        Ending::Shutdown | Ending::HistoryLost => {
             // Drain: deliver the rest of an interrupted batch and what is queued behind it, in
             // order, then close.
             writing.extend(peer.outbox().take());
-            (CloseCode::GOING_AWAY, "server shutting down")
+            let reason = match ending {
+                Ending::Shutdown => "server shutting down",
+                _ => "room history lost",
+            };
+            (CloseCode::GOING_AWAY, reason)
         }
         Ending::SlowConsumer => {
             metrics.slow_consumer_closes.inc();
@@ -300,6 +306,7 @@ fn stopped(stop: Stop) -> Ending {
         Stop::SlowConsumer => Ending::SlowConsumer,
         Stop::Replaced => Ending::Replaced,
         Stop::GoingAway => Ending::Shutdown,
+        Stop::HistoryLost => Ending::HistoryLost,
     }
 }
 

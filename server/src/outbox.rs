@@ -24,9 +24,12 @@ pub enum Stop {
     SlowConsumer,
     /// A newer connection of the same client took over: what was queued is dropped (4001).
     Replaced,
-    /// The server is shutting down, or the room's history was lost: what was queued is still
-    /// delivered, then the connection closes with 1001.
+    /// The server is shutting down: what was queued is still delivered, then the connection
+    /// closes with 1001.
     GoingAway,
+    /// A room of the client's lost its history (Redis lost it): what was queued is still
+    /// delivered, then the connection closes with 1001, and the client's resume is told.
+    HistoryLost,
 }
 
 /// What the connection task finds when its outbox wakes it: see [`Outbox::collect`].

@@ -20,8 +20,9 @@ use tether_protocol::{Member, ServerMessage, UserEvent};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 /// How often every room with members here is checked against its stored top, so that a lost
-/// last message (a publication dropped with nothing after it) is delivered anyway.
-const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// last message (a publication dropped with nothing after it) is delivered anyway. The check
+/// also keeps the room's head in Redis ([`RedisStore`] keeps it at least four checks long).
+pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// How often a node says it is alive, and how long the word lasts: a node not heard of for
 /// this long is gone, and the first node to notice takes its members out of presence and tells
@@ -688,7 +689,7 @@ impl Subscriber {
             Some(_) => {
                 tracing::warn!(%room, "the room's history was lost in Redis; its members reconnect");
                 for peer in self.shared.rooms.members(room) {
-                    peer.outbox().stop(crate::outbox::Stop::GoingAway);
+                    peer.outbox().stop(crate::outbox::Stop::HistoryLost);
                 }
                 self.epochs.insert(Arc::clone(room), Arc::from(epoch));
                 false

@@ -3,6 +3,7 @@
 use crate::{
     ClientId,
     memory_store::Retention,
+    redis_backplane::CHECK_EVERY,
     redis_pipeline::send_in_order,
     store::{
         APPEND_QUEUE, AppendDone, Appended, Entry, Head, NewMessage, Reading, Store, StoreError,
@@ -28,8 +29,9 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 /// KEYS: the room's meta hash (epoch, top), its stream, its cid key (the meta key again when the
 /// message has none). ARGV: a fresh epoch (used only if the room has none: Redis lost it or
 /// never had it), from, name ('' for none), text, at (ms), cid ('' for none), messages kept, age
-/// kept (ms), dedupe window (s), the room's channel, the room's name, the sender's client id.
-/// Returns {stored (1) or duplicate (0), seq, epoch}.
+/// kept (ms), dedupe window (s), the room's channel, the room's name, the sender's client id,
+/// how long the room's head is kept (ms, [`head_kept`]). Returns {stored (1) or duplicate (0),
+/// seq, epoch}.
 const APPEND: &str = r#"
 local meta, log, cidkey = KEYS[1], KEYS[2], KEYS[3]
 local epoch = redis.call('HGET', meta, 'epoch')
@@ -57,7 +59,7 @@ if seq % 64 == 0 then
 end
 -- A room nobody writes to for the age kept has nothing left to keep: it expires whole.
 redis.call('PEXPIRE', log, tonumber(ARGV[8]))
-redis.call('PEXPIRE', meta, tonumber(ARGV[8]))
+redis.call('PEXPIRE', meta, tonumber(ARGV[13]))
 if ARGV[6] ~= '' then
   redis.call('SET', cidkey, seq, 'EX', tonumber(ARGV[9]))
 end
@@ -73,14 +75,14 @@ return {1, seq, epoch}
 /// goes with the numbering it had, as in the append script: numbered from 1 again, new
 /// messages would otherwise come behind the old ones' ids, which Redis refuses.
 ///
-/// A room's epoch and top are kept for at least half the age kept (ARGV[2], ms) after it was
-/// last read, and the age after its last message: a room only ever joined (by any name a client
-/// chooses) does not stay in Redis for good, and one whose members are still here (each node
-/// reads the head of its rooms every second) keeps its numbering, as on one server. The expiry
-/// is moved at most once per half the age: a read that writes every time would grow the
-/// append-only file by every node's check of every room every second.
+/// A room's epoch and top are kept ([`head_kept`], ARGV[2], ms) for at least half that after
+/// they were last read, and all of it after the room's last message: a room only ever joined (by
+/// any name a client chooses) does not stay in Redis for good, and one whose members are still
+/// here (each node reads the head of its rooms every [`CHECK_EVERY`]) keeps its numbering, as on
+/// one server. The expiry is moved at most once per half: a read that writes every time would
+/// grow the append-only file by every node's check of every room every second.
 const HEAD: &str = r#"
-local meta, log, age = KEYS[1], KEYS[2], tonumber(ARGV[2])
+local meta, log, kept = KEYS[1], KEYS[2], tonumber(ARGV[2])
 local epoch = redis.call('HGET', meta, 'epoch')
 local top = 0
 if epoch then
@@ -90,11 +92,20 @@ else
   redis.call('HSET', meta, 'epoch', epoch, 'top', 0)
   redis.call('DEL', log)
 end
-if redis.call('PTTL', meta) < age / 2 then
-  redis.call('PEXPIRE', meta, age)
+if redis.call('PTTL', meta) < kept / 2 then
+  redis.call('PEXPIRE', meta, kept)
 end
 return {epoch, top}
 "#;
+
+/// How long a room's epoch and top are kept after its last message (and at least half that
+/// after its last read), in ms: the age its messages are kept, and no less than four of the
+/// backplane's checks, so that a room with members keeps its head between two checks whatever
+/// `--history-age` says. Never less than the messages are kept: a head gone before its stream
+/// would number new messages behind the old ones.
+fn head_kept(retention: Retention) -> u64 {
+    retention.age.max(4 * CHECK_EVERY).as_millis() as u64
+}
 
 /// How long one Redis command may take before the store answers `unavailable`.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -334,7 +345,8 @@ fn append_call<'s>(
         .arg(retention.dedupe_window.as_secs().max(1))
         .arg(&keys.channel)
         .arg(room)
-        .arg(message.sender.to_string());
+        .arg(message.sender.to_string())
+        .arg(head_kept(retention));
     call
 }
 
@@ -442,13 +454,13 @@ impl Store for RedisStore {
         let mut connection = self.connection.clone();
         let script = Arc::clone(&self.head);
         let keys = RoomKeys::new(room);
-        let age = self.retention.age.as_millis() as u64;
+        let kept = head_kept(self.retention);
         Box::pin(async move {
             let (epoch, seq): (String, u64) = script
                 .key(keys.meta)
                 .key(keys.log)
                 .arg(&*new_epoch())
-                .arg(age)
+                .arg(kept)
                 .invoke_async(&mut connection)
                 .await
                 .map_err(|err| unavailable(&err))?;

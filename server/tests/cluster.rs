@@ -10,6 +10,7 @@ use std::{
     time::Duration,
 };
 use tokio::time::{Instant, sleep};
+use tokio_tungstenite::tungstenite::Message;
 
 async fn node(redis: &Redis) -> TestServer {
     TestServer::with(config().redis(redis.url())).await
@@ -763,15 +764,63 @@ async fn a_room_whose_head_was_lost_starts_a_new_epoch_without_its_old_messages(
     let redis = Redis::start().await;
     let server = node(&redis).await;
     let mut alice = server.connect().await;
+    let mut bob = server.connect().await;
     alice.join("r").await;
+    bob.join("r").await;
     let mut epoch = Value::Null;
     for text in ["one", "two", "three"] {
         epoch = say_acked(&mut alice, "r", text).await["epoch"].clone();
     }
     assert_eq!(redis.cli(&["DEL", "tether:{r}:meta"]), "1");
-    let ack = say_acked(&mut alice, "r", "after").await;
-    assert_eq!(ack["ok"], true, "{ack}");
-    assert_eq!(ack["seq"], 1, "{ack}");
-    assert_ne!(ack["epoch"], epoch, "{ack}");
+    alice
+        .send_json(json!({"type": "message", "payload": {"roomId": "r", "text": "after", "cid": "after"}, "id": 1}))
+        .await;
+    // The room's members are told to reconnect (alice maybe before her ack reached her), and
+    // their resumes are told.
+    for client in [&mut alice, &mut bob] {
+        let close = loop {
+            match client.next_message().await {
+                Some(Ok(Message::Close(Some(close)))) => break close,
+                Some(Ok(_)) => {}
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        };
+        assert_eq!(
+            (u16::from(close.code), close.reason.as_str()),
+            (1001, "room history lost")
+        );
+    }
     assert_eq!(redis.cli(&["XLEN", "tether:{r}:log"]), "1");
+    let mut alice = server.connect().await;
+    alice.join("r").await;
+    let ack = say_acked(&mut alice, "r", "after").await;
+    assert_eq!(
+        (ack["seq"].clone(), ack["duplicate"].clone()),
+        (json!(1), json!(true)),
+        "stored once, numbered from 1: {ack}"
+    );
+    assert_ne!(ack["epoch"], epoch, "{ack}");
+}
+
+/// However short `--history-age` is, a room with a member keeps its epoch and numbering between
+/// the node's checks: its messages age out, its head does not.
+#[tokio::test]
+async fn a_short_history_age_keeps_a_used_rooms_numbering() {
+    let redis = Redis::start().await;
+    let server = TestServer::with(
+        config()
+            .redis(redis.url())
+            .history_age(Duration::from_millis(500)),
+    )
+    .await;
+    let mut alice = server.connect().await;
+    alice.join("r").await;
+    let first = say_acked(&mut alice, "r", "first").await;
+    sleep(Duration::from_secs(3)).await;
+    let second = say_acked(&mut alice, "r", "second").await;
+    assert_eq!(
+        (second["seq"].clone(), second["epoch"].clone()),
+        (json!(2), first["epoch"].clone()),
+        "{second}"
+    );
 }
